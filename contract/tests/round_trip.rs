@@ -1,0 +1,366 @@
+//! Every event of the catalogue survives the wire, and bad messages fail distinctly.
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+use contract::*;
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 9, 30, 0).unwrap()
+}
+
+fn items() -> Vec<OrderItem> {
+    vec![
+        OrderItem {
+            product_id: "p-1".into(),
+            quantity: 2,
+            unit_price: Won(1_500),
+        },
+        OrderItem {
+            product_id: "p-2".into(),
+            quantity: 1,
+            unit_price: Won(20_000),
+        },
+    ]
+}
+
+/// One sample per event type; `samples_cover_the_whole_catalogue` keeps it complete.
+fn samples() -> Vec<Event> {
+    let o = || "o-1".to_string();
+    vec![
+        UserRegistered {
+            user_id: "u-1".into(),
+            email: "a@b.kr".into(),
+            name: "Kim".into(),
+        }
+        .into(),
+        ProductRegistered {
+            product_id: "p-1".into(),
+            name: "Tea".into(),
+            price: Won(1_500),
+        }
+        .into(),
+        ProductPriceChanged {
+            product_id: "p-1".into(),
+            price: Won(1_800),
+        }
+        .into(),
+        CouponIssued {
+            coupon_id: "c-1".into(),
+            source_id: "s-1".into(),
+            user_id: "u-1".into(),
+            discount: Discount::Percent {
+                rate: 10,
+                max_amount: Some(Won(3_000)),
+            },
+            minimum_order_amount: Won(10_000),
+            expires_at: at(),
+        }
+        .into(),
+        OrderCreated {
+            order_id: o(),
+            user_id: "u-1".into(),
+            items: items(),
+            coupon_id: Some("c-1".into()),
+            total_amount: Won(23_000),
+            discount_amount: Won(2_300),
+            payment_amount: Won(20_700),
+            expires_at: at(),
+        }
+        .into(),
+        StockReserved { order_id: o() }.into(),
+        StockReservationFailed {
+            order_id: o(),
+            reason: "OUT_OF_STOCK".into(),
+            product_id: Some("p-2".into()),
+        }
+        .into(),
+        CouponUsed {
+            order_id: o(),
+            coupon_id: "c-1".into(),
+        }
+        .into(),
+        CouponUseFailed {
+            order_id: o(),
+            coupon_id: "c-1".into(),
+            reason: "EXPIRED".into(),
+        }
+        .into(),
+        PaymentRequested {
+            payment_id: "pay-1".into(),
+            order_id: o(),
+            user_id: "u-1".into(),
+            amount: Won(20_700),
+        }
+        .into(),
+        BalanceDeducted {
+            payment_id: "pay-1".into(),
+            user_id: "u-1".into(),
+            amount: Won(20_700),
+        }
+        .into(),
+        BalanceDeductionFailed {
+            payment_id: "pay-1".into(),
+            user_id: "u-1".into(),
+            amount: Won(20_700),
+            reason: "INSUFFICIENT_BALANCE".into(),
+        }
+        .into(),
+        PaymentApproved {
+            order_id: o(),
+            payment_id: Some("pay-1".into()),
+            amount: Won(20_700),
+        }
+        .into(),
+        PaymentFailed {
+            order_id: o(),
+            payment_id: None,
+            amount: Won(20_700),
+            reason: "INSUFFICIENT_BALANCE".into(),
+        }
+        .into(),
+        OrderConfirmed {
+            order_id: o(),
+            user_id: "u-1".into(),
+            items: items(),
+            payment_amount: Won(20_700),
+        }
+        .into(),
+        OrderFailed {
+            order_id: o(),
+            reason: FailureReason::OutOfStock,
+        }
+        .into(),
+        OrderCancelled {
+            order_id: o(),
+            was_confirmed: true,
+        }
+        .into(),
+        StockReleased {
+            order_id: o(),
+            released: false,
+        }
+        .into(),
+        CouponRestored {
+            order_id: o(),
+            restored: true,
+        }
+        .into(),
+        PaymentRefundRequested {
+            payment_id: "pay-1".into(),
+            order_id: o(),
+            user_id: "u-1".into(),
+            amount: Won(20_700),
+        }
+        .into(),
+        BalanceRefunded {
+            payment_id: "pay-1".into(),
+            user_id: "u-1".into(),
+            amount: Won(20_700),
+        }
+        .into(),
+        PaymentCancelled {
+            order_id: o(),
+            payment_id: Some("pay-1".into()),
+            refunded: true,
+        }
+        .into(),
+        OrderFailureCompleted {
+            order_id: o(),
+            reason: FailureReason::Expired,
+        }
+        .into(),
+        OrderCancellationCompleted { order_id: o() }.into(),
+    ]
+}
+
+fn envelope(event: Event) -> Envelope {
+    let meta = EventMeta {
+        event_id: "e-1".into(),
+        occurred_at: at(),
+        correlation_id: "o-1".into(),
+        causation_id: Some("e-0".into()),
+    };
+    Envelope::new(meta, "agg-1", event)
+}
+
+#[test]
+fn samples_cover_the_whole_catalogue() {
+    let sampled: BTreeSet<EventType> = samples().iter().map(Event::event_type).collect();
+    let all: BTreeSet<EventType> = EventType::ALL.iter().copied().collect();
+    assert_eq!(sampled, all);
+    assert_eq!(EventType::ALL.len(), 24);
+}
+
+#[test]
+fn every_event_round_trips_through_json() {
+    for event in samples() {
+        let original = envelope(event);
+        let json = original.to_json();
+        let decoded = Envelope::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(decoded, original);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["type"], original.event_type().name());
+        assert_eq!(value["source"], original.source.name());
+    }
+}
+
+#[test]
+fn the_source_is_the_catalogue_producer_and_goes_into_the_attributes() {
+    let e = envelope(
+        OrderFailed {
+            order_id: "o-1".into(),
+            reason: FailureReason::Expired,
+        }
+        .into(),
+    );
+    assert_eq!(e.source, Service::Order);
+    assert_eq!(
+        e.message_attributes(),
+        [("type", "OrderFailed"), ("source", "order")]
+    );
+    let e = envelope(
+        StockReleased {
+            order_id: "o-1".into(),
+            released: true,
+        }
+        .into(),
+    );
+    assert_eq!(
+        e.message_attributes(),
+        [("type", "StockReleased"), ("source", "product")]
+    );
+}
+
+#[test]
+fn the_wire_form_is_camel_case_with_the_documented_fields() {
+    let json = envelope(
+        StockReserved {
+            order_id: "o-9".into(),
+        }
+        .into(),
+    )
+    .to_json();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for field in [
+        "eventId",
+        "type",
+        "source",
+        "aggregateId",
+        "occurredAt",
+        "correlationId",
+        "causationId",
+        "version",
+        "payload",
+    ] {
+        assert!(v.get(field).is_some(), "missing {field} in {json}");
+    }
+    assert_eq!(v["payload"]["orderId"], "o-9");
+    assert_eq!(v["version"], SCHEMA_VERSION);
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &envelope(
+            StockReserved {
+                order_id: "o-1".into(),
+            }
+            .into(),
+        )
+        .to_json(),
+    )
+    .unwrap();
+    v["addedLater"] = serde_json::json!({"x": 1});
+    v["payload"]["warehouse"] = serde_json::json!("B");
+    let decoded = Envelope::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        decoded.event,
+        Event::StockReserved(StockReserved {
+            order_id: "o-1".into()
+        })
+    );
+}
+
+#[test]
+fn an_unknown_type_is_its_own_error() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &envelope(
+            StockReserved {
+                order_id: "o-1".into(),
+            }
+            .into(),
+        )
+        .to_json(),
+    )
+    .unwrap();
+    v["type"] = serde_json::json!("StockTeleported");
+    match Envelope::from_json(&v.to_string()) {
+        Err(DecodeError::UnknownType(t)) => assert_eq!(t, "StockTeleported"),
+        other => panic!("expected UnknownType, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unparseable_body_is_malformed() {
+    for body in ["", "not json", "[]", "{\"eventId\": 3}"] {
+        assert!(
+            matches!(Envelope::from_json(body), Err(DecodeError::Malformed(_))),
+            "{body:?}"
+        );
+    }
+}
+
+#[test]
+fn a_payload_of_the_wrong_shape_is_invalid() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &envelope(
+            StockReleased {
+                order_id: "o-1".into(),
+                released: true,
+            }
+            .into(),
+        )
+        .to_json(),
+    )
+    .unwrap();
+    v["payload"]["released"] = serde_json::json!("yes");
+    assert!(matches!(
+        Envelope::from_json(&v.to_string()),
+        Err(DecodeError::InvalidPayload { .. })
+    ));
+}
+
+#[test]
+fn an_event_claiming_another_producer_is_rejected() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &envelope(
+            StockReserved {
+                order_id: "o-1".into(),
+            }
+            .into(),
+        )
+        .to_json(),
+    )
+    .unwrap();
+    v["source"] = serde_json::json!("order");
+    assert!(matches!(
+        Envelope::from_json(&v.to_string()),
+        Err(DecodeError::WrongSource { .. })
+    ));
+}
+
+#[test]
+fn discounts_use_the_api_shapes() {
+    let fixed = serde_json::to_value(Discount::Fixed { amount: Won(500) }).unwrap();
+    assert_eq!(fixed, serde_json::json!({"type": "FIXED", "amount": 500}));
+    let pct = serde_json::to_value(Discount::Percent {
+        rate: 10,
+        max_amount: Some(Won(3000)),
+    })
+    .unwrap();
+    assert_eq!(
+        pct,
+        serde_json::json!({"type": "PERCENT", "rate": 10, "maxAmount": 3000})
+    );
+}

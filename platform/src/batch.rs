@@ -1,0 +1,156 @@
+//! SQS batch processing with partial batch failures (`ReportBatchItemFailures`).
+//!
+//! Each record is decoded into an [`Envelope`] and given to the function's
+//! [`EventHandler`]. Only the records that failed are reported, so SQS redelivers only
+//! those. A record that cannot be an event (unparseable, unknown type) is a poison message:
+//! retrying cannot fix it, so it is logged with its id and moved to the dead-letter queue.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{
+    BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute,
+};
+use contract::Envelope;
+use tracing::Instrument;
+
+use crate::telemetry;
+
+/// A consumed event could not be handled now; the message will be delivered again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+impl HandlerError {
+    pub fn retry(reason: impl std::fmt::Display) -> Self {
+        HandlerError(reason.to_string())
+    }
+}
+
+/// One consuming function's logic: what to do with one event.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<H: EventHandler + ?Sized> EventHandler for std::sync::Arc<H> {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        (**self).handle(event).await
+    }
+}
+
+/// Where poison messages go: the queue's dead-letter queue.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn quarantine(&self, message: &SqsMessage, reason: &str) -> Result<(), String>;
+}
+
+/// What a Lambda function subscribed to an SQS queue is: a batch in, the failures out.
+#[async_trait]
+pub trait SqsFunction: Send + Sync {
+    async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse;
+}
+
+/// An [`EventHandler`] run over SQS batches.
+pub struct BatchProcessor<H> {
+    function: String,
+    handler: H,
+    dead_letters: Box<dyn DeadLetters>,
+}
+
+impl<H: EventHandler> BatchProcessor<H> {
+    pub fn new(
+        function: impl Into<String>,
+        handler: H,
+        dead_letters: Box<dyn DeadLetters>,
+    ) -> Self {
+        BatchProcessor {
+            function: function.into(),
+            handler,
+            dead_letters,
+        }
+    }
+
+    /// Handles one record; `false` means report it as failed.
+    async fn process(&self, message: &SqsMessage) -> bool {
+        let message_id = message.message_id.as_deref().unwrap_or_default();
+        let body = message.body.as_deref().unwrap_or_default();
+        let event = match Envelope::from_json(body) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(function = %self.function, message_id, %error, "poison message: moving it to the dead-letter queue");
+                return match self
+                    .dead_letters
+                    .quarantine(message, &error.to_string())
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        // Reporting it failed still bounds it: maxReceiveCount moves it later.
+                        tracing::error!(function = %self.function, message_id, error = %e, "could not quarantine; reporting it failed");
+                        false
+                    }
+                };
+            }
+        };
+        let span = telemetry::event_span(&self.function, &event);
+        async {
+            match self.handler.handle(&event).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(message_id, %error, "handler failed; the message will come back");
+                    false
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[async_trait]
+impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
+    async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        // In order, one at a time: a batch is small and ordering within it is kept.
+        for message in &event.records {
+            if !self.process(message).await {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+}
+
+/// Builds the SQS record Lambda would deliver for a message with these attributes.
+pub fn sqs_message(
+    message_id: &str,
+    receipt_handle: &str,
+    body: &str,
+    attributes: &std::collections::BTreeMap<String, String>,
+    receive_count: u32,
+) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(message_id.to_owned());
+    m.receipt_handle = Some(receipt_handle.to_owned());
+    m.body = Some(body.to_owned());
+    m.attributes = HashMap::from([(
+        "ApproximateReceiveCount".to_owned(),
+        receive_count.to_string(),
+    )]);
+    // Raw message delivery turns SNS message attributes into SQS message attributes.
+    m.message_attributes = attributes
+        .iter()
+        .map(|(k, v)| {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = Some(v.clone());
+            a.data_type = Some("String".to_owned());
+            (k.clone(), a)
+        })
+        .collect();
+    m.event_source = Some("aws:sqs".to_owned());
+    m
+}

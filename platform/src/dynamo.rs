@@ -1,0 +1,67 @@
+//! What every DynamoDB adapter shares: the client, error mapping, transaction cancellation
+//! reasons, TTL values.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+pub use aws_sdk_dynamodb::Client;
+
+/// The reason code DynamoDB gives a transaction item whose condition failed.
+pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+
+/// A client configured from the environment: region, credentials, and `AWS_ENDPOINT_URL`
+/// for an emulator (moto, LocalStack). Makes no network call until first used.
+pub async fn client_from_env() -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// A store failed for a reason the caller cannot fix. Shown to clients only as "internal
+/// error"; the details go to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(error: impl std::error::Error) -> StoreError {
+        StoreError::Unavailable(DisplayErrorContext(error).to_string())
+    }
+
+    pub fn corrupt(error: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(error.to_string())
+    }
+}
+
+/// For a cancelled `TransactWriteItems`: the reason code of each item, in request order
+/// (`None` where that item was fine). `None` when the error is not a cancellation.
+pub fn cancellation_codes<R>(
+    error: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<Option<String>>> {
+    match error.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether item `index` of a cancelled transaction failed its condition.
+pub fn condition_failed_at(codes: &[Option<String>], index: usize) -> bool {
+    codes.get(index).and_then(|c| c.as_deref()) == Some(CONDITIONAL_CHECK_FAILED)
+}
+
+/// A TTL attribute: epoch seconds as a number.
+pub fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::N(at.timestamp().to_string())
+}

@@ -1,0 +1,253 @@
+//! HTTP at the edge of every domain API: the error body, JSON bodies, the identity headers
+//! the authorizer sets, and the finishing touches (404/405 bodies, size limit) applied once
+//! by whoever serves the router — the local gateway or `lambda_http`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::dynamo::StoreError;
+use crate::telemetry;
+
+/// Set by the authorizer (API Gateway) or the local gateway; never trusted from a client.
+pub const USER_ID_HEADER: &str = "x-user-id";
+pub const USER_ROLE_HEADER: &str = "x-user-role";
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// The largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every error answer: `{"error": {"code", "message"}}` with its status. The message is for
+/// people and never carries internals (stack traces, AWS errors, table names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "this needs the admin role",
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    /// An unexpected failure: logged in full, answered as a bare 500.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// A JSON request body. Unlike `axum::Json` it does not insist on a content type, and every
+/// failure is an [`ApiError`]: 413 over [`MAX_BODY_BYTES`], 400 `MALFORMED_JSON` for bad
+/// syntax, 400 `INVALID_BODY` for wrong types, missing or unknown fields.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BODY_TOO_LARGE",
+                    format!("the body is over {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::bad_request("UNREADABLE_BODY", "the body could not be read")
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::bad_request("INVALID_BODY", e.to_string()),
+                _ => ApiError::bad_request(
+                    "MALFORMED_JSON",
+                    format!("the body is not valid JSON: {e}"),
+                ),
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling, as the authorizer established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub role: Role,
+}
+
+impl Identity {
+    pub fn from_headers(headers: &HeaderMap) -> Option<Identity> {
+        let user_id = headers.get(USER_ID_HEADER)?.to_str().ok()?.trim();
+        let role = Role::parse(headers.get(USER_ROLE_HEADER)?.to_str().ok()?)?;
+        (!user_id.is_empty()).then(|| Identity {
+            user_id: user_id.to_owned(),
+            role,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Identity::from_headers(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("authentication is required"))
+    }
+}
+
+/// An [`Identity`] with the admin role; 403 for anyone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(pub Identity);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let identity = Identity::from_request_parts(parts, state).await?;
+        match identity.role {
+            Role::Admin => Ok(Admin(identity)),
+            Role::Customer => Err(ApiError::forbidden()),
+        }
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1 to 128 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "INVALID_IDEMPOTENCY_KEY",
+            "Idempotency-Key must be 1 to 128 visible ASCII characters",
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?;
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method",
+    )
+}
+
+/// Makes a router of domain routes servable: error bodies for unknown routes (404) and wrong
+/// methods (405), the body size limit (413), and a log span per request naming `function`.
+/// Apply once, to the outermost router.
+pub fn finish(router: Router, function: &'static str) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let span = telemetry::request_span(function, req.method().as_str(), req.uri().path());
+            async move {
+                let response = next.run(req).await;
+                tracing::info!(status = response.status().as_u16(), "answered");
+                response
+            }
+            .instrument(span)
+        }))
+}

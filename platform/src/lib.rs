@@ -1,0 +1,21 @@
+//! The platform every service stands on — what Powertools would be, for our Rust.
+//!
+//! Ports for time and ids; the outbox, idempotent consume, SQS batch processing and the
+//! stream relay; publishing; the in-memory SNS/SQS bus; telemetry; HTTP error mapping.
+//! Each concept lives here once.
+
+pub mod batch;
+pub mod bus;
+pub mod clock;
+pub mod dynamo;
+pub mod events;
+pub mod http;
+pub mod idempotency;
+pub mod ids;
+pub mod outbox;
+pub mod publish;
+pub mod relay;
+pub mod telemetry;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,146 @@
+//! The stream relay: reads outbox records in stream order and publishes each event.
+//!
+//! On the first record that cannot be published it stops and reports that record's sequence
+//! number, so the stream is retried from there (records before it are done). Duplicates
+//! that this causes are fine: every consumer is idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use contract::Envelope;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::outbox::{MemoryOutbox, OUTBOX_PK_PREFIX};
+use crate::publish::EventPublisher;
+
+/// One outbox item from the stream: its sequence number and its event (or why it is unreadable).
+#[derive(Debug)]
+pub struct OutboxRecord {
+    pub sequence_number: String,
+    pub event: Result<Envelope, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("record {sequence_number} was not published: {reason}")]
+pub struct RelayFailure {
+    pub sequence_number: String,
+    pub reason: String,
+}
+
+/// Publishes the records in order; returns how many were published.
+pub async fn relay(
+    records: impl IntoIterator<Item = OutboxRecord>,
+    publisher: &dyn EventPublisher,
+) -> Result<usize, RelayFailure> {
+    let mut published = 0;
+    for record in records {
+        let fail = |reason: String| RelayFailure {
+            sequence_number: record.sequence_number.clone(),
+            reason,
+        };
+        // An unreadable outbox item is reported, not skipped: after bounded retries the
+        // stream's on-failure destination keeps it for inspection.
+        let event = record.event.as_ref().map_err(|e| fail(e.clone()))?;
+        publisher
+            .publish(event)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), "published");
+        published += 1;
+    }
+    Ok(published)
+}
+
+#[derive(Deserialize)]
+struct OutboxImage {
+    pk: String,
+    event: String,
+}
+
+/// The outbox records of a DynamoDB stream batch: inserted items under `OUTBOX#` only
+/// (on AWS the event source mapping's filter already drops the rest).
+pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
+    event
+        .records
+        .iter()
+        .filter(|r| r.event_name == "INSERT")
+        .filter_map(|r| {
+            let sequence_number = r.change.sequence_number.clone().unwrap_or_default();
+            let image = serde_dynamo::from_item::<_, OutboxImage>(r.change.new_image.clone());
+            match image {
+                Ok(image) if image.pk.starts_with(OUTBOX_PK_PREFIX) => Some(OutboxRecord {
+                    sequence_number,
+                    event: Envelope::from_json(&image.event).map_err(|e| e.to_string()),
+                }),
+                Ok(_) => None,
+                Err(_) => {
+                    // Not shaped like an outbox item: only outbox items carry `event`.
+                    let is_outbox = r.change.keys.get("pk").is_some_and(|pk| {
+                        serde_dynamo::from_attribute_value::<_, String>(pk.clone())
+                            .is_ok_and(|pk| pk.starts_with(OUTBOX_PK_PREFIX))
+                    });
+                    is_outbox.then(|| OutboxRecord {
+                        sequence_number,
+                        event: Err("outbox item without a readable event".to_owned()),
+                    })
+                }
+            }
+        })
+        .collect()
+}
+
+/// The relay as a DynamoDB stream handler: partial failure by sequence number.
+pub async fn handle_stream(
+    event: StreamEvent,
+    publisher: &dyn EventPublisher,
+) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    if let Err(failure) = relay(outbox_records(&event), publisher).await {
+        tracing::warn!(sequence_number = %failure.sequence_number, reason = %failure.reason, "relay stopped; the stream retries from this record");
+        let mut item = DynamoDbBatchItemFailure::default();
+        item.item_identifier = Some(failure.sequence_number);
+        response.batch_item_failures.push(item);
+    }
+    response
+}
+
+/// Pause before retrying after a failed publish.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+const BATCH: usize = 100;
+
+/// The relay over an in-memory outbox, running until `shutdown` turns true.
+pub async fn run_memory_relay(
+    outbox: Arc<MemoryOutbox>,
+    publisher: Arc<dyn EventPublisher>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut position = 0usize;
+    while !*shutdown.borrow() {
+        let appended = outbox.appended();
+        tokio::pin!(appended);
+        appended.as_mut().enable();
+        let records = outbox.read(position, BATCH);
+        if records.is_empty() {
+            tokio::select! {
+                _ = &mut appended => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let count = records.len();
+        match relay(records, publisher.as_ref()).await {
+            Ok(_) => position += count,
+            Err(failure) => {
+                tracing::warn!(reason = %failure.reason, "relay failed; retrying");
+                position = failure.sequence_number.parse().unwrap_or(position);
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_AFTER) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}

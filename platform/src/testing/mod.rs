@@ -1,0 +1,3 @@
+//! Test support shared by every crate's tests (feature `testing`).
+
+pub mod emulator;

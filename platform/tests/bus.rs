@@ -1,0 +1,510 @@
+//! The in-memory SNS/SQS: filter policies, visibility timeout, redelivery of only the failed
+//! items of a batch, DLQ after maxReceiveCount, poison messages, duplicates, and
+//! deterministic stepping.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use contract::{
+    Envelope, EventMeta, OrderCancelled, OrderConfirmed, StockReleased, StockReserved, Won,
+};
+use platform::batch::{BatchProcessor, EventHandler, HandlerError, SqsFunction, sqs_message};
+use platform::bus::stepping::{Faults, Step, Stepper};
+use platform::bus::{
+    BusDeadLetters, BusError, BusPublisher, FilterPolicy, MemoryBus, QueueSpec, Topology, mapping,
+};
+use platform::clock::{ManualClock, SystemClock};
+use platform::ids::SequentialIds;
+use platform::publish::EventPublisher;
+
+fn clock() -> ManualClock {
+    ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap())
+}
+
+fn event(n: u32, payload: impl Into<contract::Event>) -> Envelope {
+    let meta = EventMeta {
+        event_id: format!("e-{n}"),
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+        correlation_id: format!("o-{n}"),
+        causation_id: None,
+    };
+    Envelope::new(meta, format!("o-{n}"), payload)
+}
+
+fn reserved(n: u32) -> Envelope {
+    event(
+        n,
+        StockReserved {
+            order_id: format!("o-{n}"),
+        },
+    )
+}
+
+fn attrs(t: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("type".to_owned(), t.to_owned())])
+}
+
+fn bus_with(queues: Vec<QueueSpec>, clock: ManualClock) -> Arc<MemoryBus> {
+    let topology = Topology {
+        topics: vec!["order".into(), "product".into()],
+        queues,
+    };
+    Arc::new(
+        MemoryBus::new(
+            &topology,
+            Arc::new(clock),
+            Arc::new(SequentialIds::new("m")),
+        )
+        .unwrap(),
+    )
+}
+
+#[test]
+fn filter_policies_route_by_type() {
+    let bus = bus_with(
+        vec![
+            QueueSpec::new("product-reserve")
+                .subscribe("order", FilterPolicy::types(["OrderCreated"])),
+            QueueSpec::new("order-steps")
+                .subscribe(
+                    "product",
+                    FilterPolicy::types(["StockReserved", "StockReleased"]),
+                )
+                .subscribe("order", FilterPolicy::All),
+        ],
+        clock(),
+    );
+    assert_eq!(bus.publish("order", "a", &attrs("OrderCreated")), Ok(2));
+    assert_eq!(bus.publish("order", "b", &attrs("OrderConfirmed")), Ok(1));
+    assert_eq!(bus.publish("product", "c", &attrs("StockReserved")), Ok(1));
+    assert_eq!(
+        bus.publish("product", "d", &attrs("ProductRegistered")),
+        Ok(0)
+    );
+    // Like SNS, a message without the filtered attribute matches no type filter.
+    assert_eq!(bus.publish("product", "e", &BTreeMap::new()), Ok(0));
+    assert_eq!(
+        bus.publish("nope", "f", &attrs("X")),
+        Err(BusError::UnknownTopic("nope".into()))
+    );
+
+    let bodies = |q: &str| -> Vec<String> {
+        bus.receive(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(bodies("product-reserve"), ["a"]);
+    assert_eq!(bodies("order-steps"), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_topology_naming_an_unknown_topic_is_rejected() {
+    let topology = Topology {
+        topics: vec!["order".into()],
+        queues: vec![QueueSpec::new("q").subscribe("ordr", FilterPolicy::All)],
+    };
+    let err = MemoryBus::new(
+        &topology,
+        Arc::new(clock()),
+        Arc::new(SequentialIds::new("m")),
+    )
+    .err();
+    assert!(err.is_some_and(|e| e.to_string().contains("ordr")));
+}
+
+#[test]
+fn a_received_message_is_invisible_until_its_visibility_timeout() {
+    let clock = clock();
+    let bus = bus_with(
+        vec![
+            QueueSpec::new("q")
+                .subscribe("order", FilterPolicy::All)
+                .visibility_timeout(Duration::from_secs(30)),
+        ],
+        clock.clone(),
+    );
+    bus.publish("order", "x", &attrs("OrderCreated")).unwrap();
+    let first = bus.receive("q", 10).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, 1);
+    assert!(bus.receive("q", 10).unwrap().is_empty());
+
+    clock.advance(chrono::Duration::seconds(29));
+    assert!(bus.receive("q", 10).unwrap().is_empty());
+    clock.advance(chrono::Duration::seconds(1));
+    let second = bus.receive("q", 10).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_eq!(second[0].receive_count, 2);
+
+    // Only the latest receipt deletes.
+    assert!(matches!(
+        bus.delete("q", &first[0].receipt_handle),
+        Err(BusError::StaleReceipt(_))
+    ));
+    bus.delete("q", &second[0].receipt_handle).unwrap();
+    clock.advance(chrono::Duration::seconds(60));
+    assert!(bus.receive("q", 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_message_goes_to_the_dlq_after_max_receive_count_and_can_be_redriven() {
+    let clock = clock();
+    let bus = bus_with(
+        vec![
+            QueueSpec::new("q")
+                .subscribe("order", FilterPolicy::All)
+                .visibility_timeout(Duration::from_secs(10))
+                .max_receive_count(3),
+        ],
+        clock.clone(),
+    );
+    bus.publish("order", "x", &attrs("OrderCreated")).unwrap();
+    for attempt in 1..=3 {
+        let got = bus.receive("q", 10).unwrap();
+        assert_eq!(got.len(), 1, "attempt {attempt}");
+        assert_eq!(got[0].receive_count, attempt);
+        clock.advance(chrono::Duration::seconds(10));
+    }
+    assert!(bus.receive("q", 10).unwrap().is_empty());
+    let dead = bus.dead_letters("q").unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].body.as_str(), dead[0].receive_count), ("x", 3));
+    assert_eq!(bus.depth("q").unwrap().dead, 1);
+
+    assert_eq!(bus.redrive("q").unwrap(), 1);
+    assert!(bus.dead_letters("q").unwrap().is_empty());
+    let again = bus.receive("q", 10).unwrap();
+    assert_eq!((again[0].body.as_str(), again[0].receive_count), ("x", 1));
+}
+
+/// Records every event it sees; fails each event listed in `fail_once` the first time.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<String>>,
+    fail_once: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        self.seen.lock().unwrap().push(event.event_id.clone());
+        let mut fail = self.fail_once.lock().unwrap();
+        if let Some(i) = fail.iter().position(|id| *id == event.event_id) {
+            fail.remove(i);
+            return Err(HandlerError::retry("not yet"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn only_the_failed_items_of_a_batch_are_redelivered() {
+    let bus = Arc::new(
+        MemoryBus::new(
+            &Topology {
+                topics: vec!["product".into()],
+                queues: vec![
+                    QueueSpec::new("order-steps")
+                        .subscribe("product", FilterPolicy::All)
+                        .visibility_timeout(Duration::from_millis(50)),
+                ],
+            },
+            Arc::new(SystemClock),
+            Arc::new(SequentialIds::new("m")),
+        )
+        .unwrap(),
+    );
+    let recorder = Arc::new(Recorder::default());
+    recorder.fail_once.lock().unwrap().push("e-2".into());
+    let processor = BatchProcessor::new(
+        "order-steps",
+        recorder.clone(),
+        Box::new(BusDeadLetters::new(bus.clone(), "order-steps")),
+    );
+    let publisher = BusPublisher::new(bus.clone());
+    for n in 1..=3 {
+        publisher.publish(&reserved(n)).await.unwrap();
+    }
+
+    // The batch response names only the failure…
+    let batch = bus.receive("order-steps", 10).unwrap();
+    assert_eq!(batch.len(), 3);
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            sqs_message(
+                &m.message_id,
+                &m.receipt_handle,
+                &m.body,
+                &m.attributes,
+                m.receive_count,
+            )
+        })
+        .collect();
+    let response = processor.handle_batch(event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [batch[1].message_id.as_str()]);
+
+    // …and the event source mapping deletes the rest, so only that one comes back.
+    for m in &batch {
+        if m.message_id != batch[1].message_id {
+            bus.delete("order-steps", &m.receipt_handle).unwrap();
+        }
+    }
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mapping = tokio::spawn(mapping::run(
+        bus.clone(),
+        "order-steps".into(),
+        Arc::new(processor),
+        shutdown,
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while bus.depth("order-steps").unwrap() != Default::default()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    mapping.await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), ["e-1", "e-2", "e-3", "e-2"]);
+    assert_eq!(bus.depth("order-steps").unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_straight_to_the_dlq_and_the_rest_of_the_batch_succeeds() {
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("order", FilterPolicy::All)],
+        clock(),
+    );
+    let recorder = Arc::new(Recorder::default());
+    let processor = BatchProcessor::new(
+        "q",
+        recorder.clone(),
+        Box::new(BusDeadLetters::new(bus.clone(), "q")),
+    );
+    bus.publish("order", "not an event", &attrs("OrderCreated"))
+        .unwrap();
+    let unknown = reserved(1)
+        .to_json()
+        .replace("StockReserved", "StockTeleported");
+    bus.publish("order", &unknown, &attrs("StockTeleported"))
+        .unwrap();
+    BusPublisher::new(bus.clone())
+        .publish(&reserved(2))
+        .await
+        .ok();
+    let good = event(
+        3,
+        OrderCancelled {
+            order_id: "o-3".into(),
+            was_confirmed: false,
+        },
+    );
+    bus.publish("order", &good.to_json(), &attrs("OrderCancelled"))
+        .unwrap();
+
+    let batch = bus.receive("q", 10).unwrap();
+    assert_eq!(
+        batch.len(),
+        3,
+        "StockReserved goes to the product topic, not here"
+    );
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            sqs_message(
+                &m.message_id,
+                &m.receipt_handle,
+                &m.body,
+                &m.attributes,
+                m.receive_count,
+            )
+        })
+        .collect();
+    let response = processor.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(*recorder.seen.lock().unwrap(), ["e-3"]);
+    let dead = bus.dead_letters("q").unwrap();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].body, "not an event");
+    assert!(
+        dead[0].reason.contains("not an event envelope"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(
+        dead[1].reason.contains("unknown event type"),
+        "{}",
+        dead[1].reason
+    );
+}
+
+#[test]
+fn stepping_with_duplicates_delivers_the_same_event_twice() {
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("product", FilterPolicy::All)],
+        clock(),
+    );
+    bus.publish("product", &reserved(1).to_json(), &attrs("StockReserved"))
+        .unwrap();
+
+    let mut duplicating = Stepper::new(
+        bus.clone(),
+        7,
+        Faults {
+            duplicate: 1.0,
+            drop: 0.0,
+        },
+    );
+    let Some(Step::Deliver {
+        queue,
+        message: first,
+    }) = duplicating.step()
+    else {
+        panic!("expected a delivery")
+    };
+    duplicating.settle(&queue, &first, false).unwrap();
+
+    let mut plain = Stepper::new(bus.clone(), 7, Faults::default());
+    let Some(Step::Deliver {
+        message: second, ..
+    }) = plain.step()
+    else {
+        panic!("expected the duplicate")
+    };
+    plain.settle("q", &second, false).unwrap();
+    assert_eq!(second.body, first.body);
+    assert_ne!(second.message_id, first.message_id);
+    assert_eq!(plain.step(), None);
+}
+
+#[test]
+fn stepping_can_lose_a_message() {
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("product", FilterPolicy::All)],
+        clock(),
+    );
+    bus.publish("product", "x", &attrs("StockReserved"))
+        .unwrap();
+    let mut stepper = Stepper::new(
+        bus.clone(),
+        1,
+        Faults {
+            duplicate: 0.0,
+            drop: 1.0,
+        },
+    );
+    assert!(matches!(stepper.step(), Some(Step::Lost { .. })));
+    assert_eq!(stepper.step(), None);
+}
+
+/// Publishes 30 events over three queues and steps until quiet, failing every fifth
+/// delivery; returns what happened, in order.
+fn stepped_run(seed: u64) -> Vec<String> {
+    let clock = clock();
+    let bus = bus_with(
+        vec![
+            QueueSpec::new("a")
+                .subscribe("order", FilterPolicy::All)
+                .visibility_timeout(Duration::from_secs(5)),
+            QueueSpec::new("b").subscribe("order", FilterPolicy::types(["OrderConfirmed"])),
+            QueueSpec::new("c")
+                .subscribe("product", FilterPolicy::All)
+                .max_receive_count(2),
+        ],
+        clock.clone(),
+    );
+    for n in 0..10 {
+        let confirmed = event(
+            n,
+            OrderConfirmed {
+                order_id: format!("o-{n}"),
+                user_id: "u".into(),
+                items: vec![],
+                payment_amount: Won(n as u64),
+            },
+        );
+        bus.publish("order", &confirmed.to_json(), &attrs("OrderConfirmed"))
+            .unwrap();
+        let released = event(
+            n,
+            StockReleased {
+                order_id: format!("o-{n}"),
+                released: true,
+            },
+        );
+        bus.publish("product", &released.to_json(), &attrs("StockReleased"))
+            .unwrap();
+    }
+    let mut stepper = Stepper::new(
+        bus.clone(),
+        seed,
+        Faults {
+            duplicate: 0.2,
+            drop: 0.1,
+        },
+    );
+    let mut log = Vec::new();
+    let deliveries = AtomicU32::new(0);
+    for _ in 0..1_000 {
+        match stepper.step() {
+            Some(Step::Deliver { queue, message }) => {
+                let failed = deliveries.fetch_add(1, Ordering::Relaxed) % 5 == 4;
+                log.push(format!(
+                    "deliver {queue} {} {} failed={failed}",
+                    message.message_id, message.receive_count
+                ));
+                stepper.settle(&queue, &message, failed).unwrap();
+            }
+            Some(Step::Lost { queue, message_id }) => {
+                log.push(format!("lost {queue} {message_id}"))
+            }
+            None if bus
+                .queue_names()
+                .iter()
+                .all(|q| bus.depth(q).unwrap().in_flight == 0) =>
+            {
+                break;
+            }
+            None => clock.advance(chrono::Duration::seconds(5)),
+        }
+    }
+    for q in bus.queue_names() {
+        log.push(format!("dead {q} {}", bus.dead_letters(&q).unwrap().len()));
+    }
+    log
+}
+
+#[test]
+fn stepping_is_deterministic_for_a_seed() {
+    let first = stepped_run(42);
+    assert_eq!(first, stepped_run(42));
+    assert_ne!(first, stepped_run(43));
+    // The run really exercised the faults and the reordering.
+    assert!(first.iter().any(|l| l.starts_with("lost")));
+    assert!(first.iter().any(|l| l.contains("failed=true")));
+    let queues_in_order: Vec<&str> = first
+        .iter()
+        .filter(|l| l.starts_with("deliver"))
+        .map(|l| &l[8..9])
+        .collect();
+    let mut sorted = queues_in_order.clone();
+    sorted.sort();
+    assert_ne!(
+        queues_in_order, sorted,
+        "deliveries interleave across queues"
+    );
+}
