@@ -1,0 +1,185 @@
+//! The stream relay: outbox items only, in order, stopping at the first failure.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use contract::{Envelope, EventMeta, StockReserved};
+use platform::outbox::{MemoryOutbox, dynamo_item};
+use platform::publish::{EventPublisher, PublishError};
+use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
+
+fn reserved(n: u32) -> Envelope {
+    let meta = EventMeta {
+        event_id: format!("e-{n}"),
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+        correlation_id: format!("o-{n}"),
+        causation_id: None,
+    };
+    Envelope::new(
+        meta,
+        format!("o-{n}"),
+        StockReserved {
+            order_id: format!("o-{n}"),
+        },
+    )
+}
+
+/// Publishes into a list; refuses the event ids in `refuse`.
+#[derive(Default)]
+struct ListPublisher {
+    published: Mutex<Vec<String>>,
+    refuse: Vec<String>,
+}
+
+#[async_trait]
+impl EventPublisher for ListPublisher {
+    async fn publish(&self, event: &Envelope) -> Result<(), PublishError> {
+        if self.refuse.contains(&event.event_id) {
+            return Err(PublishError("throttled".into()));
+        }
+        self.published.lock().unwrap().push(event.event_id.clone());
+        Ok(())
+    }
+}
+
+fn record(seq: u32, event: Envelope) -> OutboxRecord {
+    OutboxRecord {
+        sequence_number: seq.to_string(),
+        event: Ok(event),
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_in_order_and_stops_at_the_first_failure() {
+    let publisher = ListPublisher {
+        refuse: vec!["e-2".into()],
+        ..Default::default()
+    };
+    let records = (1..=3).map(|n| record(100 + n, reserved(n)));
+    let failure = relay(records, &publisher).await.unwrap_err();
+    assert_eq!(failure.sequence_number, "102");
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1"]);
+
+    let ok = ListPublisher::default();
+    assert_eq!(
+        relay((1..=3).map(|n| record(n, reserved(n))), &ok).await,
+        Ok(3)
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_outbox_item_is_reported_not_skipped() {
+    let publisher = ListPublisher::default();
+    let records = vec![
+        record(1, reserved(1)),
+        OutboxRecord {
+            sequence_number: "2".into(),
+            event: Err("garbled".into()),
+        },
+        record(3, reserved(3)),
+    ];
+    assert_eq!(
+        relay(records, &publisher)
+            .await
+            .unwrap_err()
+            .sequence_number,
+        "2"
+    );
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1"]);
+}
+
+/// A DynamoDB stream batch as Lambda delivers it, built from the items we write.
+fn stream_event(
+    items: Vec<(&str, &str, serde_json::Value)>,
+) -> aws_lambda_events::event::dynamodb::Event {
+    let records: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|(name, seq, image)| {
+            serde_json::json!({
+                "eventID": format!("id-{seq}"),
+                "eventName": name,
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1764000000,
+                    "Keys": {"pk": image["pk"].clone(), "sk": image["sk"].clone()},
+                    "NewImage": image,
+                    "SequenceNumber": seq,
+                    "SizeBytes": 100,
+                    "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/user/stream/2026-11-24T00:00:00.000"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+/// The outbox item we write, in the stream's attribute-value JSON.
+fn outbox_image(event: &Envelope) -> serde_json::Value {
+    let item = dynamo_item(event, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap());
+    let mut image = serde_json::Map::new();
+    for (k, v) in item {
+        let v = match v {
+            aws_sdk_dynamodb::types::AttributeValue::S(s) => serde_json::json!({ "S": s }),
+            aws_sdk_dynamodb::types::AttributeValue::N(n) => serde_json::json!({ "N": n }),
+            other => panic!("unexpected attribute {other:?}"),
+        };
+        image.insert(k, v);
+    }
+    serde_json::Value::Object(image)
+}
+
+#[tokio::test]
+async fn the_stream_handler_relays_outbox_inserts_only_and_reports_the_failed_sequence_number() {
+    let user_item =
+        serde_json::json!({"pk": {"S": "USER#u-1"}, "sk": {"S": "PROFILE"}, "name": {"S": "Kim"}});
+    let event = stream_event(vec![
+        ("INSERT", "1", user_item.clone()),
+        ("INSERT", "2", outbox_image(&reserved(1))),
+        ("REMOVE", "3", outbox_image(&reserved(9))),
+        ("MODIFY", "4", user_item),
+        ("INSERT", "5", outbox_image(&reserved(2))),
+        ("INSERT", "6", outbox_image(&reserved(3))),
+    ]);
+    let records = outbox_records(&event);
+    let seqs: Vec<&str> = records.iter().map(|r| r.sequence_number.as_str()).collect();
+    assert_eq!(seqs, ["2", "5", "6"]);
+
+    let publisher = ListPublisher {
+        refuse: vec!["e-2".into()],
+        ..Default::default()
+    };
+    let response = handle_stream(event, &publisher).await;
+    let failed: Vec<Option<String>> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, [Some("5".to_owned())]);
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1"]);
+}
+
+#[tokio::test]
+async fn the_memory_relay_publishes_what_is_appended() {
+    let outbox = Arc::new(MemoryOutbox::new());
+    let publisher = Arc::new(ListPublisher::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run_memory_relay(
+        outbox.clone(),
+        publisher.clone(),
+        shutdown,
+    ));
+    outbox.append([reserved(1), reserved(2)]);
+    outbox.append([reserved(3)]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while publisher.published.lock().unwrap().len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1", "e-2", "e-3"]);
+}
