@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::dynamo::StoreError;
+pub use crate::identity::{Identity, Role};
 use crate::telemetry;
 
 /// Set by the authorizer (API Gateway) or the local gateway; never trusted from a client.
@@ -137,52 +138,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Customer,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "customer" => Some(Role::Customer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
-/// Who is calling, as the authorizer established it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_id: String,
-    pub role: Role,
-}
-
-impl Identity {
-    pub fn from_headers(headers: &HeaderMap) -> Option<Identity> {
-        let user_id = headers.get(USER_ID_HEADER)?.to_str().ok()?.trim();
-        let role = Role::parse(headers.get(USER_ROLE_HEADER)?.to_str().ok()?)?;
-        (!user_id.is_empty()).then(|| Identity {
-            user_id: user_id.to_owned(),
-            role,
-        })
-    }
+/// The identity in the headers the authorizer set.
+pub fn identity_from_headers(headers: &HeaderMap) -> Option<Identity> {
+    let user_id = headers.get(USER_ID_HEADER)?.to_str().ok()?.trim();
+    let role = Role::parse(headers.get(USER_ROLE_HEADER)?.to_str().ok()?)?;
+    (!user_id.is_empty()).then(|| Identity {
+        user_id: user_id.to_owned(),
+        role,
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Identity::from_headers(&parts.headers)
+        identity_from_headers(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("authentication is required"))
     }
 }

@@ -7,10 +7,12 @@
 pub mod batch;
 pub mod bus;
 pub mod clock;
+pub mod config;
 pub mod dynamo;
 pub mod events;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod ids;
 pub mod outbox;
 pub mod publish;

@@ -1,1 +1,16 @@
+//! The user service: sign-up, login, profile, and the authorizer in front of every API.
+//!
+//! - `domain`: pure rules (e-mail, password, name, roles) — no I/O, no async.
+//! - `app`: one handler per route, over the `store` port and the `auth` primitives.
+//! - `store`: the port and its adapters (in-memory, DynamoDB), with one conformance suite.
+//! - `api`: the HTTP adapter (the axum router the local gateway and Lambda both serve).
+//! - `authorizer`: the API Gateway Lambda authorizer, also used by the local gateway.
+//! - `config`: configuration from the environment.
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod authorizer;
+pub mod config;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,128 @@
+//! The user service's HTTP API: the axum router served by `lambda_http` on AWS and by the
+//! local gateway, identically.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::SecondsFormat;
+use platform::http::{Admin, ApiError, Identity, JsonBody};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{LoginError, Profile, ProfileError, SignUpError, UserService};
+
+/// The routes anyone may call; every other route needs a token.
+pub const PUBLIC_ROUTES: [(&str, &str); 2] = [("POST", "/users/signup"), ("POST", "/users/login")];
+
+pub fn router(service: Arc<UserService>) -> Router {
+    Router::new()
+        .route("/users/signup", post(sign_up))
+        .route("/users/login", post(log_in))
+        .route("/users/me", get(me))
+        .route("/users/{user_id}", get(user_by_id))
+        .with_state(service)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpBody {
+    email: String,
+    password: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedUp {
+    user_id: String,
+}
+
+async fn sign_up(
+    State(service): State<Arc<UserService>>,
+    JsonBody(body): JsonBody<SignUpBody>,
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
+    match service
+        .sign_up(&body.email, &body.password, &body.name)
+        .await
+    {
+        Ok(user_id) => Ok((StatusCode::CREATED, Json(SignedUp { user_id }))),
+        Err(SignUpError::Invalid(e)) => Err(ApiError::unprocessable(e.code(), e.to_string())),
+        Err(SignUpError::EmailTaken) => Err(ApiError::conflict(
+            "EMAIL_TAKEN",
+            "the e-mail address is already registered",
+        )),
+        Err(SignUpError::Internal(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoggedIn {
+    token: String,
+    expires_at: String,
+}
+
+async fn log_in(
+    State(service): State<Arc<UserService>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Json<LoggedIn>, ApiError> {
+    match service.log_in(&body.email, &body.password).await {
+        Ok(issued) => Ok(Json(LoggedIn {
+            token: issued.token,
+            expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        })),
+        Err(e @ LoginError::InvalidCredentials) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            e.to_string(),
+        )),
+        Err(LoginError::Internal(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    user_id: String,
+    email: String,
+    name: String,
+    role: &'static str,
+}
+
+fn profile_answer(result: Result<Profile, ProfileError>) -> Result<Json<Me>, ApiError> {
+    match result {
+        Ok(profile) => Ok(Json(Me {
+            user_id: profile.user.user_id,
+            email: profile.user.email.as_str().to_owned(),
+            name: profile.user.name.as_str().to_owned(),
+            role: profile.role.as_str(),
+        })),
+        Err(ProfileError::NotFound) => Err(ApiError::not_found("no such user")),
+        Err(ProfileError::Store(e)) => Err(e.into()),
+    }
+}
+
+async fn me(
+    State(service): State<Arc<UserService>>,
+    identity: Identity,
+) -> Result<Json<Me>, ApiError> {
+    profile_answer(service.profile(&identity).await)
+}
+
+/// Admin only: any user's profile (support and operations).
+async fn user_by_id(
+    State(service): State<Arc<UserService>>,
+    _: Admin,
+    Path(user_id): Path<String>,
+) -> Result<Json<Me>, ApiError> {
+    profile_answer(service.profile_of(&user_id).await)
+}

@@ -1,0 +1,241 @@
+//! The user domain's rules, parsed once at the edge into types that cannot be invalid.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use platform::identity::Role;
+
+/// Why a sign-up field was refused; each has its own error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("{0}")]
+    Email(&'static str),
+    #[error("{0}")]
+    Password(&'static str),
+    #[error("{0}")]
+    Name(&'static str),
+}
+
+impl ValidationError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValidationError::Email(_) => "INVALID_EMAIL",
+            ValidationError::Password(_) => "INVALID_PASSWORD",
+            ValidationError::Name(_) => "INVALID_NAME",
+        }
+    }
+}
+
+/// An e-mail address, normalised: trimmed and lower-cased, so `Kim@Example.com` and
+/// `kim@example.com ` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Email, ValidationError> {
+        let email = raw.trim().to_lowercase();
+        if email.len() > Self::MAX_LEN {
+            return Err(ValidationError::Email(
+                "the e-mail address is longer than 254 characters",
+            ));
+        }
+        let invalid =
+            ValidationError::Email("the e-mail address is not of the form name@domain.tld");
+        let (local, domain) = email.split_once('@').ok_or(invalid.clone())?;
+        let well_formed = !local.is_empty()
+            && local.len() <= 64
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && email.chars().all(|c| !c.is_whitespace() && !c.is_control());
+        if well_formed {
+            Ok(Email(email))
+        } else {
+            Err(invalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password that meets the rules: 8 to 128 characters, with at least one letter and one
+/// digit. Only its hash is ever stored.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Password, ValidationError> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(ValidationError::Password(
+                "the password needs at least 8 characters",
+            ));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::Password(
+                "the password may have at most 128 characters",
+            ));
+        }
+        if !raw.chars().any(char::is_alphabetic) || !raw.chars().any(|c| c.is_ascii_digit()) {
+            return Err(ValidationError::Password(
+                "the password needs at least one letter and one digit",
+            ));
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<UserName, ValidationError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ValidationError::Name("the name is empty"));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::Name(
+                "the name may have at most 100 characters",
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ValidationError::Name(
+                "the name contains control characters",
+            ));
+        }
+        Ok(UserName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub email: Email,
+    pub name: UserName,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The e-mail addresses whose users are administrators (`ADMIN_EMAILS`). The role is decided
+/// at login from this list, so adding an address takes effect at that user's next login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminEmails(HashSet<Email>);
+
+impl AdminEmails {
+    /// A comma-separated list; blanks between commas are ignored.
+    pub fn parse(list: &str) -> Result<AdminEmails, ValidationError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Email::parse)
+            .collect::<Result<HashSet<_>, _>>()
+            .map(AdminEmails)
+    }
+
+    pub fn role_of(&self, email: &Email) -> Role {
+        if self.0.contains(email) {
+            Role::Admin
+        } else {
+            Role::Customer
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            Email::parse("  Kim@Example.COM ").unwrap().as_str(),
+            "kim@example.com"
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "",
+            "kim",
+            "kim@",
+            "@example.com",
+            "kim@example",
+            "kim@@example.com",
+            "k im@example.com",
+            "kim@.example.com",
+            "kim@example.com.",
+            "kim@exa..mple.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.com", "k".repeat(250));
+        assert_eq!(Email::parse(&long).unwrap_err().code(), "INVALID_EMAIL");
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::parse("abcdefg1").is_ok());
+        assert!(Password::parse("비밀번호는길어요12").is_ok());
+        for bad in ["abc1", "abcdefgh", "12345678", &"a1".repeat(65)] {
+            assert_eq!(
+                Password::parse(bad).unwrap_err().code(),
+                "INVALID_PASSWORD",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            format!("{:?}", Password::parse("abcdefg1").unwrap()),
+            "Password(***)"
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(UserName::parse("  김철수 ").unwrap().as_str(), "김철수");
+        assert!(UserName::parse("   ").is_err());
+        assert!(UserName::parse(&"가".repeat(101)).is_err());
+        assert!(UserName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn admins_are_listed_by_email() {
+        let admins = AdminEmails::parse(" Boss@Shop.kr, ,ops@shop.kr").unwrap();
+        assert_eq!(
+            admins.role_of(&Email::parse("boss@shop.kr").unwrap()),
+            Role::Admin
+        );
+        assert_eq!(
+            admins.role_of(&Email::parse("kim@shop.kr").unwrap()),
+            Role::Customer
+        );
+        assert!(AdminEmails::parse("boss@shop.kr,not-an-email").is_err());
+        assert_eq!(AdminEmails::parse("").unwrap(), AdminEmails::default());
+    }
+}

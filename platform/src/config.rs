@@ -1,0 +1,66 @@
+//! Reading configuration from the environment: every problem is a clear error at start.
+
+/// A configuration value that cannot be used. Its message names the variable and says why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where configuration comes from: the process environment, or a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment. An unset or empty variable reads as absent.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for std::collections::HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|v| (*v).to_owned())
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// A required variable.
+pub fn required(env: &dyn Env, name: &str) -> Result<String, ConfigError> {
+    env.var(name)
+        .ok_or_else(|| ConfigError::new(name, "is not set"))
+}
+
+/// A whole number within `min..=max`, or `default` when unset.
+pub fn number_in(
+    env: &dyn Env,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = env.var(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            name,
+            format!("must be a whole number from {min} to {max}, not {raw:?}"),
+        )),
+    }
+}
