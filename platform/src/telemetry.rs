@@ -41,6 +41,11 @@ pub fn event_span(function: &str, event: &Envelope) -> Span {
     )
 }
 
+/// The span for a long-running function, e.g. a relay: its log lines carry its name.
+pub fn function_span(function: &str) -> Span {
+    tracing::info_span!("function", function)
+}
+
 /// The span for one HTTP request served by one function.
 pub fn request_span(function: &str, method: &str, path: &str) -> Span {
     tracing::info_span!(

@@ -1,0 +1,64 @@
+//! The local system's configuration. The names are those the Lambda functions use.
+
+use std::time::Duration;
+
+use platform::config::{ConfigError, Env, number_in};
+use user_service::config::{MissingSecret, UserConfig};
+
+pub struct LocalConfig {
+    /// `PORT` (default 3000; 0 picks a free port).
+    pub port: u16,
+    /// `ORDER_TTL_SECONDS`: how long an order may stay PENDING (default 600).
+    pub order_ttl: Duration,
+    /// `SWEEP_INTERVAL_SECONDS`: how often the expiry sweep runs locally (default 5).
+    pub sweep_interval: Duration,
+    /// `JWT_SECRET`, `ADMIN_EMAILS`, `TOKEN_TTL_SECONDS`.
+    pub user: UserConfig,
+}
+
+impl LocalConfig {
+    pub fn from_env(env: &dyn Env) -> Result<LocalConfig, ConfigError> {
+        Ok(LocalConfig {
+            port: number_in(env, "PORT", 3000, 0, u16::MAX as u64)? as u16,
+            order_ttl: Duration::from_secs(number_in(env, "ORDER_TTL_SECONDS", 600, 1, 86_400)?),
+            sweep_interval: Duration::from_secs(number_in(
+                env,
+                "SWEEP_INTERVAL_SECONDS",
+                5,
+                1,
+                3_600,
+            )?),
+            user: UserConfig::from_env(env, MissingSecret::Generate)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = LocalConfig::from_env(&HashMap::new()).unwrap();
+        assert_eq!(config.port, 3000);
+        assert_eq!(config.order_ttl, Duration::from_secs(600));
+        assert_eq!(config.sweep_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (name, value) in [
+            ("PORT", "70000"),
+            ("PORT", "http"),
+            ("ORDER_TTL_SECONDS", "0"),
+            ("SWEEP_INTERVAL_SECONDS", "-1"),
+        ] {
+            let err = LocalConfig::from_env(&HashMap::from([(name, value)]))
+                .err()
+                .unwrap();
+            assert_eq!(err.variable, name);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The local stand-in for API Gateway with the user service's Lambda authorizer: the same
+//! routes, and the same auth. Every route but the public ones needs a valid bearer token;
+//! the identity headers (`x-user-id`, `x-user-role`) are always removed from the client's
+//! request and, when authorized, set from the token. Unknown routes are 404 without auth,
+//! as on API Gateway, because authorization runs only for a matched route.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use platform::http::{ApiError, USER_ID_HEADER, USER_ROLE_HEADER};
+use user_service::auth::TokenCodec;
+use user_service::authorizer::authorize;
+
+struct Auth {
+    tokens: TokenCodec,
+    public: Vec<(&'static str, &'static str)>,
+}
+
+/// One router of every service's routes, behind the authorizer.
+pub fn gateway(
+    routers: Vec<Router>,
+    tokens: TokenCodec,
+    public: &[(&'static str, &'static str)],
+) -> Router {
+    let auth = Arc::new(Auth {
+        tokens,
+        public: public.to_vec(),
+    });
+    let routes = routers.into_iter().fold(Router::new(), Router::merge);
+    let routes = routes.route_layer(middleware::from_fn_with_state(auth, authenticate));
+    platform::http::finish(routes, "gateway")
+}
+
+async fn authenticate(
+    State(auth): State<Arc<Auth>>,
+    path: MatchedPath,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers_mut();
+    headers.remove(USER_ID_HEADER);
+    headers.remove(USER_ROLE_HEADER);
+    let route = (request.method().as_str(), path.as_str());
+    if auth.public.iter().any(|(m, p)| (*m, *p) == route) {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(identity) = authorize(&auth.tokens, header) else {
+        return ApiError::unauthorized("a valid bearer token is required").into_response();
+    };
+    let (Ok(user_id), role) = (
+        HeaderValue::from_str(&identity.user_id),
+        HeaderValue::from_static(identity.role.as_str()),
+    ) else {
+        return ApiError::unauthorized("a valid bearer token is required").into_response();
+    };
+    request.headers_mut().insert(USER_ID_HEADER, user_id);
+    request.headers_mut().insert(USER_ROLE_HEADER, role);
+    next.run(request).await
+}

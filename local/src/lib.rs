@@ -1,0 +1,13 @@
+//! The whole system in one process, on in-memory adapters: the HTTP gateway (same routes and
+//! auth as API Gateway with the Lambda authorizer), every service's handlers, the relays
+//! from each outbox to the in-memory SNS/SQS, and the event source mappings.
+//!
+//! - `config`: the environment, checked at start.
+//! - `topology`: topics and queues (one topic per service, one queue per consumer).
+//! - `gateway`: routing and authorization in front of the services' routers.
+//! - `system`: wiring it all and running it until shutdown.
+
+pub mod config;
+pub mod gateway;
+pub mod system;
+pub mod topology;

@@ -1,0 +1,415 @@
+//! The README's walkthrough, against the real `shop-local` binary on a free port:
+//! sign-up → login → me, and what the gateway refuses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SECRET: &str = "walkthrough-secret-of-32-bytes-at-least";
+
+/// A running `shop-local`, killed when dropped.
+struct Local {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &[(&str, &str)]) -> Local {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shop-local"))
+        .env("PORT", "0")
+        .env("JWT_SECRET", SECRET)
+        .env("ADMIN_EMAILS", "boss@shop.kr")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shop-local");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("shop-local listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    Local { child, base }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn sign_up_and_log_in(local: &Local, email: &str) -> (String, String) {
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/users/signup", local.base),
+        None,
+        &[],
+        Some(json!({"email": email, "password": "secret123", "name": "Kim"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let user_id = body["userId"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/users/login", local.base),
+        None,
+        &[],
+        Some(json!({"email": email, "password": "secret123"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["expiresAt"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{body}"
+    );
+    (user_id, body["token"].as_str().unwrap().to_owned())
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn sign_up_log_in_and_read_me() {
+    let local = start(&[]);
+    let (user_id, token) = sign_up_and_log_in(&local, "Kim@Shop.KR").await;
+    let (status, me) = call(
+        reqwest::Method::GET,
+        format!("{}/users/me", local.base),
+        Some(&token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"userId": user_id, "email": "kim@shop.kr", "name": "Kim", "role": "customer"})
+    );
+
+    // Same e-mail again, in another case: taken.
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/users/signup", local.base),
+        None,
+        &[],
+        Some(json!({"email": "kim@shop.kr", "password": "secret123", "name": "Kim"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "EMAIL_TAKEN")
+    );
+
+    // A wrong password and an unknown e-mail get the same answer.
+    for (email, password) in [
+        ("kim@shop.kr", "wrong1234"),
+        ("nobody@shop.kr", "secret123"),
+    ] {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            format!("{}/users/login", local.base),
+            None,
+            &[],
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "INVALID_CREDENTIALS", "message": "the e-mail address or the password is wrong"}})
+        );
+    }
+}
+
+fn token_with(secret: &str, sub: &str, role: &str, exp_offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({"sub": sub, "role": role, "iat": now, "exp": now + exp_offset_secs});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_missing_forged_tampered_and_expired_tokens() {
+    let local = start(&[]);
+    let (user_id, token) = sign_up_and_log_in(&local, "lee@shop.kr").await;
+    let me = format!("{}/users/me", local.base);
+
+    let forged = token_with(
+        "someone else's secret of 32 bytes!!",
+        &user_id,
+        "admin",
+        600,
+    );
+    let expired = token_with(SECRET, &user_id, "customer", -5);
+    let mut tampered = token.clone();
+    tampered.replace_range(tampered.len() - 3.., "abc");
+    let cases: [(&str, Option<&str>, &[(&str, &str)]); 6] = [
+        ("no token", None, &[]),
+        ("forged", Some(&forged), &[]),
+        ("tampered", Some(&tampered), &[]),
+        ("expired", Some(&expired), &[]),
+        (
+            "not a bearer",
+            None,
+            &[("authorization", "Basic a2ltOnNlY3JldA==")],
+        ),
+        (
+            "headers only",
+            None,
+            &[("x-user-id", "u-1"), ("x-user-role", "admin")],
+        ),
+    ];
+    for (case, token, headers) in cases {
+        let (status, body) = call(reqwest::Method::GET, me.clone(), token, headers, None).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            "{case}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn identity_headers_from_the_client_are_ignored() {
+    let local = start(&[]);
+    let (kim, kim_token) = sign_up_and_log_in(&local, "kim2@shop.kr").await;
+    let (lee, _) = sign_up_and_log_in(&local, "lee2@shop.kr").await;
+
+    let (status, me) = call(
+        reqwest::Method::GET,
+        format!("{}/users/me", local.base),
+        Some(&kim_token),
+        &[("x-user-id", &lee)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["userId"], kim.as_str());
+
+    // A customer claiming the admin role is still a customer.
+    let admin_route = format!("{}/users/{lee}", local.base);
+    let (status, body) = call(
+        reqwest::Method::GET,
+        admin_route.clone(),
+        Some(&kim_token),
+        &[("x-user-role", "admin")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+
+    // An address in ADMIN_EMAILS gets the admin role at login, and the admin route answers.
+    let (_, boss_token) = sign_up_and_log_in(&local, "boss@shop.kr").await;
+    let (status, body) = call(
+        reqwest::Method::GET,
+        admin_route,
+        Some(&boss_token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["userId"].as_str(), body["role"].as_str()),
+        (Some(lee.as_str()), Some("customer"))
+    );
+    let (_, me) = call(
+        reqwest::Method::GET,
+        format!("{}/users/me", local.base),
+        Some(&boss_token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(me["role"], "admin");
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_bad_bodies_get_error_bodies() {
+    let local = start(&[]);
+    let (_, token) = sign_up_and_log_in(&local, "park@shop.kr").await;
+    for token in [None, Some(token.as_str())] {
+        let (status, body) = call(
+            reqwest::Method::GET,
+            format!("{}/nowhere", local.base),
+            token,
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::NOT_FOUND, "NOT_FOUND")
+        );
+    }
+    let (status, body) = call(
+        reqwest::Method::DELETE,
+        format!("{}/users/me", local.base),
+        Some(&token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+    );
+
+    let signup = format!("{}/users/signup", local.base);
+    let cases = [
+        (
+            json!({"email": "a@shop.kr", "password": "secret123"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+        ),
+        (
+            json!({"email": "a@shop.kr", "password": "secret123", "name": "A", "role": "admin"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+        ),
+        (
+            json!({"email": 7, "password": "secret123", "name": "A"}),
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+        ),
+        (
+            json!({"email": "not-an-email", "password": "secret123", "name": "A"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_EMAIL",
+        ),
+        (
+            json!({"email": "a@shop.kr", "password": "short1", "name": "A"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_PASSWORD",
+        ),
+        (
+            json!({"email": "a@shop.kr", "password": "secret123", "name": "x".repeat(101)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_NAME",
+        ),
+        (
+            json!({"email": "a@shop.kr", "password": "secret123", "name": "x".repeat(70_000)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+        ),
+    ];
+    for (body, expected_status, expected_code) in cases {
+        let (status, answer) =
+            call(reqwest::Method::POST, signup.clone(), None, &[], Some(body)).await;
+        assert_eq!(
+            (status, error_code(&answer)),
+            (expected_status, expected_code),
+            "{answer}"
+        );
+    }
+    let response = reqwest::Client::new()
+        .post(signup)
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "MALFORMED_JSON");
+    // None of the refused sign-ups created a user.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{}/users/login", local.base),
+        None,
+        &[],
+        Some(json!({"email": "a@shop.kr", "password": "secret123"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn invalid_configuration_is_a_clear_error_at_start() {
+    for (name, value) in [
+        ("PORT", "not-a-port"),
+        ("JWT_SECRET", "short"),
+        ("ADMIN_EMAILS", "boss"),
+        ("ORDER_TTL_SECONDS", "0"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_shop-local"))
+            .env("PORT", "0")
+            .env(name, value)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("configuration error: {name}")),
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn it_stops_cleanly_on_a_signal() {
+    let mut local = start(&[]);
+    let pid = local.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = local.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
