@@ -156,6 +156,9 @@ async fn sign_up_log_in_and_read_me() {
     }
 }
 
+/// Extra request headers of a test case.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 fn token_with(secret: &str, sub: &str, role: &str, exp_offset_secs: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,7 +188,7 @@ async fn the_gateway_refuses_missing_forged_tampered_and_expired_tokens() {
     let expired = token_with(SECRET, &user_id, "customer", -5);
     let mut tampered = token.clone();
     tampered.replace_range(tampered.len() - 3.., "abc");
-    let cases: [(&str, Option<&str>, &[(&str, &str)]); 6] = [
+    let cases: [(&str, Option<&str>, Headers); 6] = [
         ("no token", None, &[]),
         ("forged", Some(&forged), &[]),
         ("tampered", Some(&tampered), &[]),

@@ -14,9 +14,11 @@ pub mod http;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod lambda;
 pub mod outbox;
 pub mod publish;
 pub mod relay;
+pub mod sns;
 pub mod telemetry;
 
 #[cfg(feature = "testing")]

@@ -82,19 +82,23 @@ impl Emulator {
     /// A DynamoDB client for this emulator. Make one per test: a client belongs to the
     /// runtime that first uses it.
     pub async fn dynamodb(&self) -> Client {
+        Client::new(&self.sdk_config().await)
+    }
+
+    /// An SDK configuration for this emulator, for any service's client.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         match &self.endpoint {
-            None => crate::dynamo::client_from_env().await,
+            None => loader.load().await,
             Some(endpoint) => {
-                let credentials = aws_sdk_dynamodb::config::Credentials::new(
-                    "test", "test", None, None, "emulator",
-                );
-                let config = aws_sdk_dynamodb::Config::builder()
-                    .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                loader
                     .endpoint_url(endpoint)
-                    .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                    .credentials_provider(credentials)
-                    .build();
-                Client::from_conf(config)
+                    .region(aws_config::Region::new("us-east-1"))
+                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                        "test", "test", None, None, "emulator",
+                    ))
+                    .load()
+                    .await
             }
         }
     }

@@ -5,14 +5,12 @@ use std::sync::Arc;
 use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
 use platform::ids::RandomIds;
-use platform::telemetry::{self, LogTarget};
 use user_service::app::UserService;
 use user_service::config::{self, MissingSecret, UserConfig};
 use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init(LogTarget::Stdout);
     let config = UserConfig::from_env(&ProcessEnv, MissingSecret::Refuse)?;
     let store = DynamoUserStore::new(
         platform::dynamo::client_from_env().await,
@@ -24,6 +22,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(SystemClock),
         Arc::new(RandomIds),
     );
-    let app = platform::http::finish(user_service::api::router(Arc::new(service)), "user-api");
-    lambda_http::run(app).await
+    platform::lambda::run_http_api(user_service::api::router(Arc::new(service)), "user-api").await
 }

@@ -1,0 +1,105 @@
+//! The SNS publisher on the emulator: an event reaches a subscribed queue (raw delivery)
+//! with its `type` and `source` attributes, and a filter policy on `type` holds it back.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{TimeZone, Utc};
+use contract::{Envelope, EventMeta, StockReleased, StockReserved};
+use platform::publish::EventPublisher;
+use platform::sns::SnsPublisher;
+use platform::testing::emulator::emulator;
+
+fn envelope(n: u32, event: impl Into<contract::Event>) -> Envelope {
+    let meta = EventMeta {
+        event_id: format!("e-{n}"),
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+        correlation_id: "o-1".into(),
+        causation_id: None,
+    };
+    Envelope::new(meta, "o-1", event)
+}
+
+#[tokio::test]
+async fn published_events_reach_a_filtered_raw_subscription_with_their_attributes() {
+    let config = emulator().sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+
+    let topic_arn = sns
+        .create_topic()
+        .name(format!("product-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("order-steps-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", r#"{"type": ["StockReserved"]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let publisher = SnsPublisher::new(sns, topic_arn);
+    let wanted = envelope(
+        1,
+        StockReserved {
+            order_id: "o-1".into(),
+        },
+    );
+    publisher
+        .publish(&envelope(
+            2,
+            StockReleased {
+                order_id: "o-1".into(),
+                released: true,
+            },
+        ))
+        .await
+        .unwrap();
+    publisher.publish(&wanted).await.unwrap();
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(
+        messages.len(),
+        1,
+        "the filter policy lets only StockReserved through"
+    );
+    let message = &messages[0];
+    assert_eq!(
+        Envelope::from_json(message.body().unwrap()).unwrap(),
+        wanted
+    );
+    let attributes = message.message_attributes.as_ref().unwrap();
+    assert_eq!(attributes["type"].string_value(), Some("StockReserved"));
+    assert_eq!(attributes["source"].string_value(), Some("product"));
+}
