@@ -35,6 +35,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shutdown = match shutdown_requested() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            eprintln!("shop-local: cannot watch for Ctrl-C: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match listener.local_addr() {
         Ok(addr) => println!("shop-local listening on http://{addr}"),
         Err(error) => {
@@ -43,7 +50,7 @@ async fn main() -> ExitCode {
         }
     }
     let served = axum::serve(listener, system.router())
-        .with_graceful_shutdown(shutdown_requested())
+        .with_graceful_shutdown(shutdown)
         .await;
     system.shutdown().await;
     match served {
@@ -58,24 +65,25 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Ctrl-C, or SIGTERM from a process manager.
-async fn shutdown_requested() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C, or SIGTERM from a process manager. The handlers are registered when this is
+/// called, so a signal that arrives any time after start-up shuts down cleanly.
+fn shutdown_requested() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

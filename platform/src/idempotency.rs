@@ -117,3 +117,21 @@ pub async fn dynamo_claim(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_answers_the_first_outcome() {
+        let mut keys = ProcessedKeys::default();
+        assert_eq!(keys.claim("reserve#o-1"), Claim::Fresh);
+        assert_eq!(keys.record("reserve#o-1", "reserved"), Ok(()));
+        assert_eq!(keys.claim("reserve#o-1"), Claim::Done("reserved"));
+        // A second outcome for the same work is refused and the first one kept.
+        assert_eq!(keys.record("reserve#o-1", "out of stock"), Err("reserved"));
+        assert_eq!(keys.claim("reserve#o-1"), Claim::Done("reserved"));
+        assert_eq!(keys.claim("release#o-1"), Claim::Fresh);
+        assert_eq!(keys.len(), 1);
+    }
+}

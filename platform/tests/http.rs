@@ -136,3 +136,27 @@ async fn internal_errors_leak_nothing() {
         serde_json::json!({"error": {"code": "INTERNAL", "message": "internal error"}})
     );
 }
+
+#[test]
+fn idempotency_keys_are_checked() {
+    use axum::http::HeaderMap;
+    use platform::http::idempotency_key;
+    let with = |v: &str| {
+        let mut h = HeaderMap::new();
+        h.insert("idempotency-key", v.parse().unwrap());
+        h
+    };
+    assert_eq!(idempotency_key(&HeaderMap::new()), Ok(None));
+    assert_eq!(
+        idempotency_key(&with("charge-2026-11-24-001")),
+        Ok(Some("charge-2026-11-24-001".into()))
+    );
+    for bad in ["", "has space", &"k".repeat(129)] {
+        let err = idempotency_key(&with(bad)).unwrap_err();
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY"),
+            "{bad:?}"
+        );
+    }
+}

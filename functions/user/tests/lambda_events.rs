@@ -125,3 +125,31 @@ async fn the_api_router_serves_the_sample_api_gateway_request() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type().name(), "UserRegistered");
 }
+
+/// Records what the relay publishes.
+#[derive(Default)]
+struct Published(std::sync::Mutex<Vec<contract::Envelope>>);
+
+#[async_trait::async_trait]
+impl platform::publish::EventPublisher for Published {
+    async fn publish(
+        &self,
+        event: &contract::Envelope,
+    ) -> Result<(), platform::publish::PublishError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_the_sample_outbox_record() {
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&sample("user-relay.json")).unwrap();
+    let published = Published::default();
+    let response = platform::relay::handle_stream(event, &published).await;
+    assert!(response.batch_item_failures.is_empty());
+    let published = published.0.into_inner().unwrap();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].event_type().name(), "UserRegistered");
+    assert_eq!(published[0].aggregate_id, "u-1");
+}
