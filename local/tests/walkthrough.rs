@@ -72,23 +72,31 @@ async fn call(
     )
 }
 
-async fn sign_up_and_log_in(local: &Local, email: &str) -> (String, String) {
-    let (status, body) = call(
+/// A public POST with a JSON body.
+async fn post(local: &Local, path: &str, body: Value) -> (StatusCode, Value) {
+    call(
         reqwest::Method::POST,
-        format!("{}/users/signup", local.base),
+        format!("{}{path}", local.base),
         None,
         &[],
-        Some(json!({"email": email, "password": "secret123", "name": "Kim"})),
+        Some(body),
+    )
+    .await
+}
+
+async fn sign_up_and_log_in(local: &Local, email: &str) -> (String, String) {
+    let (status, body) = post(
+        local,
+        "/users/signup",
+        json!({"email": email, "password": "secret123", "name": "Kim"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let user_id = body["userId"].as_str().unwrap().to_owned();
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/users/login", local.base),
-        None,
-        &[],
-        Some(json!({"email": email, "password": "secret123"})),
+    let (status, body) = post(
+        local,
+        "/users/login",
+        json!({"email": email, "password": "secret123"}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -122,12 +130,10 @@ async fn sign_up_log_in_and_read_me() {
     );
 
     // Same e-mail again, in another case: taken.
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{}/users/signup", local.base),
-        None,
-        &[],
-        Some(json!({"email": "kim@shop.kr", "password": "secret123", "name": "Kim"})),
+    let (status, body) = post(
+        &local,
+        "/users/signup",
+        json!({"email": "kim@shop.kr", "password": "secret123", "name": "Kim"}),
     )
     .await;
     assert_eq!(
@@ -140,12 +146,10 @@ async fn sign_up_log_in_and_read_me() {
         ("kim@shop.kr", "wrong1234"),
         ("nobody@shop.kr", "secret123"),
     ] {
-        let (status, body) = call(
-            reqwest::Method::POST,
-            format!("{}/users/login", local.base),
-            None,
-            &[],
-            Some(json!({"email": email, "password": password})),
+        let (status, body) = post(
+            &local,
+            "/users/login",
+            json!({"email": email, "password": password}),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -360,12 +364,10 @@ async fn unknown_routes_wrong_methods_and_bad_bodies_get_error_bodies() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "MALFORMED_JSON");
     // None of the refused sign-ups created a user.
-    let (status, _) = call(
-        reqwest::Method::POST,
-        format!("{}/users/login", local.base),
-        None,
-        &[],
-        Some(json!({"email": "a@shop.kr", "password": "secret123"})),
+    let (status, _) = post(
+        &local,
+        "/users/login",
+        json!({"email": "a@shop.kr", "password": "secret123"}),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
