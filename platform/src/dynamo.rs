@@ -28,6 +28,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("a stored item is unreadable: {0}")]
     Corrupt(String),
+    /// A page cursor that this store did not hand out.
+    #[error("the page cursor is not valid")]
+    InvalidCursor,
 }
 
 impl StoreError {

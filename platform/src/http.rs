@@ -82,7 +82,13 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::internal(error)
+        match error {
+            StoreError::InvalidCursor => ApiError::bad_request(
+                "INVALID_CURSOR",
+                "the cursor is not one this API handed out",
+            ),
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod docstore;
 pub mod dynamo;
 pub mod events;
 pub mod http;

@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 use crate::dynamo::Client;
@@ -103,8 +104,9 @@ impl Emulator {
         }
     }
 
-    /// Creates a table shaped like ours (`pk`/`sk`, on demand, stream of new images, TTL on
-    /// `ttl`) under a name no other test uses.
+    /// Creates a table shaped like ours (`pk`/`sk`, sparse indexes `gsi1` and `gsi2` on
+    /// `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk`, on demand, stream of new images, TTL on `ttl`)
+    /// under a name no other test uses.
     pub async fn create_table(&self, client: &Client, prefix: &str) -> String {
         let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
         let attr = |n: &str| {
@@ -121,6 +123,19 @@ impl Emulator {
                 .build()
                 .expect("complete key schema")
         };
+        let gsi = |name: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(&format!("{name}pk"), KeyType::Hash))
+                .key_schema(key(&format!("{name}sk"), KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("complete index")
+        };
         client
             .create_table()
             .table_name(&name)
@@ -128,6 +143,12 @@ impl Emulator {
             .attribute_definitions(attr("sk"))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attr("gsi1pk"))
+            .attribute_definitions(attr("gsi1sk"))
+            .attribute_definitions(attr("gsi2pk"))
+            .attribute_definitions(attr("gsi2sk"))
+            .global_secondary_indexes(gsi("gsi1"))
+            .global_secondary_indexes(gsi("gsi2"))
             .billing_mode(BillingMode::PayPerRequest)
             .stream_specification(
                 StreamSpecification::builder()

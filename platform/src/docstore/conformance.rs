@@ -1,0 +1,351 @@
+//! What every [`DocStore`] adapter must do, as one suite. `docstore_conformance!` turns each
+//! case into a test for an adapter; the in-memory and DynamoDB test files both use it.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use contract::{Envelope, EventMeta, StockReserved};
+use serde_json::json;
+
+use super::{
+    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Key, Query, Write,
+};
+use crate::dynamo::StoreError;
+use crate::testing::OutboxProbe;
+
+pub struct Subject {
+    pub store: Arc<dyn DocStore>,
+    pub outbox: Box<dyn OutboxProbe>,
+}
+
+fn put(pk: &str, sk: &str, body: serde_json::Value, expect: Expect) -> Write {
+    Write::put(Key::new(pk, sk), &body, expect).expect("serialisable")
+}
+
+fn event(n: u32) -> Envelope {
+    let meta = EventMeta {
+        event_id: format!("e-{n}-{}", uuid::Uuid::new_v4().simple()),
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+        correlation_id: "o-1".into(),
+        causation_id: None,
+    };
+    Envelope::new(
+        meta,
+        "o-1",
+        StockReserved {
+            order_id: format!("o-{n}"),
+        },
+    )
+}
+
+fn conflict_at(result: Result<(), CommitError>) -> ConflictAt {
+    match result {
+        Err(CommitError::Conflict(at)) => at,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+pub async fn versions_guard_every_write(s: Subject) {
+    let key = Key::new("P#1", "P");
+    let store = &s.store;
+    store
+        .commit(Commit::new().write(put("P#1", "P", json!({"stock": 5}), Expect::Absent)))
+        .await
+        .unwrap();
+    let item = store.get(&key).await.unwrap().expect("created");
+    assert_eq!((item.version, item.body.clone()), (1, json!({"stock": 5})));
+
+    let again = store
+        .commit(Commit::new().write(put("P#1", "P", json!({"stock": 9}), Expect::Absent)))
+        .await;
+    assert_eq!(conflict_at(again), ConflictAt::Write(0));
+    store
+        .commit(Commit::new().write(put("P#1", "P", json!({"stock": 4}), Expect::Version(1))))
+        .await
+        .unwrap();
+    let stale = store
+        .commit(Commit::new().write(put("P#1", "P", json!({"stock": 3}), Expect::Version(1))))
+        .await;
+    assert_eq!(conflict_at(stale), ConflictAt::Write(0));
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((item.version, item.body), (2, json!({"stock": 4})));
+
+    let wrong_delete = store
+        .commit(Commit::new().write(Write::Delete {
+            key: key.clone(),
+            expect: Expect::Version(1),
+        }))
+        .await;
+    assert_eq!(conflict_at(wrong_delete), ConflictAt::Write(0));
+    store
+        .commit(Commit::new().write(Write::Delete {
+            key: key.clone(),
+            expect: Expect::Version(2),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
+pub async fn a_commit_is_all_or_nothing_with_its_events(s: Subject) {
+    let store = &s.store;
+    store
+        .commit(Commit::new().write(put("A", "A", json!(1), Expect::Absent)))
+        .await
+        .unwrap();
+    let first = event(1);
+    store
+        .commit(
+            Commit::new()
+                .write(put("B", "B", json!(1), Expect::Absent))
+                .event(first.clone()),
+        )
+        .await
+        .unwrap();
+
+    // The second write's condition fails: the first write and the event must not happen.
+    let failed = Commit::new()
+        .write(put("C", "C", json!(1), Expect::Absent))
+        .write(put("A", "A", json!(2), Expect::Version(7)))
+        .event(event(2));
+    assert_eq!(
+        conflict_at(store.commit(failed).await),
+        ConflictAt::Write(1)
+    );
+    assert_eq!(store.get(&Key::new("C", "C")).await.unwrap(), None);
+    assert_eq!(
+        store.get(&Key::new("A", "A")).await.unwrap().unwrap().body,
+        json!(1)
+    );
+
+    // A check that fails cancels too; one that holds lets the rest through.
+    let checked = Commit::new()
+        .write(Write::Check {
+            key: Key::new("A", "A"),
+            expect: Expect::Version(2),
+        })
+        .write(put("D", "D", json!(1), Expect::Absent));
+    assert_eq!(
+        conflict_at(store.commit(checked).await),
+        ConflictAt::Write(0)
+    );
+    let checked = Commit::new()
+        .write(Write::Check {
+            key: Key::new("A", "A"),
+            expect: Expect::Version(1),
+        })
+        .write(put("D", "D", json!(1), Expect::Absent));
+    store.commit(checked).await.unwrap();
+    assert!(store.get(&Key::new("D", "D")).await.unwrap().is_some());
+
+    let events = s.outbox.events().await;
+    assert_eq!(events, vec![first]);
+}
+
+pub async fn a_processed_key_is_done_once_and_remembers_its_outcome(s: Subject) {
+    let store = &s.store;
+    assert_eq!(store.processed("reserve#o-1").await.unwrap(), None);
+    let work = |n: u32, outcome: &str| {
+        Commit::new()
+            .write(put("R", &format!("R{n}"), json!(n), Expect::Absent))
+            .processed("reserve#o-1", outcome)
+            .event(event(n))
+    };
+    store.commit(work(1, "reserved")).await.unwrap();
+    assert_eq!(
+        conflict_at(store.commit(work(2, "failed")).await),
+        ConflictAt::Processed
+    );
+    assert_eq!(
+        store.processed("reserve#o-1").await.unwrap().as_deref(),
+        Some("reserved")
+    );
+    assert_eq!(store.get(&Key::new("R", "R2")).await.unwrap(), None);
+    assert_eq!(s.outbox.events().await.len(), 1);
+}
+
+pub async fn queries_page_through_a_partition_in_either_order(s: Subject) {
+    let store = &s.store;
+    for n in 0..7 {
+        let write = put("U#1", &format!("TX#{n:03}"), json!(n), Expect::Absent);
+        store.commit(Commit::new().write(write)).await.unwrap();
+    }
+    store
+        .commit(Commit::new().write(put("U#1", "PROFILE", json!("p"), Expect::Absent)))
+        .await
+        .unwrap();
+    store
+        .commit(Commit::new().write(put("U#2", "TX#000", json!("other"), Expect::Absent)))
+        .await
+        .unwrap();
+
+    for descending in [false, true] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        for _ in 0..10 {
+            let mut q = Query::partition(Index::Table, "U#1")
+                .prefix("TX#")
+                .limit(3)
+                .after(cursor.clone());
+            q.descending = descending;
+            let page = store.query(q).await.unwrap();
+            seen.extend(page.items.iter().map(|i| i.body.as_i64().unwrap()));
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let mut expected: Vec<i64> = (0..7).collect();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "descending={descending}");
+    }
+    let up_to = store
+        .query(
+            Query::partition(Index::Table, "U#1")
+                .prefix("TX#")
+                .up_to("TX#002"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up_to.items.len(), 3);
+    assert_eq!(up_to.cursor, None);
+}
+
+pub async fn secondary_indexes_are_sparse_and_sorted(s: Subject) {
+    let store = &s.store;
+    let orders = [
+        ("o-1", "2026-11-24T09:00:00Z"),
+        ("o-2", "2026-11-24T08:00:00Z"),
+        ("o-3", "2026-11-24T10:00:00Z"),
+    ];
+    for (id, at) in orders {
+        let due = (id != "o-2").then(|| IndexKey::new("SWEEP", format!("{at}#{id}")));
+        let write = put(
+            &format!("ORDER#{id}"),
+            "ORDER",
+            json!({"id": id}),
+            Expect::Absent,
+        )
+        .indexed(Some(IndexKey::new("USER#u-1", format!("{at}#{id}"))), due);
+        store.commit(Commit::new().write(write)).await.unwrap();
+    }
+    let ids = |page: super::Page| -> Vec<String> {
+        page.items
+            .iter()
+            .map(|i| i.body["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mine = store
+        .query(Query::partition(Index::Gsi1, "USER#u-1").newest_first())
+        .await
+        .unwrap();
+    assert_eq!(ids(mine), ["o-3", "o-1", "o-2"]);
+    let first = store
+        .query(
+            Query::partition(Index::Gsi1, "USER#u-1")
+                .newest_first()
+                .limit(2),
+        )
+        .await
+        .unwrap();
+    assert!(first.cursor.is_some());
+    let second = store
+        .query(
+            Query::partition(Index::Gsi1, "USER#u-1")
+                .newest_first()
+                .limit(2)
+                .after(first.cursor.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(second), ["o-2"]);
+    let due = store
+        .query(Query::partition(Index::Gsi2, "SWEEP").up_to("2026-11-24T09:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(ids(due), ["o-1"]);
+
+    // Rewriting an item without an index key takes it out of that index.
+    let item = store
+        .get(&Key::new("ORDER#o-1", "ORDER"))
+        .await
+        .unwrap()
+        .unwrap();
+    let write = put(
+        "ORDER#o-1",
+        "ORDER",
+        json!({"id": "o-1"}),
+        Expect::Version(item.version),
+    )
+    .indexed(item.gsi1.clone(), None);
+    store.commit(Commit::new().write(write)).await.unwrap();
+    let due = store
+        .query(Query::partition(Index::Gsi2, "SWEEP"))
+        .await
+        .unwrap();
+    assert_eq!(ids(due), ["o-3"]);
+}
+
+pub async fn racing_writers_each_win_once(s: Subject) {
+    let key = Key::new("COUNTER", "C");
+    s.store
+        .commit(Commit::new().write(put("COUNTER", "C", json!(0), Expect::Absent)))
+        .await
+        .unwrap();
+    let tasks = (0..8).map(|_| {
+        let store = s.store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            for _ in 0..super::MAX_ATTEMPTS {
+                let item = store.get(&key).await.unwrap().unwrap();
+                let next = item.body.as_i64().unwrap() + 1;
+                let write = Write::put(key.clone(), &next, Expect::Version(item.version)).unwrap();
+                match store.commit(Commit::new().write(write)).await {
+                    Ok(()) => return,
+                    Err(CommitError::Conflict(_)) => tokio::task::yield_now().await,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            panic!("no win in {} attempts", super::MAX_ATTEMPTS);
+        })
+    });
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(s.store.get(&key).await.unwrap().unwrap().body, json!(8));
+}
+
+pub async fn a_foreign_cursor_is_refused(s: Subject) {
+    for cursor in ["zz", "7b7d", "not hex at all"] {
+        let q = Query::partition(Index::Table, "X").after(Some(cursor.to_owned()));
+        assert!(
+            matches!(s.store.query(q).await, Err(StoreError::InvalidCursor)),
+            "{cursor}"
+        );
+    }
+}
+
+#[macro_export]
+macro_rules! docstore_conformance {
+    ($subject:expr) => {
+        $crate::docstore_conformance!(@cases $subject;
+            versions_guard_every_write,
+            a_commit_is_all_or_nothing_with_its_events,
+            a_processed_key_is_done_once_and_remembers_its_outcome,
+            queries_page_through_a_partition_in_either_order,
+            secondary_indexes_are_sparse_and_sorted,
+            racing_writers_each_win_once,
+            a_foreign_cursor_is_refused,
+        );
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $crate::docstore::conformance::$case($subject.await).await
+            }
+        )*
+    };
+}

@@ -1,0 +1,379 @@
+//! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
+//! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
+//! `gsi2`, all attributes projected) and an optional `ttl`.
+//!
+//! A commit of a single write with no events and no business key is one conditional
+//! `PutItem`/`DeleteItem` (one write unit); anything else is one `TransactWriteItems` of the
+//! writes, then the processed-key record, then the outbox items (two write units per item).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+
+use super::{
+    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key,
+    MAX_COMMIT_ITEMS, Page, Query, Write, decode_cursor, encode_cursor,
+};
+use crate::dynamo::{Client, StoreError, cancellation_codes, condition_failed_at, epoch_seconds};
+use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
+use crate::outbox;
+
+pub struct DynamoDocStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDocStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDocStore {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+type Attributes = HashMap<String, AttributeValue>;
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn key_attributes(key: &Key) -> Attributes {
+    HashMap::from([("pk".to_owned(), s(&key.pk)), ("sk".to_owned(), s(&key.sk))])
+}
+
+fn text(item: &Attributes, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn item_from(attributes: &Attributes) -> Result<Item, StoreError> {
+    let field = |name: &str| {
+        text(attributes, name).ok_or_else(|| StoreError::corrupt(format!("item without {name}")))
+    };
+    let version = attributes
+        .get("v")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| StoreError::corrupt("item without a version"))?;
+    let index = |p: &str, s: &str| match (text(attributes, p), text(attributes, s)) {
+        (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
+        _ => None,
+    };
+    Ok(Item {
+        key: Key::new(field("pk")?, field("sk")?),
+        version,
+        body: serde_json::from_str(&field("body")?).map_err(StoreError::corrupt)?,
+        gsi1: index("gsi1pk", "gsi1sk"),
+        gsi2: index("gsi2pk", "gsi2sk"),
+    })
+}
+
+/// The condition expression and its values for an expectation.
+fn condition(expect: Expect) -> (String, Option<(String, AttributeValue)>) {
+    match expect {
+        Expect::Absent => ("attribute_not_exists(pk)".to_owned(), None),
+        Expect::Version(v) => (
+            "v = :expected".to_owned(),
+            Some((":expected".to_owned(), AttributeValue::N(v.to_string()))),
+        ),
+    }
+}
+
+fn put_attributes(write: &Write) -> Option<Attributes> {
+    let Write::Put {
+        key,
+        body,
+        gsi1,
+        gsi2,
+        expires_at,
+        expect,
+    } = write
+    else {
+        return None;
+    };
+    let version = match expect {
+        Expect::Absent => 1,
+        Expect::Version(v) => v + 1,
+    };
+    let mut item = key_attributes(key);
+    item.insert("v".to_owned(), AttributeValue::N(version.to_string()));
+    item.insert("body".to_owned(), AttributeValue::S(body.to_string()));
+    if let Some(k) = gsi1 {
+        item.insert("gsi1pk".to_owned(), s(&k.pk));
+        item.insert("gsi1sk".to_owned(), s(&k.sk));
+    }
+    if let Some(k) = gsi2 {
+        item.insert("gsi2pk".to_owned(), s(&k.pk));
+        item.insert("gsi2sk".to_owned(), s(&k.sk));
+    }
+    if let Some(at) = expires_at {
+        item.insert("ttl".to_owned(), epoch_seconds(*at));
+    }
+    Some(item)
+}
+
+fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
+    let (expression, value) = condition(write.expect());
+    let values = value.map(|(k, v)| HashMap::from([(k, v)]));
+    let item = match write {
+        Write::Put { .. } => TransactWriteItem::builder().put(
+            Put::builder()
+                .table_name(table)
+                .set_item(put_attributes(write))
+                .condition_expression(expression)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(StoreError::unavailable)?,
+        ),
+        Write::Delete { key, .. } => TransactWriteItem::builder().delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key_attributes(key)))
+                .condition_expression(expression)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(StoreError::unavailable)?,
+        ),
+        Write::Check { key, .. } => TransactWriteItem::builder().condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(key_attributes(key)))
+                .condition_expression(expression)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(StoreError::unavailable)?,
+        ),
+    };
+    Ok(item.build())
+}
+
+impl DynamoDocStore {
+    /// The cheap path: one conditional single-item write.
+    async fn write_one(&self, write: &Write) -> Result<(), CommitError> {
+        let (expression, value) = condition(write.expect());
+        let values = value.map(|(k, v)| HashMap::from([(k, v)]));
+        let conflict = || CommitError::Conflict(ConflictAt::Write(0));
+        match write {
+            Write::Put { .. } => {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(put_attributes(write))
+                    .condition_expression(expression)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(PutItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
+                        Err(conflict())
+                    }
+                    Err(e) => Err(StoreError::unavailable(e).into()),
+                }
+            }
+            Write::Delete { key, .. } => {
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(key)))
+                    .condition_expression(expression)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(DeleteItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
+                        Err(conflict())
+                    }
+                    Err(e) => Err(StoreError::unavailable(e).into()),
+                }
+            }
+            Write::Check { key, expect } => {
+                let current = self.get(key).await?;
+                let ok = match expect {
+                    Expect::Absent => current.is_none(),
+                    Expect::Version(v) => current.is_some_and(|i| i.version == *v),
+                };
+                if ok { Ok(()) } else { Err(conflict()) }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DocStore for DynamoDocStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        out.item.as_ref().map(item_from).transpose()
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        let (index_name, pk_name, sk_name) = match query.index {
+            Index::Table => (None, "pk", "sk"),
+            Index::Gsi1 => (Some("gsi1"), "gsi1pk", "gsi1sk"),
+            Index::Gsi2 => (Some("gsi2"), "gsi2pk", "gsi2sk"),
+        };
+        let mut expression = "#pk = :pk".to_owned();
+        let mut values = HashMap::from([(":pk".to_owned(), s(&query.pk))]);
+        match (&query.sk_max, query.sk_prefix.is_empty()) {
+            (Some(max), true) => {
+                expression.push_str(" AND #sk <= :max");
+                values.insert(":max".to_owned(), s(max));
+            }
+            (Some(max), false) => {
+                expression.push_str(" AND #sk BETWEEN :low AND :max");
+                values.insert(":low".to_owned(), s(&query.sk_prefix));
+                values.insert(":max".to_owned(), s(max));
+            }
+            (None, false) => {
+                expression.push_str(" AND begins_with(#sk, :prefix)");
+                values.insert(":prefix".to_owned(), s(&query.sk_prefix));
+            }
+            (None, true) => {}
+        }
+        let start = match &query.cursor {
+            None => None,
+            Some(cursor) => {
+                let map: HashMap<String, String> = serde_json::from_value(decode_cursor(cursor)?)
+                    .map_err(|_| StoreError::InvalidCursor)?;
+                // A cursor names the last item's whole key, table and index, or it is not ours.
+                if ["pk", "sk", pk_name, sk_name]
+                    .iter()
+                    .any(|k| !map.contains_key(*k))
+                {
+                    return Err(StoreError::InvalidCursor);
+                }
+                Some(
+                    map.into_iter()
+                        .map(|(k, v)| (k, AttributeValue::S(v)))
+                        .collect::<Attributes>(),
+                )
+            }
+        };
+        let limit = query.limit.max(1);
+        let mut names = HashMap::from([("#pk".to_owned(), pk_name.to_owned())]);
+        if expression.contains("#sk") {
+            names.insert("#sk".to_owned(), sk_name.to_owned());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index_name.map(str::to_owned))
+            .key_condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(!query.descending)
+            // One more than asked, to know whether a next page exists.
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .set_consistent_read(index_name.is_none().then_some(true))
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        let raw = out.items.unwrap_or_default();
+        let more = raw.len() > limit;
+        let items = raw
+            .iter()
+            .take(limit)
+            .map(item_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let cursor = match (more, raw.get(limit.saturating_sub(1))) {
+            (true, Some(last)) => {
+                let mut position = serde_json::Map::new();
+                for name in ["pk", "sk", pk_name, sk_name] {
+                    if let Some(v) = text(last, name) {
+                        position.insert(name.to_owned(), serde_json::Value::String(v));
+                    }
+                }
+                Some(encode_cursor(&serde_json::Value::Object(position)))
+            }
+            _ => None,
+        };
+        Ok(Page { items, cursor })
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
+        let size =
+            commit.writes.len() + commit.events.len() + usize::from(commit.processed.is_some());
+        if size > MAX_COMMIT_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
+            ))
+            .into());
+        }
+        if commit.is_empty() {
+            return Ok(());
+        }
+        if commit.writes.len() == 1 && commit.events.is_empty() && commit.processed.is_none() {
+            return self.write_one(&commit.writes[0]).await;
+        }
+        let now = commit
+            .events
+            .first()
+            .map(|e| e.occurred_at)
+            .unwrap_or_else(chrono::Utc::now);
+        let mut items = Vec::with_capacity(size);
+        for write in &commit.writes {
+            items.push(transact_item(&self.table, write)?);
+        }
+        if let Some((key, outcome)) = &commit.processed {
+            items.push(dynamo_put(&self.table, key, outcome, now)?);
+        }
+        for event in &commit.events {
+            items.push(outbox::dynamo_put(&self.table, event, event.occurred_at)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let Some(codes) = cancellation_codes(&error) else {
+                    return Err(StoreError::unavailable(error).into());
+                };
+                if let Some(i) = (0..commit.writes.len()).find(|&i| condition_failed_at(&codes, i))
+                {
+                    return Err(CommitError::Conflict(ConflictAt::Write(i)));
+                }
+                if commit.processed.is_some() && condition_failed_at(&codes, commit.writes.len()) {
+                    return Err(CommitError::Conflict(ConflictAt::Processed));
+                }
+                Err(StoreError::unavailable(error).into())
+            }
+        }
+    }
+
+    async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(match dynamo_claim(&self.client, &self.table, key).await? {
+            Claim::Fresh => None,
+            Claim::Done(outcome) => Some(outcome),
+        })
+    }
+}

@@ -1,0 +1,322 @@
+//! The versioned document store: the one storage port every service's repository sits on.
+//!
+//! A table holds items under a `(pk, sk)` key, each with a JSON body, a version, up to two
+//! secondary index keys and an optional expiry. Reads are by key or by a query on the table
+//! or an index (one partition, a sort-key prefix, either direction, paged). Writes happen
+//! only through [`DocStore::commit`]: several conditional writes, the events they cause
+//! (the outbox) and the business key of the work (idempotency), all or nothing. Every
+//! conditional write names what it expects — the item absent, or at a version — so every
+//! contested value is protected by a condition and a lost race is a [`CommitError::Conflict`]
+//! the caller retries from a fresh read.
+//!
+//! Adapters: [`memory::MemoryDocStore`] and [`dynamodb::DynamoDocStore`]; both pass
+//! [`conformance`] (the DynamoDB one on the emulator).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use contract::Envelope;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::dynamo::StoreError;
+
+pub mod dynamodb;
+pub mod memory;
+
+#[cfg(feature = "testing")]
+pub mod conformance;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// A secondary index's key for an item (absent: the item is not in that index).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl IndexKey {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> IndexKey {
+        IndexKey {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Table,
+    Gsi1,
+    Gsi2,
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    /// 1 when first written; each put adds one.
+    pub version: u64,
+    pub body: serde_json::Value,
+    pub gsi1: Option<IndexKey>,
+    pub gsi2: Option<IndexKey>,
+}
+
+impl Item {
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(self.body.clone())
+            .map_err(|e| StoreError::corrupt(format!("{}/{}: {e}", self.key.pk, self.key.sk)))
+    }
+}
+
+/// What a conditional write expects of the item it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// It does not exist (create).
+    Absent,
+    /// It exists at exactly this version (update after read).
+    Version(u64),
+}
+
+impl Expect {
+    /// `Absent` for an item not read, `Version(v)` for one read at `v`.
+    pub fn after_read(item: Option<&Item>) -> Expect {
+        item.map_or(Expect::Absent, |i| Expect::Version(i.version))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        key: Key,
+        body: serde_json::Value,
+        gsi1: Option<IndexKey>,
+        gsi2: Option<IndexKey>,
+        expires_at: Option<DateTime<Utc>>,
+        expect: Expect,
+    },
+    Delete {
+        key: Key,
+        expect: Expect,
+    },
+    /// Writes nothing; fails the commit unless the item is as expected.
+    Check {
+        key: Key,
+        expect: Expect,
+    },
+}
+
+impl Write {
+    pub fn put<T: Serialize>(key: Key, body: &T, expect: Expect) -> Result<Write, StoreError> {
+        Ok(Write::Put {
+            key,
+            body: serde_json::to_value(body).map_err(StoreError::corrupt)?,
+            gsi1: None,
+            gsi2: None,
+            expires_at: None,
+            expect,
+        })
+    }
+
+    /// Adds index keys or an expiry to a put (no effect on other writes).
+    pub fn indexed(mut self, index1: Option<IndexKey>, index2: Option<IndexKey>) -> Write {
+        if let Write::Put { gsi1, gsi2, .. } = &mut self {
+            *gsi1 = index1;
+            *gsi2 = index2;
+        }
+        self
+    }
+
+    pub fn expiring(mut self, at: DateTime<Utc>) -> Write {
+        if let Write::Put { expires_at, .. } = &mut self {
+            *expires_at = Some(at);
+        }
+        self
+    }
+
+    pub fn key(&self) -> &Key {
+        match self {
+            Write::Put { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key,
+        }
+    }
+
+    pub fn expect(&self) -> Expect {
+        match self {
+            Write::Put { expect, .. }
+            | Write::Delete { expect, .. }
+            | Write::Check { expect, .. } => *expect,
+        }
+    }
+}
+
+/// One atomic write: state changes, the events they cause, and the business key of the work.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commit {
+    pub writes: Vec<Write>,
+    pub events: Vec<Envelope>,
+    /// `(business key, outcome)`: refused if the key was already processed.
+    pub processed: Option<(String, String)>,
+}
+
+impl Commit {
+    pub fn new() -> Commit {
+        Commit::default()
+    }
+
+    pub fn write(mut self, write: Write) -> Commit {
+        self.writes.push(write);
+        self
+    }
+
+    pub fn event(mut self, event: Envelope) -> Commit {
+        self.events.push(event);
+        self
+    }
+
+    pub fn events(mut self, events: impl IntoIterator<Item = Envelope>) -> Commit {
+        self.events.extend(events);
+        self
+    }
+
+    pub fn processed(mut self, key: impl Into<String>, outcome: impl Into<String>) -> Commit {
+        self.processed = Some((key.into(), outcome.into()));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.events.is_empty() && self.processed.is_none()
+    }
+}
+
+/// Which part of a commit found the table not as expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictAt {
+    /// The write at this position.
+    Write(usize),
+    /// The business key was already processed.
+    Processed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("the commit conflicts at {0:?}")]
+    Conflict(ConflictAt),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The most items one commit may hold (DynamoDB's transaction limit).
+pub const MAX_COMMIT_ITEMS: usize = 100;
+
+/// A query of one partition of the table or an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    /// Only sort keys starting with this.
+    pub sk_prefix: String,
+    /// Only sort keys up to and including this.
+    pub sk_max: Option<String>,
+    pub descending: bool,
+    pub limit: usize,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+impl Query {
+    pub fn partition(index: Index, pk: impl Into<String>) -> Query {
+        Query {
+            index,
+            pk: pk.into(),
+            sk_prefix: String::new(),
+            sk_max: None,
+            descending: false,
+            limit: 100,
+            cursor: None,
+        }
+    }
+
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Query {
+        self.sk_prefix = prefix.into();
+        self
+    }
+
+    pub fn up_to(mut self, max: impl Into<String>) -> Query {
+        self.sk_max = Some(max.into());
+        self
+    }
+
+    pub fn newest_first(mut self) -> Query {
+        self.descending = true;
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> Query {
+        self.limit = limit;
+        self
+    }
+
+    pub fn after(mut self, cursor: Option<String>) -> Query {
+        self.cursor = cursor;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when there may be more.
+    pub cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait DocStore: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError>;
+
+    /// The outcome recorded for a business key, if it was processed.
+    async fn processed(&self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// An opaque page cursor: the position after the last item of a page, as hex-encoded JSON
+/// (safe in a query string).
+pub(crate) fn encode_cursor(position: &serde_json::Value) -> String {
+    position
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Result<serde_json::Value, StoreError> {
+    let invalid = || StoreError::InvalidCursor;
+    if cursor.len() % 2 != 0 || cursor.len() > 4096 {
+        return Err(invalid());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid())
+}
+
+/// How many times a handler re-reads and retries after losing a race before giving up
+/// (an SQS message then comes back later; an HTTP request answers 503).
+pub const MAX_ATTEMPTS: usize = 1_000;
