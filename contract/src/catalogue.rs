@@ -217,6 +217,7 @@ pub struct PaymentRequested {
 #[serde(rename_all = "camelCase")]
 pub struct BalanceDeducted {
     pub payment_id: String,
+    pub order_id: String,
     pub user_id: String,
     pub amount: Won,
 }
@@ -225,6 +226,7 @@ pub struct BalanceDeducted {
 #[serde(rename_all = "camelCase")]
 pub struct BalanceDeductionFailed {
     pub payment_id: String,
+    pub order_id: String,
     pub user_id: String,
     pub amount: Won,
     pub reason: String,
@@ -299,6 +301,7 @@ pub struct PaymentRefundRequested {
 #[serde(rename_all = "camelCase")]
 pub struct BalanceRefunded {
     pub payment_id: String,
+    pub order_id: String,
     pub user_id: String,
     pub amount: Won,
 }

@@ -95,12 +95,14 @@ fn samples() -> Vec<Event> {
         .into(),
         BalanceDeducted {
             payment_id: "pay-1".into(),
+            order_id: o(),
             user_id: "u-1".into(),
             amount: Won(20_700),
         }
         .into(),
         BalanceDeductionFailed {
             payment_id: "pay-1".into(),
+            order_id: o(),
             user_id: "u-1".into(),
             amount: Won(20_700),
             reason: "INSUFFICIENT_BALANCE".into(),
@@ -155,6 +157,7 @@ fn samples() -> Vec<Event> {
         .into(),
         BalanceRefunded {
             payment_id: "pay-1".into(),
+            order_id: o(),
             user_id: "u-1".into(),
             amount: Won(20_700),
         }

@@ -27,16 +27,24 @@ impl HandlerError {
     }
 }
 
-/// One consuming function's logic: what to do with one event.
+impl From<crate::dynamo::StoreError> for HandlerError {
+    fn from(error: crate::dynamo::StoreError) -> Self {
+        HandlerError(error.to_string())
+    }
+}
+
+/// One consuming function's logic: what to do with one event. `attempt` is how many times
+/// this message has been delivered, this time included (SQS `ApproximateReceiveCount`), so
+/// a handler can give up after a bounded number of tries.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
-    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError>;
+    async fn handle(&self, event: &Envelope, attempt: u32) -> Result<(), HandlerError>;
 }
 
 #[async_trait]
 impl<H: EventHandler + ?Sized> EventHandler for std::sync::Arc<H> {
-    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
-        (**self).handle(event).await
+    async fn handle(&self, event: &Envelope, attempt: u32) -> Result<(), HandlerError> {
+        (**self).handle(event, attempt).await
     }
 }
 
@@ -94,9 +102,14 @@ impl<H: EventHandler> BatchProcessor<H> {
                 };
             }
         };
+        let attempt = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let span = telemetry::event_span(&self.function, &event);
         async {
-            match self.handler.handle(&event).await {
+            match self.handler.handle(&event, attempt).await {
                 Ok(()) => true,
                 Err(error) => {
                     tracing::warn!(message_id, %error, "handler failed; the message will come back");

@@ -28,6 +28,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("a stored item is unreadable: {0}")]
     Corrupt(String),
+    /// Too many writers raced for the same items; try again later.
+    #[error("too much contention; try again")]
+    Contention,
     /// A page cursor that this store did not hand out.
     #[error("the page cursor is not valid")]
     InvalidCursor,

@@ -197,6 +197,52 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(key.to_owned()))
 }
 
+/// Query-string parameters. Unknown parameters are refused, and every failure is a 400
+/// `INVALID_QUERY` with the error body.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| QueryParams(q.0))
+            .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))
+    }
+}
+
+/// `?limit=&cursor=` of a list route.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub const DEFAULT_LIMIT: usize = 20;
+    pub const MAX_LIMIT: usize = 100;
+
+    /// The page size: 1 to 100, default 20.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(Self::DEFAULT_LIMIT),
+            Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_request("INVALID_LIMIT", "limit must be from 1 to 100")),
+        }
+    }
+}
+
+/// A page of a list, as every list route answers: `{"items": [...], "nextCursor": "..."}`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }

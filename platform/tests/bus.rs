@@ -193,7 +193,7 @@ struct Recorder {
 
 #[async_trait]
 impl EventHandler for Recorder {
-    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
         self.seen.lock().unwrap().push(event.event_id.clone());
         let mut fail = self.fail_once.lock().unwrap();
         if let Some(i) = fail.iter().position(|id| *id == event.event_id) {

@@ -65,6 +65,8 @@ pub(super) struct Message {
 
 pub(super) struct Queue {
     pub(super) spec: QueueSpec,
+    /// A test control: while held, nothing is received from this queue.
+    pub(super) held: bool,
     pub(super) messages: Vec<Message>,
     pub(super) dead: Vec<DeadLetter>,
 }
@@ -110,6 +112,7 @@ impl MemoryBus {
             .map(|q| {
                 let queue = Queue {
                     spec: q.clone(),
+                    held: false,
                     messages: Vec::new(),
                     dead: Vec::new(),
                 };
@@ -178,6 +181,9 @@ impl MemoryBus {
         let now = self.clock.now();
         let mut state = self.lock();
         let q = queue_mut(&mut state, queue)?;
+        if q.held {
+            return Ok(Vec::new());
+        }
         dead_letter_exhausted(q, now);
         let visible: Vec<usize> = (0..q.messages.len())
             .filter(|&i| q.messages[i].visible_at <= now)
@@ -296,6 +302,22 @@ impl MemoryBus {
             in_flight: q.messages.len() - visible,
             dead: q.dead.len(),
         })
+    }
+
+    /// A test control: holds back every message of `queue` (it keeps them) until
+    /// [`MemoryBus::release`]. Lets a test stall one step of a saga.
+    pub fn hold(&self, queue: &str) -> Result<(), BusError> {
+        let mut state = self.lock();
+        queue_mut(&mut state, queue)?.held = true;
+        Ok(())
+    }
+
+    pub fn release(&self, queue: &str) -> Result<(), BusError> {
+        let mut state = self.lock();
+        queue_mut(&mut state, queue)?.held = false;
+        drop(state);
+        self.arrivals.notify_waiters();
+        Ok(())
     }
 
     pub fn queue_names(&self) -> Vec<String> {

@@ -58,6 +58,7 @@ impl Stepper {
         let candidates: Vec<(String, usize)> = state
             .queues
             .iter()
+            .filter(|(_, q)| !q.held)
             .flat_map(|(name, q)| {
                 q.messages
                     .iter()

@@ -320,3 +320,32 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<serde_json::Value, StoreErro
 /// How many times a handler re-reads and retries after losing a race before giving up
 /// (an SQS message then comes back later; an HTTP request answers 503).
 pub const MAX_ATTEMPTS: usize = 1_000;
+
+/// What one attempt of a handler decided, from what it read.
+pub enum Decision<T> {
+    /// Write this, then answer that.
+    Commit(Commit, T),
+    /// Nothing to write (already done, or nothing to do): answer this.
+    Done(T),
+}
+
+/// Runs `attempt` (read, decide) and commits what it decided; when another writer won the
+/// race, reads and decides again, up to [`MAX_ATTEMPTS`] times.
+pub async fn commit_with_retries<T, E, F, Fut>(store: &dyn DocStore, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Decision<T>, E>>,
+    E: From<StoreError>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        match attempt().await? {
+            Decision::Done(answer) => return Ok(answer),
+            Decision::Commit(commit, answer) => match store.commit(commit).await {
+                Ok(()) => return Ok(answer),
+                Err(CommitError::Conflict(_)) => tokio::task::yield_now().await,
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            },
+        }
+    }
+    Err(StoreError::Contention.into())
+}
