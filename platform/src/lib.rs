@@ -17,6 +17,7 @@ pub mod identity;
 pub mod ids;
 pub mod lambda;
 pub mod outbox;
+pub mod ports;
 pub mod publish;
 pub mod relay;
 pub mod sns;

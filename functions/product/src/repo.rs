@@ -1,0 +1,59 @@
+//! The product table:
+//!
+//! | pk                | sk                | body            | index                                |
+//! |-------------------|-------------------|-----------------|--------------------------------------|
+//! | `PRODUCT#<id>`    | `PRODUCT`         | [`Product`]     | gsi1 `PRODUCTS` / `<createdAt>#<id>` |
+//! | `ORDER#<orderId>` | `RESERVATION`     | [`Reservation`](crate::domain::Reservation) |                  |
+//! | `ORDER#<orderId>` | `SALE`            | [`Sale`](crate::domain::Sale) |                                    |
+//! | `STATS#<day>`     | `PRODUCT#<id>`    | [`DailySales`]  |                                      |
+
+use chrono::{DateTime, Utc};
+use contract::Won;
+use platform::docstore::{IndexKey, Key};
+use platform::ports::sortable_time;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub product_id: String,
+    pub name: String,
+    pub price: Won,
+    pub stock: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySales {
+    pub product_id: String,
+    pub day: String,
+    pub quantity: u64,
+    pub amount: Won,
+}
+
+pub fn product_key(product_id: &str) -> Key {
+    Key::new(format!("PRODUCT#{product_id}"), "PRODUCT")
+}
+
+pub const CATALOGUE: &str = "PRODUCTS";
+
+pub fn catalogue_index(product: &Product) -> IndexKey {
+    IndexKey::new(CATALOGUE, format!("{}#{}", sortable_time(product.created_at), product.product_id))
+}
+
+pub fn reservation_key(order_id: &str) -> Key {
+    Key::new(format!("ORDER#{order_id}"), "RESERVATION")
+}
+
+pub fn sale_key(order_id: &str) -> Key {
+    Key::new(format!("ORDER#{order_id}"), "SALE")
+}
+
+pub fn stats_pk(day: &str) -> String {
+    format!("STATS#{day}")
+}
+
+pub fn stats_key(day: &str, product_id: &str) -> Key {
+    Key::new(stats_pk(day), format!("PRODUCT#{product_id}"))
+}
