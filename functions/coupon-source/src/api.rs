@@ -1,0 +1,125 @@
+//! The coupon-source service's HTTP API.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use contract::{Discount, Won};
+use platform::http::{Admin, ApiError, Identity, JsonBody};
+use platform::ports::api_time;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{CouponSourceService, NewSource, SourceChange, SourceFailure};
+use crate::domain::{CouponSource, IssueRefusal};
+
+pub fn router(service: Arc<CouponSourceService>) -> Router {
+    Router::new()
+        .route("/coupon-sources", post(create))
+        .route("/coupon-sources/{source_id}", get(read).patch(update))
+        .route("/coupon-sources/{source_id}/issue", post(issue))
+        .with_state(service)
+}
+
+fn failure(e: SourceFailure) -> ApiError {
+    match e {
+        SourceFailure::Invalid(e) => ApiError::unprocessable(e.code(), e.to_string()),
+        SourceFailure::Refused(r @ (IssueRefusal::SoldOut | IssueRefusal::AlreadyIssued)) => ApiError::conflict(r.code(), r.to_string()),
+        SourceFailure::Refused(r) => ApiError::unprocessable(r.code(), r.to_string()),
+        SourceFailure::NotFound => ApiError::not_found("no such coupon source"),
+        SourceFailure::Store(e) => e.into(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceView {
+    source_id: String,
+    name: String,
+    discount: Discount,
+    minimum_order_amount: Won,
+    quantity: u64,
+    issued: u64,
+    remaining: u64,
+    issuable_from: String,
+    issuable_until: String,
+    coupon_valid_days: u32,
+    active: bool,
+}
+
+impl From<CouponSource> for SourceView {
+    fn from(s: CouponSource) -> Self {
+        SourceView {
+            remaining: s.quantity.saturating_sub(s.issued),
+            source_id: s.source_id,
+            name: s.name,
+            discount: s.discount,
+            minimum_order_amount: s.minimum_order_amount,
+            quantity: s.quantity,
+            issued: s.issued,
+            issuable_from: api_time(s.issuable_from),
+            issuable_until: api_time(s.issuable_until),
+            coupon_valid_days: s.coupon_valid_days,
+            active: s.active,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    name: String,
+    discount: Discount,
+    minimum_order_amount: Option<i64>,
+    quantity: i64,
+    issuable_from: DateTime<Utc>,
+    issuable_until: DateTime<Utc>,
+    coupon_valid_days: i64,
+}
+
+async fn create(State(service): State<Arc<CouponSourceService>>, _: Admin, JsonBody(b): JsonBody<CreateBody>) -> Result<(StatusCode, Json<SourceView>), ApiError> {
+    let new = NewSource {
+        name: b.name,
+        discount: b.discount,
+        minimum_order_amount: b.minimum_order_amount,
+        quantity: b.quantity,
+        issuable_from: b.issuable_from,
+        issuable_until: b.issuable_until,
+        coupon_valid_days: b.coupon_valid_days,
+    };
+    let source = service.create(new).await.map_err(failure)?;
+    Ok((StatusCode::CREATED, Json(source.into())))
+}
+
+async fn read(State(service): State<Arc<CouponSourceService>>, _: Identity, Path(source_id): Path<String>) -> Result<Json<SourceView>, ApiError> {
+    let source = service.source(&source_id).await?.ok_or_else(|| ApiError::not_found("no such coupon source"))?;
+    Ok(Json(source.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateBody {
+    name: Option<String>,
+    issuable_from: Option<DateTime<Utc>>,
+    issuable_until: Option<DateTime<Utc>>,
+    active: Option<bool>,
+    quantity: Option<i64>,
+}
+
+async fn update(State(service): State<Arc<CouponSourceService>>, _: Admin, Path(source_id): Path<String>, JsonBody(b): JsonBody<UpdateBody>) -> Result<Json<SourceView>, ApiError> {
+    let change = SourceChange { name: b.name, issuable_from: b.issuable_from, issuable_until: b.issuable_until, active: b.active, quantity: b.quantity };
+    Ok(Json(service.update(&source_id, change).await.map_err(failure)?.into()))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issued {
+    coupon_id: String,
+}
+
+async fn issue(State(service): State<Arc<CouponSourceService>>, identity: Identity, Path(source_id): Path<String>) -> Result<(StatusCode, Json<Issued>), ApiError> {
+    let coupon_id = service.issue(&source_id, &identity.user_id).await.map_err(failure)?;
+    Ok((StatusCode::CREATED, Json(Issued { coupon_id })))
+}

@@ -1,0 +1,155 @@
+//! The coupon-source service's handlers. Written per handler:
+//! - create / update: one conditional put of the source (absent / version).
+//! - issue: the source (version: `issued + 1`) + the user's issue record (absent) +
+//!   `CouponIssued`, in one transaction. The version condition is what keeps `issued` from
+//!   passing `quantity`, and the absent condition what keeps a user from a second coupon,
+//!   under any concurrency.
+//!
+//! Table: `SOURCE#<id>`/`SOURCE` (the [`CouponSource`]), `SOURCE#<id>`/`USER#<userId>`
+//! (who got which coupon).
+
+use chrono::{DateTime, Duration, Utc};
+use contract::{CouponIssued, Discount};
+use platform::docstore::{Commit, Decision, Expect, Key, Write, commit_with_retries};
+use platform::dynamo::StoreError;
+use platform::events::Cause;
+use platform::ports::Ports;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{self, CouponSource, IssueRefusal, PolicyError};
+
+pub struct CouponSourceService {
+    ports: Ports,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceFailure {
+    #[error(transparent)]
+    Invalid(#[from] PolicyError),
+    #[error(transparent)]
+    Refused(#[from] IssueRefusal),
+    #[error("no such coupon source")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new policy, as an admin sends it.
+pub struct NewSource {
+    pub name: String,
+    pub discount: Discount,
+    pub minimum_order_amount: Option<i64>,
+    pub quantity: i64,
+    pub issuable_from: DateTime<Utc>,
+    pub issuable_until: DateTime<Utc>,
+    pub coupon_valid_days: i64,
+}
+
+/// What an admin may change.
+#[derive(Default)]
+pub struct SourceChange {
+    pub name: Option<String>,
+    pub issuable_from: Option<DateTime<Utc>>,
+    pub issuable_until: Option<DateTime<Utc>>,
+    pub active: Option<bool>,
+    pub quantity: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueRecord {
+    coupon_id: String,
+}
+
+fn source_key(source_id: &str) -> Key {
+    Key::new(format!("SOURCE#{source_id}"), "SOURCE")
+}
+
+fn issue_key(source_id: &str, user_id: &str) -> Key {
+    Key::new(format!("SOURCE#{source_id}"), format!("USER#{user_id}"))
+}
+
+impl CouponSourceService {
+    pub fn new(ports: Ports) -> Self {
+        CouponSourceService { ports }
+    }
+
+    pub async fn create(&self, new: NewSource) -> Result<CouponSource, SourceFailure> {
+        domain::discount(&new.discount)?;
+        domain::window(new.issuable_from, new.issuable_until)?;
+        let source = CouponSource {
+            source_id: self.ports.ids.next_id(),
+            name: domain::name(&new.name)?,
+            discount: new.discount,
+            minimum_order_amount: domain::minimum(new.minimum_order_amount.unwrap_or(0))?,
+            quantity: domain::quantity(new.quantity, 0)?,
+            issued: 0,
+            issuable_from: new.issuable_from,
+            issuable_until: new.issuable_until,
+            coupon_valid_days: domain::valid_days(new.coupon_valid_days)?,
+            active: true,
+        };
+        let write = Write::put(source_key(&source.source_id), &source, Expect::Absent)?;
+        self.ports.store.commit(Commit::new().write(write)).await.map_err(|e| match e {
+            platform::docstore::CommitError::Store(e) => e,
+            platform::docstore::CommitError::Conflict(_) => StoreError::Unavailable("source id collision".into()),
+        })?;
+        Ok(source)
+    }
+
+    pub async fn source(&self, source_id: &str) -> Result<Option<CouponSource>, StoreError> {
+        self.ports.store.get(&source_key(source_id)).await?.map(|i| i.parse()).transpose()
+    }
+
+    pub async fn update(&self, source_id: &str, change: SourceChange) -> Result<CouponSource, SourceFailure> {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            let item = store.get(&source_key(source_id)).await?.ok_or(SourceFailure::NotFound)?;
+            let mut source: CouponSource = item.parse()?;
+            if let Some(name) = &change.name {
+                source.name = domain::name(name)?;
+            }
+            source.issuable_from = change.issuable_from.unwrap_or(source.issuable_from);
+            source.issuable_until = change.issuable_until.unwrap_or(source.issuable_until);
+            domain::window(source.issuable_from, source.issuable_until)?;
+            source.active = change.active.unwrap_or(source.active);
+            if let Some(q) = change.quantity {
+                source.quantity = domain::quantity(q, source.issued)?;
+            }
+            let write = Write::put(source_key(source_id), &source, Expect::Version(item.version))?;
+            Ok(Decision::Commit(Commit::new().write(write), source))
+        })
+        .await
+    }
+
+    /// First come, first served: the new coupon's id.
+    pub async fn issue(&self, source_id: &str, user_id: &str) -> Result<String, SourceFailure> {
+        let store = self.ports.store.as_ref();
+        let coupon_id = self.ports.ids.next_id();
+        commit_with_retries(store, || async {
+            if store.get(&issue_key(source_id, user_id)).await?.is_some() {
+                return Err(IssueRefusal::AlreadyIssued.into());
+            }
+            let item = store.get(&source_key(source_id)).await?.ok_or(SourceFailure::NotFound)?;
+            let mut source: CouponSource = item.parse()?;
+            let now = self.ports.clock.now();
+            domain::may_issue(&source, now)?;
+            source.issued += 1;
+            let issued = CouponIssued {
+                coupon_id: coupon_id.clone(),
+                source_id: source_id.to_owned(),
+                user_id: user_id.to_owned(),
+                discount: source.discount.clone(),
+                minimum_order_amount: source.minimum_order_amount,
+                expires_at: now + Duration::days(i64::from(source.coupon_valid_days)),
+            };
+            let event = self.ports.events.envelope(Cause::Request { correlation_id: &coupon_id }, &coupon_id, issued);
+            let commit = Commit::new()
+                .write(Write::put(source_key(source_id), &source, Expect::Version(item.version))?)
+                .write(Write::put(issue_key(source_id, user_id), &IssueRecord { coupon_id: coupon_id.clone() }, Expect::Absent)?)
+                .event(event);
+            Ok(Decision::Commit(commit, coupon_id.clone()))
+        })
+        .await
+    }
+}

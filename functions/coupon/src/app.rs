@@ -1,0 +1,181 @@
+//! The coupon service's handlers. Written per handler:
+//! - `CouponIssued`: one conditional put of the coupon (absent).
+//! - use (`OrderCreated` with a coupon): the coupon (version) + the order's use record
+//!   (absent) + `CouponUsed`, or the record + `CouponUseFailed`: a transaction. The version
+//!   condition keeps a coupon from being used by two orders.
+//! - restore (`OrderFailed`/`OrderCancelled`): the coupon (version) + the record + 
+//!   `CouponRestored`, or a tombstone + `CouponRestored{restored:false}`.
+//!
+//! Table: `COUPON#<id>`/`COUPON` (gsi1 `USER#<userId>` / `<issuedAt>#<id>`),
+//! `ORDER#<orderId>`/`COUPON_USE`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::{CouponIssued, CouponRestored, CouponUseFailed, CouponUsed, Envelope, Event, OrderCreated};
+use platform::batch::{EventHandler, HandlerError};
+use platform::docstore::{Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries};
+use platform::dynamo::StoreError;
+use platform::events::Cause;
+use platform::ports::{Ports, sortable_time};
+
+use crate::domain::{Coupon, CouponUse, Status, UNKNOWN_COUPON_ATTEMPTS};
+
+pub struct CouponService {
+    ports: Ports,
+}
+
+fn coupon_key(coupon_id: &str) -> Key {
+    Key::new(format!("COUPON#{coupon_id}"), "COUPON")
+}
+
+fn owner_index(coupon: &Coupon) -> IndexKey {
+    IndexKey::new(format!("USER#{}", coupon.user_id), format!("{}#{}", sortable_time(coupon.issued_at), coupon.coupon_id))
+}
+
+fn use_key(order_id: &str) -> Key {
+    Key::new(format!("ORDER#{order_id}"), "COUPON_USE")
+}
+
+pub struct CouponPage {
+    pub coupons: Vec<Coupon>,
+    pub cursor: Option<String>,
+}
+
+impl CouponService {
+    pub fn new(ports: Ports) -> Self {
+        CouponService { ports }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.ports.clock.now()
+    }
+
+    pub async fn mine(&self, user_id: &str, limit: usize, cursor: Option<String>) -> Result<CouponPage, StoreError> {
+        let query = Query::partition(Index::Gsi1, format!("USER#{user_id}")).newest_first().limit(limit).after(cursor);
+        let page = self.ports.store.query(query).await?;
+        Ok(CouponPage { coupons: page.items.iter().map(Item::parse).collect::<Result<_, _>>()?, cursor: page.cursor })
+    }
+
+    /// `CouponIssued`: the user's new coupon.
+    pub async fn create(&self, issued: &CouponIssued, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            if store.get(&coupon_key(&issued.coupon_id)).await?.is_some() {
+                return Ok(Decision::Done(()));
+            }
+            let coupon = Coupon {
+                coupon_id: issued.coupon_id.clone(),
+                source_id: issued.source_id.clone(),
+                user_id: issued.user_id.clone(),
+                discount: issued.discount.clone(),
+                minimum_order_amount: issued.minimum_order_amount,
+                expires_at: issued.expires_at,
+                issued_at: at,
+                status: Status::Issued,
+                order_id: None,
+            };
+            let write = Write::put(coupon_key(&coupon.coupon_id), &coupon, Expect::Absent)?.indexed(Some(owner_index(&coupon)), None);
+            Ok(Decision::Commit(Commit::new().write(write), ()))
+        })
+        .await
+    }
+
+    /// `OrderCreated` with a coupon. A coupon not known yet is retried (the message comes
+    /// back) until `UNKNOWN_COUPON_ATTEMPTS`, then the use fails.
+    pub async fn use_coupon(&self, cause: &Envelope, order: &OrderCreated, coupon_id: &str, attempt: u32) -> Result<(), HandlerError> {
+        let store = self.ports.store.as_ref();
+        let order_id = order.order_id.as_str();
+        commit_with_retries(store, || async {
+            let used = || self.ports.events.envelope(Cause::Event(cause), order_id, CouponUsed { order_id: order_id.to_owned(), coupon_id: coupon_id.to_owned() });
+            let failed = |reason: &str| {
+                let event = CouponUseFailed { order_id: order_id.to_owned(), coupon_id: coupon_id.to_owned(), reason: reason.to_owned() };
+                self.ports.events.envelope(Cause::Event(cause), order_id, event)
+            };
+            if let Some(record) = store.get(&use_key(order_id)).await? {
+                let again = match record.parse::<CouponUse>()? {
+                    CouponUse::Used { .. } => Some(used()),
+                    CouponUse::Failed { reason, .. } => Some(failed(&reason)),
+                    CouponUse::Restored { .. } | CouponUse::Tombstone => None,
+                };
+                return Ok(Decision::Commit(Commit::new().events(again), ()));
+            }
+            let fail = |reason: &str| -> Result<Decision<()>, HandlerError> {
+                let record = CouponUse::Failed { coupon_id: coupon_id.to_owned(), reason: reason.to_owned() };
+                Ok(Decision::Commit(Commit::new().write(Write::put(use_key(order_id), &record, Expect::Absent)?).event(failed(reason)), ()))
+            };
+            let Some(item) = store.get(&coupon_key(coupon_id)).await? else {
+                if attempt < UNKNOWN_COUPON_ATTEMPTS {
+                    return Err(HandlerError::retry(format!("coupon {coupon_id} is not known yet (attempt {attempt})")));
+                }
+                return fail("UNKNOWN_COUPON");
+            };
+            let mut coupon: Coupon = item.parse()?;
+            if let Err(reason) = coupon.check_use(&order.user_id, order_id, order.total_amount, self.ports.clock.now()) {
+                return fail(reason);
+            }
+            coupon.status = Status::Used;
+            coupon.order_id = Some(order_id.to_owned());
+            let commit = Commit::new()
+                .write(Write::put(coupon_key(coupon_id), &coupon, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None))
+                .write(Write::put(use_key(order_id), &CouponUse::Used { coupon_id: coupon_id.to_owned() }, Expect::Absent)?)
+                .event(used());
+            Ok(Decision::Commit(commit, ()))
+        })
+        .await
+    }
+
+    /// `OrderFailed` / `OrderCancelled`: the coupon back to the user, once.
+    pub async fn restore(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            let answer = |restored: bool| self.ports.events.envelope(Cause::Event(cause), order_id, CouponRestored { order_id: order_id.to_owned(), restored });
+            let record_item = store.get(&use_key(order_id)).await?;
+            let expect = Expect::after_read(record_item.as_ref());
+            let commit = match record_item.as_ref().map(Item::parse::<CouponUse>).transpose()? {
+                None => Commit::new().write(Write::put(use_key(order_id), &CouponUse::Tombstone, expect)?).event(answer(false)),
+                Some(CouponUse::Failed { .. }) => Commit::new()
+                    .write(Write::put(use_key(order_id), &CouponUse::Restored { restored: false }, expect)?)
+                    .event(answer(false)),
+                Some(CouponUse::Restored { restored }) => Commit::new().event(answer(restored)),
+                Some(CouponUse::Tombstone) => Commit::new().event(answer(false)),
+                Some(CouponUse::Used { coupon_id }) => {
+                    let mut commit = Commit::new();
+                    if let Some(item) = store.get(&coupon_key(&coupon_id)).await? {
+                        let mut coupon: Coupon = item.parse()?;
+                        if coupon.order_id.as_deref() == Some(order_id) {
+                            coupon.status = Status::Issued;
+                            coupon.order_id = None;
+                            commit = commit.write(Write::put(coupon_key(&coupon_id), &coupon, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None));
+                        }
+                    }
+                    commit.write(Write::put(use_key(order_id), &CouponUse::Restored { restored: true }, expect)?).event(answer(true))
+                }
+            };
+            Ok(Decision::Commit(commit, ()))
+        })
+        .await
+    }
+}
+
+/// The coupon service's consuming functions: `CouponIssued`, `OrderCreated`, `OrderFailed`,
+/// `OrderCancelled`.
+pub struct CouponConsumer(pub Arc<CouponService>);
+
+#[async_trait]
+impl EventHandler for CouponConsumer {
+    async fn handle(&self, event: &Envelope, attempt: u32) -> Result<(), HandlerError> {
+        match &event.event {
+            Event::CouponIssued(e) => self.0.create(e, event.occurred_at).await?,
+            Event::OrderCreated(e) => {
+                if let Some(coupon_id) = &e.coupon_id {
+                    self.0.use_coupon(event, e, coupon_id, attempt).await?;
+                }
+            }
+            Event::OrderFailed(e) => self.0.restore(event, &e.order_id).await?,
+            Event::OrderCancelled(e) => self.0.restore(event, &e.order_id).await?,
+            other => tracing::warn!(r#type = other.event_type().name(), "not for the coupon service; ignored"),
+        }
+        Ok(())
+    }
+}
