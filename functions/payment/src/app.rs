@@ -1,0 +1,179 @@
+//! The payment service's handlers. Each is one commit of the order's payment record
+//! (absent / version) and what it says — a transaction when it says something, one
+//! conditional put when it does not. A repeat says again what the record says.
+//!
+//! Table: `ORDER#<orderId>`/`PAYMENT` ([`Record`]).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contract::{Envelope, Event, OrderCreated, PaymentApproved, PaymentCancelled, PaymentFailed, PaymentRefundRequested, PaymentRequested, Won};
+use platform::batch::{EventHandler, HandlerError};
+use platform::docstore::{Commit, Decision, Expect, Item, Key, Write, commit_with_retries};
+use platform::dynamo::StoreError;
+use platform::events::Cause;
+use platform::ports::Ports;
+
+use crate::domain::{self, Payment, Record, Say, Status};
+
+pub struct PaymentService {
+    ports: Ports,
+}
+
+fn payment_key(order_id: &str) -> Key {
+    Key::new(format!("ORDER#{order_id}"), "PAYMENT")
+}
+
+impl PaymentService {
+    pub fn new(ports: Ports) -> Self {
+        PaymentService { ports }
+    }
+
+    pub async fn payment_of_order(&self, order_id: &str) -> Result<Option<Payment>, StoreError> {
+        Ok(match self.ports.store.get(&payment_key(order_id)).await?.as_ref().map(Item::parse::<Record>).transpose()? {
+            Some(Record::Payment(p)) => Some(p),
+            _ => None,
+        })
+    }
+
+    fn say(&self, cause: &Envelope, order_id: &str, payment: Option<&Payment>, say: Say) -> Envelope {
+        let payment_id = payment.map(|p| p.payment_id.clone());
+        let amount = payment.map_or(Won::ZERO, |p| p.amount);
+        let event: Event = match say {
+            Say::Requested => {
+                let p = payment.cloned().unwrap_or_else(|| Payment { payment_id: String::new(), order_id: order_id.to_owned(), user_id: String::new(), amount, status: Status::Pending, failure_reason: None });
+                PaymentRequested { payment_id: p.payment_id, order_id: order_id.to_owned(), user_id: p.user_id, amount }.into()
+            }
+            Say::Approved => PaymentApproved { order_id: order_id.to_owned(), payment_id, amount }.into(),
+            Say::Failed(reason) => PaymentFailed { order_id: order_id.to_owned(), payment_id, amount, reason }.into(),
+            Say::RefundRequested => PaymentRefundRequested {
+                payment_id: payment_id.unwrap_or_default(),
+                order_id: order_id.to_owned(),
+                user_id: payment.map(|p| p.user_id.clone()).unwrap_or_default(),
+                amount,
+            }
+            .into(),
+            Say::Cancelled { refunded } => PaymentCancelled { order_id: order_id.to_owned(), payment_id, refunded }.into(),
+        };
+        self.ports.events.envelope(Cause::Event(cause), order_id, event)
+    }
+
+    /// Reads the order's record, lets `decide` choose the next record and what to say, and
+    /// commits both.
+    async fn step<F>(&self, cause: &Envelope, order_id: &str, decide: F) -> Result<(), StoreError>
+    where
+        F: Fn(Option<&Record>) -> Option<(Option<Record>, Option<Say>)>,
+    {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            let item = store.get(&payment_key(order_id)).await?;
+            let record = item.as_ref().map(Item::parse::<Record>).transpose()?;
+            let Some((next, say)) = decide(record.as_ref()) else {
+                return Ok(Decision::Done(()));
+            };
+            let mut commit = Commit::new();
+            let speaker = next.as_ref().or(record.as_ref()).and_then(|r| match r {
+                Record::Payment(p) => Some(p),
+                Record::Tombstone => None,
+            });
+            if let Some(say) = say {
+                commit = commit.event(self.say(cause, order_id, speaker, say));
+            }
+            if let Some(next) = &next {
+                commit = commit.write(Write::put(payment_key(order_id), next, Expect::after_read(item.as_ref()))?);
+            }
+            Ok(Decision::Commit(commit, ()))
+        })
+        .await
+    }
+
+    /// `OrderCreated`: the payment; zero is approved at once.
+    pub async fn create(&self, cause: &Envelope, order: &OrderCreated) -> Result<(), StoreError> {
+        let payment_id = self.ports.ids.next_id();
+        self.step(cause, &order.order_id, |record| match record {
+            None => {
+                let zero = order.payment_amount == Won::ZERO;
+                let payment = Payment {
+                    payment_id: payment_id.clone(),
+                    order_id: order.order_id.clone(),
+                    user_id: order.user_id.clone(),
+                    amount: order.payment_amount,
+                    status: if zero { Status::Approved } else { Status::Pending },
+                    failure_reason: None,
+                };
+                Some((Some(Record::Payment(payment)), Some(if zero { Say::Approved } else { Say::Requested })))
+            }
+            Some(Record::Tombstone) => None,
+            Some(Record::Payment(p)) => match p.status {
+                Status::Pending => Some((None, Some(Say::Requested))),
+                Status::Approved => Some((None, Some(Say::Approved))),
+                Status::Failed => Some((None, Some(Say::Failed(p.failure_reason.clone().unwrap_or_default())))),
+                _ => None,
+            },
+        })
+        .await
+    }
+
+    /// `BalanceDeducted` (`Ok`) or `BalanceDeductionFailed` (`Err(reason)`).
+    pub async fn balance_answered(&self, cause: &Envelope, order_id: &str, deducted: Result<(), &str>) -> Result<(), StoreError> {
+        self.step(cause, order_id, |record| {
+            let Some(Record::Payment(p)) = record else { return None };
+            let (status, say) = domain::balance_answer(p, deducted)?;
+            let next = status.map(|s| {
+                let failure_reason = deducted.err().map(str::to_owned).or(p.failure_reason.clone());
+                Record::Payment(Payment { status: s, failure_reason, ..p.clone() })
+            });
+            Some((next, Some(say)))
+        })
+        .await
+    }
+
+    /// `OrderFailed` / `OrderCancelled`.
+    pub async fn undo(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
+        self.step(cause, order_id, |record| {
+            let payment = match record {
+                Some(Record::Payment(p)) => Some(p),
+                Some(Record::Tombstone) => return Some((None, Some(Say::Cancelled { refunded: false }))),
+                None => None,
+            };
+            let (status, say) = domain::undo(payment);
+            let next = match (payment, status) {
+                (None, _) => Some(Record::Tombstone),
+                (Some(p), Some(s)) => Some(Record::Payment(Payment { status: s, ..p.clone() })),
+                (Some(_), None) => None,
+            };
+            Some((next, Some(say)))
+        })
+        .await
+    }
+
+    /// `BalanceRefunded`.
+    pub async fn refunded(&self, cause: &Envelope, order_id: &str, amount: Won) -> Result<(), StoreError> {
+        self.step(cause, order_id, |record| {
+            let Some(Record::Payment(p)) = record else { return None };
+            let (status, say) = domain::refunded(p, amount)?;
+            Some((Some(Record::Payment(Payment { status, ..p.clone() })), Some(say)))
+        })
+        .await
+    }
+}
+
+/// The payment service's consuming functions.
+pub struct PaymentConsumer(pub Arc<PaymentService>);
+
+#[async_trait]
+impl EventHandler for PaymentConsumer {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        let service = &self.0;
+        match &event.event {
+            Event::OrderCreated(e) => service.create(event, e).await?,
+            Event::OrderFailed(e) => service.undo(event, &e.order_id).await?,
+            Event::OrderCancelled(e) => service.undo(event, &e.order_id).await?,
+            Event::BalanceDeducted(e) => service.balance_answered(event, &e.order_id, Ok(())).await?,
+            Event::BalanceDeductionFailed(e) => service.balance_answered(event, &e.order_id, Err(&e.reason)).await?,
+            Event::BalanceRefunded(e) => service.refunded(event, &e.order_id, e.amount).await?,
+            other => tracing::warn!(r#type = other.event_type().name(), "not for the payment service; ignored"),
+        }
+        Ok(())
+    }
+}
