@@ -12,6 +12,9 @@ pub struct LocalConfig {
     pub order_ttl: Duration,
     /// `SWEEP_INTERVAL_SECONDS`: how often the expiry sweep runs locally (default 5).
     pub sweep_interval: Duration,
+    /// `UNDO_GRACE_SECONDS`: how long a failing or cancelling order waits for the undo
+    /// answers before the sweep publishes the undo again (default 60).
+    pub undo_grace: Duration,
     /// `JWT_SECRET`, `ADMIN_EMAILS`, `TOKEN_TTL_SECONDS`.
     pub user: UserConfig,
 }
@@ -28,6 +31,7 @@ impl LocalConfig {
                 1,
                 3_600,
             )?),
+            undo_grace: Duration::from_secs(number_in(env, "UNDO_GRACE_SECONDS", 60, 1, 86_400)?),
             user: UserConfig::from_env(env, MissingSecret::Generate)?,
         })
     }

@@ -229,7 +229,10 @@ impl PageParams {
         match self.limit {
             None => Ok(Self::DEFAULT_LIMIT),
             Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_request("INVALID_LIMIT", "limit must be from 1 to 100")),
+            Some(_) => Err(ApiError::bad_request(
+                "INVALID_LIMIT",
+                "limit must be from 1 to 100",
+            )),
         }
     }
 }

@@ -19,7 +19,11 @@ pub struct Ports {
 }
 
 impl Ports {
-    pub fn new(store: Arc<dyn DocStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Ports {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Ports {
         Ports {
             store,
             events: EventFactory::new(ids.clone(), clock.clone()),

@@ -7,7 +7,9 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use contract::Won;
-use platform::http::{ApiError, Identity, JsonBody, ListPage, PageParams, QueryParams, idempotency_key};
+use platform::http::{
+    ApiError, Identity, JsonBody, ListPage, PageParams, QueryParams, idempotency_key,
+};
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +33,17 @@ struct BalanceView {
 
 impl From<Account> for BalanceView {
     fn from(a: Account) -> Self {
-        BalanceView { user_id: a.user_id, amount: a.amount }
+        BalanceView {
+            user_id: a.user_id,
+            amount: a.amount,
+        }
     }
 }
 
-async fn balance(State(service): State<Arc<BalanceService>>, identity: Identity) -> Result<Json<BalanceView>, ApiError> {
+async fn balance(
+    State(service): State<Arc<BalanceService>>,
+    identity: Identity,
+) -> Result<Json<BalanceView>, ApiError> {
     Ok(Json(service.balance(&identity.user_id).await?.into()))
 }
 
@@ -52,7 +60,10 @@ async fn charge(
     JsonBody(body): JsonBody<ChargeBody>,
 ) -> Result<Json<BalanceView>, ApiError> {
     let key = idempotency_key(&headers)?;
-    match service.charge(&identity.user_id, body.amount, key.as_deref()).await {
+    match service
+        .charge(&identity.user_id, body.amount, key.as_deref())
+        .await
+    {
         Ok(account) => Ok(Json(account.into())),
         Err(ChargeFailure::Invalid(e)) => Err(ApiError::unprocessable(e.code(), e.to_string())),
         Err(ChargeFailure::Store(e)) => Err(e.into()),
@@ -76,11 +87,22 @@ async fn transactions(
     identity: Identity,
     QueryParams(page): QueryParams<PageParams>,
 ) -> Result<Json<ListPage<EntryView>>, ApiError> {
-    let ledger = service.ledger(&identity.user_id, page.limit()?, page.cursor).await?;
+    let ledger = service
+        .ledger(&identity.user_id, page.limit()?, page.cursor)
+        .await?;
     let items = ledger
         .entries
         .into_iter()
-        .map(|e| EntryView { kind: e.kind, amount: e.amount, balance_after: e.balance_after, at: api_time(e.at), payment_id: e.payment_id })
+        .map(|e| EntryView {
+            kind: e.kind,
+            amount: e.amount,
+            balance_after: e.balance_after,
+            at: api_time(e.at),
+            payment_id: e.payment_id,
+        })
         .collect();
-    Ok(Json(ListPage { items, next_cursor: ledger.cursor }))
+    Ok(Json(ListPage {
+        items,
+        next_cursor: ledger.cursor,
+    }))
 }

@@ -15,13 +15,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use contract::{BalanceDeducted, BalanceDeductionFailed, BalanceRefunded, Envelope, Event, Won};
 use platform::batch::{EventHandler, HandlerError};
-use platform::docstore::{Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+};
 use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
 use crate::domain::{self, ChargeError, DeductAnswer, PaymentRecord};
-use crate::repo::{Account, EntryType, LedgerEntry, account_key, account_pk, charge_business_key, ledger_key, payment_key, LEDGER_PREFIX};
+use crate::repo::{
+    Account, EntryType, LEDGER_PREFIX, LedgerEntry, account_key, account_pk, charge_business_key,
+    ledger_key, payment_key,
+};
 
 pub struct BalanceService {
     ports: Ports,
@@ -44,7 +49,10 @@ pub struct LedgerPage {
 fn account_of(item: Option<&Item>, user_id: &str) -> Result<Account, StoreError> {
     match item {
         Some(item) => item.parse(),
-        None => Ok(Account { user_id: user_id.to_owned(), amount: Won::ZERO }),
+        None => Ok(Account {
+            user_id: user_id.to_owned(),
+            amount: Won::ZERO,
+        }),
     }
 }
 
@@ -59,7 +67,12 @@ impl BalanceService {
     }
 
     /// Adds `amount`; with an idempotency key, a repeat answers the first charge's balance.
-    pub async fn charge(&self, user_id: &str, amount: i64, idempotency_key: Option<&str>) -> Result<Account, ChargeFailure> {
+    pub async fn charge(
+        &self,
+        user_id: &str,
+        amount: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Account, ChargeFailure> {
         let store = self.ports.store.as_ref();
         let business_key = idempotency_key.map(|k| charge_business_key(user_id, k));
         commit_with_retries(store, || async {
@@ -67,17 +80,37 @@ impl BalanceService {
                 && let Some(recorded) = store.processed(key).await?
             {
                 let amount = recorded.parse().map_err(StoreError::corrupt)?;
-                return Ok(Decision::Done(Account { user_id: user_id.to_owned(), amount: Won(amount) }));
+                return Ok(Decision::Done(Account {
+                    user_id: user_id.to_owned(),
+                    amount: Won(amount),
+                }));
             }
             let item = store.get(&account_key(user_id)).await?;
             let account = account_of(item.as_ref(), user_id)?;
             let after = domain::charge(account.amount, amount)?;
             let now = self.ports.clock.now();
-            let updated = Account { user_id: user_id.to_owned(), amount: after };
-            let entry = LedgerEntry { kind: EntryType::Charge, amount: after.checked_sub(account.amount).unwrap_or_default(), balance_after: after, at: now, payment_id: None };
+            let updated = Account {
+                user_id: user_id.to_owned(),
+                amount: after,
+            };
+            let entry = LedgerEntry {
+                kind: EntryType::Charge,
+                amount: after.checked_sub(account.amount).unwrap_or_default(),
+                balance_after: after,
+                at: now,
+                payment_id: None,
+            };
             let mut commit = Commit::new()
-                .write(Write::put(account_key(user_id), &updated, Expect::after_read(item.as_ref()))?)
-                .write(Write::put(ledger_key(user_id, now, &self.ports.ids.next_id()), &entry, Expect::Absent)?);
+                .write(Write::put(
+                    account_key(user_id),
+                    &updated,
+                    Expect::after_read(item.as_ref()),
+                )?)
+                .write(Write::put(
+                    ledger_key(user_id, now, &self.ports.ids.next_id()),
+                    &entry,
+                    Expect::Absent,
+                )?);
             if let Some(key) = &business_key {
                 commit = commit.processed(key, after.0.to_string());
             }
@@ -86,10 +119,26 @@ impl BalanceService {
         .await
     }
 
-    pub async fn ledger(&self, user_id: &str, limit: usize, cursor: Option<String>) -> Result<LedgerPage, StoreError> {
-        let query = Query::partition(Index::Table, account_pk(user_id)).prefix(LEDGER_PREFIX).newest_first().limit(limit).after(cursor);
+    pub async fn ledger(
+        &self,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<LedgerPage, StoreError> {
+        let query = Query::partition(Index::Table, account_pk(user_id))
+            .prefix(LEDGER_PREFIX)
+            .newest_first()
+            .limit(limit)
+            .after(cursor);
         let page = self.ports.store.query(query).await?;
-        Ok(LedgerPage { entries: page.items.iter().map(Item::parse).collect::<Result<_, _>>()?, cursor: page.cursor })
+        Ok(LedgerPage {
+            entries: page
+                .items
+                .iter()
+                .map(Item::parse)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
     }
 
     /// `UserRegistered`: an account at zero, unless one exists (a charge may have come first).
@@ -99,15 +148,35 @@ impl BalanceService {
             if store.get(&account_key(user_id)).await?.is_some() {
                 return Ok(Decision::Done(()));
             }
-            let account = Account { user_id: user_id.to_owned(), amount: Won::ZERO };
-            Ok(Decision::Commit(Commit::new().write(Write::put(account_key(user_id), &account, Expect::Absent)?), ()))
+            let account = Account {
+                user_id: user_id.to_owned(),
+                amount: Won::ZERO,
+            };
+            Ok(Decision::Commit(
+                Commit::new().write(Write::put(account_key(user_id), &account, Expect::Absent)?),
+                (),
+            ))
         })
         .await
     }
 
-    fn deduct_answer(&self, cause: &Envelope, payment_id: &str, order_id: &str, user_id: &str, amount: Won, answer: DeductAnswer) -> Envelope {
+    fn deduct_answer(
+        &self,
+        cause: &Envelope,
+        payment_id: &str,
+        order_id: &str,
+        user_id: &str,
+        amount: Won,
+        answer: DeductAnswer,
+    ) -> Envelope {
         let event: Event = match answer {
-            DeductAnswer::Deducted(amount) => BalanceDeducted { payment_id: payment_id.to_owned(), order_id: order_id.to_owned(), user_id: user_id.to_owned(), amount }.into(),
+            DeductAnswer::Deducted(amount) => BalanceDeducted {
+                payment_id: payment_id.to_owned(),
+                order_id: order_id.to_owned(),
+                user_id: user_id.to_owned(),
+                amount,
+            }
+            .into(),
             DeductAnswer::Failed(reason) => BalanceDeductionFailed {
                 payment_id: payment_id.to_owned(),
                 order_id: order_id.to_owned(),
@@ -117,17 +186,27 @@ impl BalanceService {
             }
             .into(),
         };
-        self.ports.events.envelope(Cause::Event(cause), payment_id, event)
+        self.ports
+            .events
+            .envelope(Cause::Event(cause), payment_id, event)
     }
 
     /// `PaymentRequested`: take the amount once, never below zero.
-    pub async fn deduct(&self, cause: &Envelope, payment_id: &str, order_id: &str, user_id: &str, amount: Won) -> Result<(), StoreError> {
+    pub async fn deduct(
+        &self,
+        cause: &Envelope,
+        payment_id: &str,
+        order_id: &str,
+        user_id: &str,
+        amount: Won,
+    ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
             let record = store.get(&payment_key(payment_id)).await?;
             if let Some(record) = record {
                 let answer = record.parse::<PaymentRecord>()?.deduct_answer();
-                let again = self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer);
+                let again =
+                    self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer);
                 return Ok(Decision::Commit(Commit::new().event(again), ()));
             }
             let item = store.get(&account_key(user_id)).await?;
@@ -135,17 +214,51 @@ impl BalanceService {
             let Some(after) = account.amount.checked_sub(amount) else {
                 let answer = DeductAnswer::Failed(domain::INSUFFICIENT_BALANCE);
                 let commit = Commit::new()
-                    .write(Write::put(payment_key(payment_id), &PaymentRecord::Failed, Expect::Absent)?)
-                    .event(self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer));
+                    .write(Write::put(
+                        payment_key(payment_id),
+                        &PaymentRecord::Failed,
+                        Expect::Absent,
+                    )?)
+                    .event(
+                        self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer),
+                    );
                 return Ok(Decision::Commit(commit, ()));
             };
             let now = self.ports.clock.now();
-            let entry = LedgerEntry { kind: EntryType::Payment, amount, balance_after: after, at: now, payment_id: Some(payment_id.to_owned()) };
+            let entry = LedgerEntry {
+                kind: EntryType::Payment,
+                amount,
+                balance_after: after,
+                at: now,
+                payment_id: Some(payment_id.to_owned()),
+            };
             let commit = Commit::new()
-                .write(Write::put(account_key(user_id), &Account { user_id: user_id.to_owned(), amount: after }, Expect::after_read(item.as_ref()))?)
-                .write(Write::put(ledger_key(user_id, now, payment_id), &entry, Expect::Absent)?)
-                .write(Write::put(payment_key(payment_id), &PaymentRecord::Deducted { amount }, Expect::Absent)?)
-                .event(self.deduct_answer(cause, payment_id, order_id, user_id, amount, DeductAnswer::Deducted(amount)));
+                .write(Write::put(
+                    account_key(user_id),
+                    &Account {
+                        user_id: user_id.to_owned(),
+                        amount: after,
+                    },
+                    Expect::after_read(item.as_ref()),
+                )?)
+                .write(Write::put(
+                    ledger_key(user_id, now, payment_id),
+                    &entry,
+                    Expect::Absent,
+                )?)
+                .write(Write::put(
+                    payment_key(payment_id),
+                    &PaymentRecord::Deducted { amount },
+                    Expect::Absent,
+                )?)
+                .event(self.deduct_answer(
+                    cause,
+                    payment_id,
+                    order_id,
+                    user_id,
+                    amount,
+                    DeductAnswer::Deducted(amount),
+                ));
             Ok(Decision::Commit(commit, ()))
         })
         .await
@@ -153,36 +266,83 @@ impl BalanceService {
 
     /// `PaymentRefundRequested`: give back what was taken, once; if nothing was taken yet,
     /// leave a tombstone so that a late deduction takes nothing.
-    pub async fn refund(&self, cause: &Envelope, payment_id: &str, order_id: &str, user_id: &str) -> Result<(), StoreError> {
+    pub async fn refund(
+        &self,
+        cause: &Envelope,
+        payment_id: &str,
+        order_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
             let record_item = store.get(&payment_key(payment_id)).await?;
-            let record = record_item.as_ref().map(Item::parse::<PaymentRecord>).transpose()?;
+            let record = record_item
+                .as_ref()
+                .map(Item::parse::<PaymentRecord>)
+                .transpose()?;
             let refunded = |amount: Won| {
-                let event = BalanceRefunded { payment_id: payment_id.to_owned(), order_id: order_id.to_owned(), user_id: user_id.to_owned(), amount };
-                self.ports.events.envelope(Cause::Event(cause), payment_id, event)
+                let event = BalanceRefunded {
+                    payment_id: payment_id.to_owned(),
+                    order_id: order_id.to_owned(),
+                    user_id: user_id.to_owned(),
+                    amount,
+                };
+                self.ports
+                    .events
+                    .envelope(Cause::Event(cause), payment_id, event)
             };
             match record {
                 None => {
                     let commit = Commit::new()
-                        .write(Write::put(payment_key(payment_id), &PaymentRecord::CancelledBeforeDeduction, Expect::Absent)?)
+                        .write(Write::put(
+                            payment_key(payment_id),
+                            &PaymentRecord::CancelledBeforeDeduction,
+                            Expect::Absent,
+                        )?)
                         .event(refunded(Won::ZERO));
                     Ok(Decision::Commit(commit, ()))
                 }
                 Some(PaymentRecord::Deducted { amount }) => {
                     let item = store.get(&account_key(user_id)).await?;
                     let account = account_of(item.as_ref(), user_id)?;
-                    let after = account.amount.checked_add(amount).ok_or_else(|| StoreError::corrupt("balance overflow"))?;
+                    let after = account
+                        .amount
+                        .checked_add(amount)
+                        .ok_or_else(|| StoreError::corrupt("balance overflow"))?;
                     let now = self.ports.clock.now();
-                    let entry = LedgerEntry { kind: EntryType::Refund, amount, balance_after: after, at: now, payment_id: Some(payment_id.to_owned()) };
+                    let entry = LedgerEntry {
+                        kind: EntryType::Refund,
+                        amount,
+                        balance_after: after,
+                        at: now,
+                        payment_id: Some(payment_id.to_owned()),
+                    };
                     let commit = Commit::new()
-                        .write(Write::put(account_key(user_id), &Account { user_id: user_id.to_owned(), amount: after }, Expect::after_read(item.as_ref()))?)
-                        .write(Write::put(ledger_key(user_id, now, &format!("{payment_id}-refund")), &entry, Expect::Absent)?)
-                        .write(Write::put(payment_key(payment_id), &PaymentRecord::Refunded { amount }, Expect::after_read(record_item.as_ref()))?)
+                        .write(Write::put(
+                            account_key(user_id),
+                            &Account {
+                                user_id: user_id.to_owned(),
+                                amount: after,
+                            },
+                            Expect::after_read(item.as_ref()),
+                        )?)
+                        .write(Write::put(
+                            ledger_key(user_id, now, &format!("{payment_id}-refund")),
+                            &entry,
+                            Expect::Absent,
+                        )?)
+                        .write(Write::put(
+                            payment_key(payment_id),
+                            &PaymentRecord::Refunded { amount },
+                            Expect::after_read(record_item.as_ref()),
+                        )?)
                         .event(refunded(amount));
                     Ok(Decision::Commit(commit, ()))
                 }
-                Some(other) => Ok(Decision::Commit(Commit::new().event(refunded(other.refunded_amount())), ())),
+                Some(other) => Ok(Decision::Commit(
+                    Commit::new().event(refunded(other.refunded_amount())),
+                    (),
+                )),
             }
         })
         .await
@@ -198,9 +358,20 @@ impl EventHandler for BalanceConsumer {
     async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
         match &event.event {
             Event::UserRegistered(e) => self.0.open_account(&e.user_id).await?,
-            Event::PaymentRequested(e) => self.0.deduct(event, &e.payment_id, &e.order_id, &e.user_id, e.amount).await?,
-            Event::PaymentRefundRequested(e) => self.0.refund(event, &e.payment_id, &e.order_id, &e.user_id).await?,
-            other => tracing::warn!(r#type = other.event_type().name(), "not for the balance service; ignored"),
+            Event::PaymentRequested(e) => {
+                self.0
+                    .deduct(event, &e.payment_id, &e.order_id, &e.user_id, e.amount)
+                    .await?
+            }
+            Event::PaymentRefundRequested(e) => {
+                self.0
+                    .refund(event, &e.payment_id, &e.order_id, &e.user_id)
+                    .await?
+            }
+            other => tracing::warn!(
+                r#type = other.event_type().name(),
+                "not for the balance service; ignored"
+            ),
         }
         Ok(())
     }

@@ -26,7 +26,10 @@ impl ChargeError {
 
 /// The balance after charging `amount` (as sent: it may be zero or negative).
 pub fn charge(balance: Won, amount: i64) -> Result<Won, ChargeError> {
-    let amount = u64::try_from(amount).ok().filter(|a| *a > 0).ok_or(ChargeError::NotPositive)?;
+    let amount = u64::try_from(amount)
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or(ChargeError::NotPositive)?;
     balance
         .checked_add(Won(amount))
         .filter(|after| *after <= MAX_BALANCE)
@@ -38,9 +41,13 @@ pub fn charge(balance: Won, amount: i64) -> Result<Won, ChargeError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentRecord {
-    Deducted { amount: Won },
+    Deducted {
+        amount: Won,
+    },
     Failed,
-    Refunded { amount: Won },
+    Refunded {
+        amount: Won,
+    },
     /// The refund request came first: nothing was taken, and nothing will be.
     CancelledBeforeDeduction,
 }
@@ -55,7 +62,9 @@ pub enum DeductAnswer {
 impl PaymentRecord {
     pub fn deduct_answer(self) -> DeductAnswer {
         match self {
-            PaymentRecord::Deducted { amount } | PaymentRecord::Refunded { amount } => DeductAnswer::Deducted(amount),
+            PaymentRecord::Deducted { amount } | PaymentRecord::Refunded { amount } => {
+                DeductAnswer::Deducted(amount)
+            }
             PaymentRecord::Failed => DeductAnswer::Failed(INSUFFICIENT_BALANCE),
             PaymentRecord::CancelledBeforeDeduction => DeductAnswer::Failed(PAYMENT_CANCELLED),
         }
@@ -84,14 +93,26 @@ mod tests {
         assert_eq!(charge(Won(10), -5), Err(ChargeError::NotPositive));
         assert_eq!(charge(Won(0), 100_000_000), Ok(MAX_BALANCE));
         assert_eq!(charge(Won(1), 100_000_000), Err(ChargeError::OverLimit));
-        assert_eq!(charge(Won(u64::MAX - 1), i64::MAX), Err(ChargeError::OverLimit));
+        assert_eq!(
+            charge(Won(u64::MAX - 1), i64::MAX),
+            Err(ChargeError::OverLimit)
+        );
     }
 
     #[test]
     fn a_recorded_payment_answers_the_same_again() {
-        assert_eq!(PaymentRecord::Deducted { amount: Won(7) }.deduct_answer(), DeductAnswer::Deducted(Won(7)));
-        assert_eq!(PaymentRecord::CancelledBeforeDeduction.deduct_answer(), DeductAnswer::Failed(PAYMENT_CANCELLED));
-        assert_eq!(PaymentRecord::Refunded { amount: Won(7) }.refunded_amount(), Won(7));
+        assert_eq!(
+            PaymentRecord::Deducted { amount: Won(7) }.deduct_answer(),
+            DeductAnswer::Deducted(Won(7))
+        );
+        assert_eq!(
+            PaymentRecord::CancelledBeforeDeduction.deduct_answer(),
+            DeductAnswer::Failed(PAYMENT_CANCELLED)
+        );
+        assert_eq!(
+            PaymentRecord::Refunded { amount: Won(7) }.refunded_amount(),
+            Won(7)
+        );
         assert_eq!(PaymentRecord::Failed.refunded_amount(), Won(0));
     }
 }

@@ -52,7 +52,10 @@ pub fn account_key(user_id: &str) -> Key {
 pub const LEDGER_PREFIX: &str = "TX#";
 
 pub fn ledger_key(user_id: &str, at: DateTime<Utc>, entry_id: &str) -> Key {
-    Key::new(account_pk(user_id), format!("{LEDGER_PREFIX}{}#{entry_id}", sortable_time(at)))
+    Key::new(
+        account_pk(user_id),
+        format!("{LEDGER_PREFIX}{}#{entry_id}", sortable_time(at)),
+    )
 }
 
 pub fn payment_key(payment_id: &str) -> Key {

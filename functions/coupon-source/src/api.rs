@@ -26,7 +26,9 @@ pub fn router(service: Arc<CouponSourceService>) -> Router {
 fn failure(e: SourceFailure) -> ApiError {
     match e {
         SourceFailure::Invalid(e) => ApiError::unprocessable(e.code(), e.to_string()),
-        SourceFailure::Refused(r @ (IssueRefusal::SoldOut | IssueRefusal::AlreadyIssued)) => ApiError::conflict(r.code(), r.to_string()),
+        SourceFailure::Refused(r @ (IssueRefusal::SoldOut | IssueRefusal::AlreadyIssued)) => {
+            ApiError::conflict(r.code(), r.to_string())
+        }
         SourceFailure::Refused(r) => ApiError::unprocessable(r.code(), r.to_string()),
         SourceFailure::NotFound => ApiError::not_found("no such coupon source"),
         SourceFailure::Store(e) => e.into(),
@@ -79,7 +81,11 @@ struct CreateBody {
     coupon_valid_days: i64,
 }
 
-async fn create(State(service): State<Arc<CouponSourceService>>, _: Admin, JsonBody(b): JsonBody<CreateBody>) -> Result<(StatusCode, Json<SourceView>), ApiError> {
+async fn create(
+    State(service): State<Arc<CouponSourceService>>,
+    _: Admin,
+    JsonBody(b): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<SourceView>), ApiError> {
     let new = NewSource {
         name: b.name,
         discount: b.discount,
@@ -93,8 +99,15 @@ async fn create(State(service): State<Arc<CouponSourceService>>, _: Admin, JsonB
     Ok((StatusCode::CREATED, Json(source.into())))
 }
 
-async fn read(State(service): State<Arc<CouponSourceService>>, _: Identity, Path(source_id): Path<String>) -> Result<Json<SourceView>, ApiError> {
-    let source = service.source(&source_id).await?.ok_or_else(|| ApiError::not_found("no such coupon source"))?;
+async fn read(
+    State(service): State<Arc<CouponSourceService>>,
+    _: Identity,
+    Path(source_id): Path<String>,
+) -> Result<Json<SourceView>, ApiError> {
+    let source = service
+        .source(&source_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such coupon source"))?;
     Ok(Json(source.into()))
 }
 
@@ -108,9 +121,26 @@ struct UpdateBody {
     quantity: Option<i64>,
 }
 
-async fn update(State(service): State<Arc<CouponSourceService>>, _: Admin, Path(source_id): Path<String>, JsonBody(b): JsonBody<UpdateBody>) -> Result<Json<SourceView>, ApiError> {
-    let change = SourceChange { name: b.name, issuable_from: b.issuable_from, issuable_until: b.issuable_until, active: b.active, quantity: b.quantity };
-    Ok(Json(service.update(&source_id, change).await.map_err(failure)?.into()))
+async fn update(
+    State(service): State<Arc<CouponSourceService>>,
+    _: Admin,
+    Path(source_id): Path<String>,
+    JsonBody(b): JsonBody<UpdateBody>,
+) -> Result<Json<SourceView>, ApiError> {
+    let change = SourceChange {
+        name: b.name,
+        issuable_from: b.issuable_from,
+        issuable_until: b.issuable_until,
+        active: b.active,
+        quantity: b.quantity,
+    };
+    Ok(Json(
+        service
+            .update(&source_id, change)
+            .await
+            .map_err(failure)?
+            .into(),
+    ))
 }
 
 #[derive(Serialize)]
@@ -119,7 +149,14 @@ struct Issued {
     coupon_id: String,
 }
 
-async fn issue(State(service): State<Arc<CouponSourceService>>, identity: Identity, Path(source_id): Path<String>) -> Result<(StatusCode, Json<Issued>), ApiError> {
-    let coupon_id = service.issue(&source_id, &identity.user_id).await.map_err(failure)?;
+async fn issue(
+    State(service): State<Arc<CouponSourceService>>,
+    identity: Identity,
+    Path(source_id): Path<String>,
+) -> Result<(StatusCode, Json<Issued>), ApiError> {
+    let coupon_id = service
+        .issue(&source_id, &identity.user_id)
+        .await
+        .map_err(failure)?;
     Ok((StatusCode::CREATED, Json(Issued { coupon_id })))
 }

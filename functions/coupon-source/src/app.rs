@@ -90,21 +90,39 @@ impl CouponSourceService {
             active: true,
         };
         let write = Write::put(source_key(&source.source_id), &source, Expect::Absent)?;
-        self.ports.store.commit(Commit::new().write(write)).await.map_err(|e| match e {
-            platform::docstore::CommitError::Store(e) => e,
-            platform::docstore::CommitError::Conflict(_) => StoreError::Unavailable("source id collision".into()),
-        })?;
+        self.ports
+            .store
+            .commit(Commit::new().write(write))
+            .await
+            .map_err(|e| match e {
+                platform::docstore::CommitError::Store(e) => e,
+                platform::docstore::CommitError::Conflict(_) => {
+                    StoreError::Unavailable("source id collision".into())
+                }
+            })?;
         Ok(source)
     }
 
     pub async fn source(&self, source_id: &str) -> Result<Option<CouponSource>, StoreError> {
-        self.ports.store.get(&source_key(source_id)).await?.map(|i| i.parse()).transpose()
+        self.ports
+            .store
+            .get(&source_key(source_id))
+            .await?
+            .map(|i| i.parse())
+            .transpose()
     }
 
-    pub async fn update(&self, source_id: &str, change: SourceChange) -> Result<CouponSource, SourceFailure> {
+    pub async fn update(
+        &self,
+        source_id: &str,
+        change: SourceChange,
+    ) -> Result<CouponSource, SourceFailure> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let item = store.get(&source_key(source_id)).await?.ok_or(SourceFailure::NotFound)?;
+            let item = store
+                .get(&source_key(source_id))
+                .await?
+                .ok_or(SourceFailure::NotFound)?;
             let mut source: CouponSource = item.parse()?;
             if let Some(name) = &change.name {
                 source.name = domain::name(name)?;
@@ -116,7 +134,11 @@ impl CouponSourceService {
             if let Some(q) = change.quantity {
                 source.quantity = domain::quantity(q, source.issued)?;
             }
-            let write = Write::put(source_key(source_id), &source, Expect::Version(item.version))?;
+            let write = Write::put(
+                source_key(source_id),
+                &source,
+                Expect::Version(item.version),
+            )?;
             Ok(Decision::Commit(Commit::new().write(write), source))
         })
         .await
@@ -130,7 +152,10 @@ impl CouponSourceService {
             if store.get(&issue_key(source_id, user_id)).await?.is_some() {
                 return Err(IssueRefusal::AlreadyIssued.into());
             }
-            let item = store.get(&source_key(source_id)).await?.ok_or(SourceFailure::NotFound)?;
+            let item = store
+                .get(&source_key(source_id))
+                .await?
+                .ok_or(SourceFailure::NotFound)?;
             let mut source: CouponSource = item.parse()?;
             let now = self.ports.clock.now();
             domain::may_issue(&source, now)?;
@@ -143,10 +168,26 @@ impl CouponSourceService {
                 minimum_order_amount: source.minimum_order_amount,
                 expires_at: now + Duration::days(i64::from(source.coupon_valid_days)),
             };
-            let event = self.ports.events.envelope(Cause::Request { correlation_id: &coupon_id }, &coupon_id, issued);
+            let event = self.ports.events.envelope(
+                Cause::Request {
+                    correlation_id: &coupon_id,
+                },
+                &coupon_id,
+                issued,
+            );
             let commit = Commit::new()
-                .write(Write::put(source_key(source_id), &source, Expect::Version(item.version))?)
-                .write(Write::put(issue_key(source_id, user_id), &IssueRecord { coupon_id: coupon_id.clone() }, Expect::Absent)?)
+                .write(Write::put(
+                    source_key(source_id),
+                    &source,
+                    Expect::Version(item.version),
+                )?)
+                .write(Write::put(
+                    issue_key(source_id, user_id),
+                    &IssueRecord {
+                        coupon_id: coupon_id.clone(),
+                    },
+                    Expect::Absent,
+                )?)
                 .event(event);
             Ok(Decision::Commit(commit, coupon_id.clone()))
         })

@@ -13,7 +13,9 @@ pub const MAX_VALID_DAYS: u32 = 365;
 pub enum PolicyError {
     #[error("the name must have 1 to 100 characters")]
     Name,
-    #[error("a FIXED discount needs an amount from 1 to 10,000,000; a PERCENT one a rate from 1 to 100 and, if given, a positive maxAmount")]
+    #[error(
+        "a FIXED discount needs an amount from 1 to 10,000,000; a PERCENT one a rate from 1 to 100 and, if given, a positive maxAmount"
+    )]
     Discount,
     #[error("minimumOrderAmount must be from 0 to 100,000,000")]
     Minimum,
@@ -69,13 +71,22 @@ pub fn name(raw: &str) -> Result<String, PolicyError> {
 pub fn discount(d: &Discount) -> Result<(), PolicyError> {
     let ok = match d {
         Discount::Fixed { amount } => amount.0 >= 1 && *amount <= MAX_FIXED_DISCOUNT,
-        Discount::Percent { rate, max_amount } => (1..=100).contains(rate) && max_amount.is_none_or(|m| m.0 >= 1),
+        Discount::Percent { rate, max_amount } => {
+            (1..=100).contains(rate) && max_amount.is_none_or(|m| m.0 >= 1)
+        }
     };
-    if ok { Ok(()) } else { Err(PolicyError::Discount) }
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::Discount)
+    }
 }
 
 pub fn quantity(raw: i64, issued: u64) -> Result<u64, PolicyError> {
-    let q = u64::try_from(raw).ok().filter(|q| (1..=MAX_QUANTITY).contains(q)).ok_or(PolicyError::Quantity)?;
+    let q = u64::try_from(raw)
+        .ok()
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
+        .ok_or(PolicyError::Quantity)?;
     if q < issued {
         return Err(PolicyError::QuantityBelowIssued);
     }
@@ -83,15 +94,26 @@ pub fn quantity(raw: i64, issued: u64) -> Result<u64, PolicyError> {
 }
 
 pub fn minimum(raw: i64) -> Result<Won, PolicyError> {
-    u64::try_from(raw).ok().map(Won).filter(|m| *m <= MAX_MINIMUM_ORDER).ok_or(PolicyError::Minimum)
+    u64::try_from(raw)
+        .ok()
+        .map(Won)
+        .filter(|m| *m <= MAX_MINIMUM_ORDER)
+        .ok_or(PolicyError::Minimum)
 }
 
 pub fn window(from: DateTime<Utc>, until: DateTime<Utc>) -> Result<(), PolicyError> {
-    if from < until { Ok(()) } else { Err(PolicyError::Window) }
+    if from < until {
+        Ok(())
+    } else {
+        Err(PolicyError::Window)
+    }
 }
 
 pub fn valid_days(raw: i64) -> Result<u32, PolicyError> {
-    u32::try_from(raw).ok().filter(|d| (1..=MAX_VALID_DAYS).contains(d)).ok_or(PolicyError::ValidDays)
+    u32::try_from(raw)
+        .ok()
+        .filter(|d| (1..=MAX_VALID_DAYS).contains(d))
+        .ok_or(PolicyError::ValidDays)
 }
 
 /// Why a coupon cannot be issued now.
@@ -157,19 +179,67 @@ mod tests {
     fn issuing_needs_an_active_source_inside_its_window_with_coupons_left() {
         let now = Utc::now();
         assert_eq!(may_issue(&source(now), now), Ok(()));
-        assert_eq!(may_issue(&CouponSource { active: false, ..source(now) }, now), Err(IssueRefusal::Inactive));
-        assert_eq!(may_issue(&source(now), now + Duration::hours(1)), Err(IssueRefusal::OutsideWindow));
-        assert_eq!(may_issue(&source(now), now - Duration::hours(2)), Err(IssueRefusal::OutsideWindow));
-        assert_eq!(may_issue(&CouponSource { issued: 2, ..source(now) }, now), Err(IssueRefusal::SoldOut));
+        assert_eq!(
+            may_issue(
+                &CouponSource {
+                    active: false,
+                    ..source(now)
+                },
+                now
+            ),
+            Err(IssueRefusal::Inactive)
+        );
+        assert_eq!(
+            may_issue(&source(now), now + Duration::hours(1)),
+            Err(IssueRefusal::OutsideWindow)
+        );
+        assert_eq!(
+            may_issue(&source(now), now - Duration::hours(2)),
+            Err(IssueRefusal::OutsideWindow)
+        );
+        assert_eq!(
+            may_issue(
+                &CouponSource {
+                    issued: 2,
+                    ..source(now)
+                },
+                now
+            ),
+            Err(IssueRefusal::SoldOut)
+        );
     }
 
     #[test]
     fn policies_are_checked() {
-        assert!(discount(&Discount::Percent { rate: 0, max_amount: None }).is_err());
-        assert!(discount(&Discount::Percent { rate: 101, max_amount: None }).is_err());
-        assert!(discount(&Discount::Percent { rate: 10, max_amount: Some(Won(0)) }).is_err());
+        assert!(
+            discount(&Discount::Percent {
+                rate: 0,
+                max_amount: None
+            })
+            .is_err()
+        );
+        assert!(
+            discount(&Discount::Percent {
+                rate: 101,
+                max_amount: None
+            })
+            .is_err()
+        );
+        assert!(
+            discount(&Discount::Percent {
+                rate: 10,
+                max_amount: Some(Won(0))
+            })
+            .is_err()
+        );
         assert!(discount(&Discount::Fixed { amount: Won(0) }).is_err());
-        assert!(discount(&Discount::Percent { rate: 100, max_amount: Some(Won(1)) }).is_ok());
+        assert!(
+            discount(&Discount::Percent {
+                rate: 100,
+                max_amount: Some(Won(1))
+            })
+            .is_ok()
+        );
         assert_eq!(quantity(0, 0), Err(PolicyError::Quantity));
         assert_eq!(quantity(5, 6), Err(PolicyError::QuantityBelowIssued));
         assert_eq!(valid_days(366), Err(PolicyError::ValidDays));

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::app::CouponService;
 
 pub fn router(service: Arc<CouponService>) -> Router {
-    Router::new().route("/coupons", get(mine)).with_state(service)
+    Router::new()
+        .route("/coupons", get(mine))
+        .with_state(service)
 }
 
 #[derive(Serialize)]
@@ -29,9 +31,15 @@ struct CouponView {
     order_id: Option<String>,
 }
 
-async fn mine(State(service): State<Arc<CouponService>>, identity: Identity, QueryParams(page): QueryParams<PageParams>) -> Result<Json<ListPage<CouponView>>, ApiError> {
+async fn mine(
+    State(service): State<Arc<CouponService>>,
+    identity: Identity,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<Json<ListPage<CouponView>>, ApiError> {
     let now = service.now();
-    let coupons = service.mine(&identity.user_id, page.limit()?, page.cursor).await?;
+    let coupons = service
+        .mine(&identity.user_id, page.limit()?, page.cursor)
+        .await?;
     let items = coupons
         .coupons
         .into_iter()
@@ -45,5 +53,8 @@ async fn mine(State(service): State<Arc<CouponService>>, identity: Identity, Que
             order_id: c.order_id,
         })
         .collect();
-    Ok(Json(ListPage { items, next_cursor: coupons.cursor }))
+    Ok(Json(ListPage {
+        items,
+        next_cursor: coupons.cursor,
+    }))
 }

@@ -3,7 +3,7 @@
 //! - use (`OrderCreated` with a coupon): the coupon (version) + the order's use record
 //!   (absent) + `CouponUsed`, or the record + `CouponUseFailed`: a transaction. The version
 //!   condition keeps a coupon from being used by two orders.
-//! - restore (`OrderFailed`/`OrderCancelled`): the coupon (version) + the record + 
+//! - restore (`OrderFailed`/`OrderCancelled`): the coupon (version) + the record +
 //!   `CouponRestored`, or a tombstone + `CouponRestored{restored:false}`.
 //!
 //! Table: `COUPON#<id>`/`COUPON` (gsi1 `USER#<userId>` / `<issuedAt>#<id>`),
@@ -12,9 +12,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contract::{CouponIssued, CouponRestored, CouponUseFailed, CouponUsed, Envelope, Event, OrderCreated};
+use contract::{
+    CouponIssued, CouponRestored, CouponUseFailed, CouponUsed, Envelope, Event, OrderCreated,
+};
 use platform::batch::{EventHandler, HandlerError};
-use platform::docstore::{Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
+};
 use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::{Ports, sortable_time};
@@ -30,7 +34,10 @@ fn coupon_key(coupon_id: &str) -> Key {
 }
 
 fn owner_index(coupon: &Coupon) -> IndexKey {
-    IndexKey::new(format!("USER#{}", coupon.user_id), format!("{}#{}", sortable_time(coupon.issued_at), coupon.coupon_id))
+    IndexKey::new(
+        format!("USER#{}", coupon.user_id),
+        format!("{}#{}", sortable_time(coupon.issued_at), coupon.coupon_id),
+    )
 }
 
 fn use_key(order_id: &str) -> Key {
@@ -51,14 +58,33 @@ impl CouponService {
         self.ports.clock.now()
     }
 
-    pub async fn mine(&self, user_id: &str, limit: usize, cursor: Option<String>) -> Result<CouponPage, StoreError> {
-        let query = Query::partition(Index::Gsi1, format!("USER#{user_id}")).newest_first().limit(limit).after(cursor);
+    pub async fn mine(
+        &self,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<CouponPage, StoreError> {
+        let query = Query::partition(Index::Gsi1, format!("USER#{user_id}"))
+            .newest_first()
+            .limit(limit)
+            .after(cursor);
         let page = self.ports.store.query(query).await?;
-        Ok(CouponPage { coupons: page.items.iter().map(Item::parse).collect::<Result<_, _>>()?, cursor: page.cursor })
+        Ok(CouponPage {
+            coupons: page
+                .items
+                .iter()
+                .map(Item::parse)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
     }
 
     /// `CouponIssued`: the user's new coupon.
-    pub async fn create(&self, issued: &CouponIssued, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+    pub async fn create(
+        &self,
+        issued: &CouponIssued,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
             if store.get(&coupon_key(&issued.coupon_id)).await?.is_some() {
@@ -75,7 +101,8 @@ impl CouponService {
                 status: Status::Issued,
                 order_id: None,
             };
-            let write = Write::put(coupon_key(&coupon.coupon_id), &coupon, Expect::Absent)?.indexed(Some(owner_index(&coupon)), None);
+            let write = Write::put(coupon_key(&coupon.coupon_id), &coupon, Expect::Absent)?
+                .indexed(Some(owner_index(&coupon)), None);
             Ok(Decision::Commit(Commit::new().write(write), ()))
         })
         .await
@@ -83,14 +110,35 @@ impl CouponService {
 
     /// `OrderCreated` with a coupon. A coupon not known yet is retried (the message comes
     /// back) until `UNKNOWN_COUPON_ATTEMPTS`, then the use fails.
-    pub async fn use_coupon(&self, cause: &Envelope, order: &OrderCreated, coupon_id: &str, attempt: u32) -> Result<(), HandlerError> {
+    pub async fn use_coupon(
+        &self,
+        cause: &Envelope,
+        order: &OrderCreated,
+        coupon_id: &str,
+        attempt: u32,
+    ) -> Result<(), HandlerError> {
         let store = self.ports.store.as_ref();
         let order_id = order.order_id.as_str();
         commit_with_retries(store, || async {
-            let used = || self.ports.events.envelope(Cause::Event(cause), order_id, CouponUsed { order_id: order_id.to_owned(), coupon_id: coupon_id.to_owned() });
+            let used = || {
+                self.ports.events.envelope(
+                    Cause::Event(cause),
+                    order_id,
+                    CouponUsed {
+                        order_id: order_id.to_owned(),
+                        coupon_id: coupon_id.to_owned(),
+                    },
+                )
+            };
             let failed = |reason: &str| {
-                let event = CouponUseFailed { order_id: order_id.to_owned(), coupon_id: coupon_id.to_owned(), reason: reason.to_owned() };
-                self.ports.events.envelope(Cause::Event(cause), order_id, event)
+                let event = CouponUseFailed {
+                    order_id: order_id.to_owned(),
+                    coupon_id: coupon_id.to_owned(),
+                    reason: reason.to_owned(),
+                };
+                self.ports
+                    .events
+                    .envelope(Cause::Event(cause), order_id, event)
             };
             if let Some(record) = store.get(&use_key(order_id)).await? {
                 let again = match record.parse::<CouponUse>()? {
@@ -101,24 +149,52 @@ impl CouponService {
                 return Ok(Decision::Commit(Commit::new().events(again), ()));
             }
             let fail = |reason: &str| -> Result<Decision<()>, HandlerError> {
-                let record = CouponUse::Failed { coupon_id: coupon_id.to_owned(), reason: reason.to_owned() };
-                Ok(Decision::Commit(Commit::new().write(Write::put(use_key(order_id), &record, Expect::Absent)?).event(failed(reason)), ()))
+                let record = CouponUse::Failed {
+                    coupon_id: coupon_id.to_owned(),
+                    reason: reason.to_owned(),
+                };
+                Ok(Decision::Commit(
+                    Commit::new()
+                        .write(Write::put(use_key(order_id), &record, Expect::Absent)?)
+                        .event(failed(reason)),
+                    (),
+                ))
             };
             let Some(item) = store.get(&coupon_key(coupon_id)).await? else {
                 if attempt < UNKNOWN_COUPON_ATTEMPTS {
-                    return Err(HandlerError::retry(format!("coupon {coupon_id} is not known yet (attempt {attempt})")));
+                    return Err(HandlerError::retry(format!(
+                        "coupon {coupon_id} is not known yet (attempt {attempt})"
+                    )));
                 }
                 return fail("UNKNOWN_COUPON");
             };
             let mut coupon: Coupon = item.parse()?;
-            if let Err(reason) = coupon.check_use(&order.user_id, order_id, order.total_amount, self.ports.clock.now()) {
+            if let Err(reason) = coupon.check_use(
+                &order.user_id,
+                order_id,
+                order.total_amount,
+                self.ports.clock.now(),
+            ) {
                 return fail(reason);
             }
             coupon.status = Status::Used;
             coupon.order_id = Some(order_id.to_owned());
             let commit = Commit::new()
-                .write(Write::put(coupon_key(coupon_id), &coupon, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None))
-                .write(Write::put(use_key(order_id), &CouponUse::Used { coupon_id: coupon_id.to_owned() }, Expect::Absent)?)
+                .write(
+                    Write::put(
+                        coupon_key(coupon_id),
+                        &coupon,
+                        Expect::Version(item.version),
+                    )?
+                    .indexed(item.gsi1.clone(), None),
+                )
+                .write(Write::put(
+                    use_key(order_id),
+                    &CouponUse::Used {
+                        coupon_id: coupon_id.to_owned(),
+                    },
+                    Expect::Absent,
+                )?)
                 .event(used());
             Ok(Decision::Commit(commit, ()))
         })
@@ -129,13 +205,36 @@ impl CouponService {
     pub async fn restore(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |restored: bool| self.ports.events.envelope(Cause::Event(cause), order_id, CouponRestored { order_id: order_id.to_owned(), restored });
+            let answer = |restored: bool| {
+                self.ports.events.envelope(
+                    Cause::Event(cause),
+                    order_id,
+                    CouponRestored {
+                        order_id: order_id.to_owned(),
+                        restored,
+                    },
+                )
+            };
             let record_item = store.get(&use_key(order_id)).await?;
             let expect = Expect::after_read(record_item.as_ref());
-            let commit = match record_item.as_ref().map(Item::parse::<CouponUse>).transpose()? {
-                None => Commit::new().write(Write::put(use_key(order_id), &CouponUse::Tombstone, expect)?).event(answer(false)),
+            let commit = match record_item
+                .as_ref()
+                .map(Item::parse::<CouponUse>)
+                .transpose()?
+            {
+                None => Commit::new()
+                    .write(Write::put(
+                        use_key(order_id),
+                        &CouponUse::Tombstone,
+                        expect,
+                    )?)
+                    .event(answer(false)),
                 Some(CouponUse::Failed { .. }) => Commit::new()
-                    .write(Write::put(use_key(order_id), &CouponUse::Restored { restored: false }, expect)?)
+                    .write(Write::put(
+                        use_key(order_id),
+                        &CouponUse::Restored { restored: false },
+                        expect,
+                    )?)
                     .event(answer(false)),
                 Some(CouponUse::Restored { restored }) => Commit::new().event(answer(restored)),
                 Some(CouponUse::Tombstone) => Commit::new().event(answer(false)),
@@ -146,10 +245,23 @@ impl CouponService {
                         if coupon.order_id.as_deref() == Some(order_id) {
                             coupon.status = Status::Issued;
                             coupon.order_id = None;
-                            commit = commit.write(Write::put(coupon_key(&coupon_id), &coupon, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None));
+                            commit = commit.write(
+                                Write::put(
+                                    coupon_key(&coupon_id),
+                                    &coupon,
+                                    Expect::Version(item.version),
+                                )?
+                                .indexed(item.gsi1.clone(), None),
+                            );
                         }
                     }
-                    commit.write(Write::put(use_key(order_id), &CouponUse::Restored { restored: true }, expect)?).event(answer(true))
+                    commit
+                        .write(Write::put(
+                            use_key(order_id),
+                            &CouponUse::Restored { restored: true },
+                            expect,
+                        )?)
+                        .event(answer(true))
                 }
             };
             Ok(Decision::Commit(commit, ()))
@@ -174,7 +286,10 @@ impl EventHandler for CouponConsumer {
             }
             Event::OrderFailed(e) => self.0.restore(event, &e.order_id).await?,
             Event::OrderCancelled(e) => self.0.restore(event, &e.order_id).await?,
-            other => tracing::warn!(r#type = other.event_type().name(), "not for the coupon service; ignored"),
+            other => tracing::warn!(
+                r#type = other.event_type().name(),
+                "not for the coupon service; ignored"
+            ),
         }
         Ok(())
     }

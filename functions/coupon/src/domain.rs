@@ -42,12 +42,22 @@ impl Coupon {
     }
 
     /// Whether `order_id` of `user_id`, worth `total`, may use this coupon at `now`.
-    pub fn check_use(&self, user_id: &str, order_id: &str, total: Won, now: DateTime<Utc>) -> Result<(), &'static str> {
+    pub fn check_use(
+        &self,
+        user_id: &str,
+        order_id: &str,
+        total: Won,
+        now: DateTime<Utc>,
+    ) -> Result<(), &'static str> {
         if self.user_id != user_id {
             return Err("NOT_OWNER");
         }
         if self.status == Status::Used {
-            return if self.order_id.as_deref() == Some(order_id) { Ok(()) } else { Err("ALREADY_USED") };
+            return if self.order_id.as_deref() == Some(order_id) {
+                Ok(())
+            } else {
+                Err("ALREADY_USED")
+            };
         }
         if now >= self.expires_at {
             return Err("EXPIRED");
@@ -96,10 +106,23 @@ mod tests {
         let c = coupon(now);
         assert_eq!(c.check_use("u", "o", Won(10_000), now), Ok(()));
         assert_eq!(c.check_use("v", "o", Won(10_000), now), Err("NOT_OWNER"));
-        assert_eq!(c.check_use("u", "o", Won(9_999), now), Err("BELOW_MINIMUM_ORDER_AMOUNT"));
-        assert_eq!(c.check_use("u", "o", Won(10_000), now + Duration::days(1)), Err("EXPIRED"));
-        let used = Coupon { status: Status::Used, order_id: Some("o".into()), ..coupon(now) };
-        assert_eq!(used.check_use("u", "o2", Won(10_000), now), Err("ALREADY_USED"));
+        assert_eq!(
+            c.check_use("u", "o", Won(9_999), now),
+            Err("BELOW_MINIMUM_ORDER_AMOUNT")
+        );
+        assert_eq!(
+            c.check_use("u", "o", Won(10_000), now + Duration::days(1)),
+            Err("EXPIRED")
+        );
+        let used = Coupon {
+            status: Status::Used,
+            order_id: Some("o".into()),
+            ..coupon(now)
+        };
+        assert_eq!(
+            used.check_use("u", "o2", Won(10_000), now),
+            Err("ALREADY_USED")
+        );
         assert_eq!(used.check_use("u", "o", Won(10_000), now), Ok(()));
         assert_eq!(c.shown_status(now + Duration::days(2)), "EXPIRED");
         assert_eq!(used.shown_status(now + Duration::days(2)), "USED");

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::PaymentService;
 
 pub fn router(service: Arc<PaymentService>) -> Router {
-    Router::new().route("/payments", get(of_order)).with_state(service)
+    Router::new()
+        .route("/payments", get(of_order))
+        .with_state(service)
 }
 
 #[derive(Deserialize)]
@@ -30,10 +32,19 @@ struct PaymentView {
     status: &'static str,
 }
 
-async fn of_order(State(service): State<Arc<PaymentService>>, identity: Identity, QueryParams(q): QueryParams<OfOrder>) -> Result<Json<PaymentView>, ApiError> {
+async fn of_order(
+    State(service): State<Arc<PaymentService>>,
+    identity: Identity,
+    QueryParams(q): QueryParams<OfOrder>,
+) -> Result<Json<PaymentView>, ApiError> {
     match service.payment_of_order(&q.order_id).await? {
         // Another user's payment is answered as if it did not exist.
-        Some(p) if p.user_id == identity.user_id => Ok(Json(PaymentView { payment_id: p.payment_id, order_id: p.order_id, amount: p.amount, status: p.status.as_str() })),
+        Some(p) if p.user_id == identity.user_id => Ok(Json(PaymentView {
+            payment_id: p.payment_id,
+            order_id: p.order_id,
+            amount: p.amount,
+            status: p.status.as_str(),
+        })),
         _ => Err(ApiError::not_found("no payment for that order")),
     }
 }

@@ -7,7 +7,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contract::{Envelope, Event, OrderCreated, PaymentApproved, PaymentCancelled, PaymentFailed, PaymentRefundRequested, PaymentRequested, Won};
+use contract::{
+    Envelope, Event, OrderCreated, PaymentApproved, PaymentCancelled, PaymentFailed,
+    PaymentRefundRequested, PaymentRequested, Won,
+};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{Commit, Decision, Expect, Item, Key, Write, commit_with_retries};
 use platform::dynamo::StoreError;
@@ -30,22 +33,62 @@ impl PaymentService {
     }
 
     pub async fn payment_of_order(&self, order_id: &str) -> Result<Option<Payment>, StoreError> {
-        Ok(match self.ports.store.get(&payment_key(order_id)).await?.as_ref().map(Item::parse::<Record>).transpose()? {
-            Some(Record::Payment(p)) => Some(p),
-            _ => None,
-        })
+        Ok(
+            match self
+                .ports
+                .store
+                .get(&payment_key(order_id))
+                .await?
+                .as_ref()
+                .map(Item::parse::<Record>)
+                .transpose()?
+            {
+                Some(Record::Payment(p)) => Some(p),
+                _ => None,
+            },
+        )
     }
 
-    fn say(&self, cause: &Envelope, order_id: &str, payment: Option<&Payment>, say: Say) -> Envelope {
+    fn say(
+        &self,
+        cause: &Envelope,
+        order_id: &str,
+        payment: Option<&Payment>,
+        say: Say,
+    ) -> Envelope {
         let payment_id = payment.map(|p| p.payment_id.clone());
         let amount = payment.map_or(Won::ZERO, |p| p.amount);
         let event: Event = match say {
             Say::Requested => {
-                let p = payment.cloned().unwrap_or_else(|| Payment { payment_id: String::new(), order_id: order_id.to_owned(), user_id: String::new(), amount, status: Status::Pending, failure_reason: None });
-                PaymentRequested { payment_id: p.payment_id, order_id: order_id.to_owned(), user_id: p.user_id, amount }.into()
+                let p = payment.cloned().unwrap_or_else(|| Payment {
+                    payment_id: String::new(),
+                    order_id: order_id.to_owned(),
+                    user_id: String::new(),
+                    amount,
+                    status: Status::Pending,
+                    failure_reason: None,
+                });
+                PaymentRequested {
+                    payment_id: p.payment_id,
+                    order_id: order_id.to_owned(),
+                    user_id: p.user_id,
+                    amount,
+                }
+                .into()
             }
-            Say::Approved => PaymentApproved { order_id: order_id.to_owned(), payment_id, amount }.into(),
-            Say::Failed(reason) => PaymentFailed { order_id: order_id.to_owned(), payment_id, amount, reason }.into(),
+            Say::Approved => PaymentApproved {
+                order_id: order_id.to_owned(),
+                payment_id,
+                amount,
+            }
+            .into(),
+            Say::Failed(reason) => PaymentFailed {
+                order_id: order_id.to_owned(),
+                payment_id,
+                amount,
+                reason,
+            }
+            .into(),
             Say::RefundRequested => PaymentRefundRequested {
                 payment_id: payment_id.unwrap_or_default(),
                 order_id: order_id.to_owned(),
@@ -53,9 +96,16 @@ impl PaymentService {
                 amount,
             }
             .into(),
-            Say::Cancelled { refunded } => PaymentCancelled { order_id: order_id.to_owned(), payment_id, refunded }.into(),
+            Say::Cancelled { refunded } => PaymentCancelled {
+                order_id: order_id.to_owned(),
+                payment_id,
+                refunded,
+            }
+            .into(),
         };
-        self.ports.events.envelope(Cause::Event(cause), order_id, event)
+        self.ports
+            .events
+            .envelope(Cause::Event(cause), order_id, event)
     }
 
     /// Reads the order's record, lets `decide` choose the next record and what to say, and
@@ -80,7 +130,11 @@ impl PaymentService {
                 commit = commit.event(self.say(cause, order_id, speaker, say));
             }
             if let Some(next) = &next {
-                commit = commit.write(Write::put(payment_key(order_id), next, Expect::after_read(item.as_ref()))?);
+                commit = commit.write(Write::put(
+                    payment_key(order_id),
+                    next,
+                    Expect::after_read(item.as_ref()),
+                )?);
             }
             Ok(Decision::Commit(commit, ()))
         })
@@ -98,16 +152,26 @@ impl PaymentService {
                     order_id: order.order_id.clone(),
                     user_id: order.user_id.clone(),
                     amount: order.payment_amount,
-                    status: if zero { Status::Approved } else { Status::Pending },
+                    status: if zero {
+                        Status::Approved
+                    } else {
+                        Status::Pending
+                    },
                     failure_reason: None,
                 };
-                Some((Some(Record::Payment(payment)), Some(if zero { Say::Approved } else { Say::Requested })))
+                Some((
+                    Some(Record::Payment(payment)),
+                    Some(if zero { Say::Approved } else { Say::Requested }),
+                ))
             }
             Some(Record::Tombstone) => None,
             Some(Record::Payment(p)) => match p.status {
                 Status::Pending => Some((None, Some(Say::Requested))),
                 Status::Approved => Some((None, Some(Say::Approved))),
-                Status::Failed => Some((None, Some(Say::Failed(p.failure_reason.clone().unwrap_or_default())))),
+                Status::Failed => Some((
+                    None,
+                    Some(Say::Failed(p.failure_reason.clone().unwrap_or_default())),
+                )),
                 _ => None,
             },
         })
@@ -115,13 +179,27 @@ impl PaymentService {
     }
 
     /// `BalanceDeducted` (`Ok`) or `BalanceDeductionFailed` (`Err(reason)`).
-    pub async fn balance_answered(&self, cause: &Envelope, order_id: &str, deducted: Result<(), &str>) -> Result<(), StoreError> {
+    pub async fn balance_answered(
+        &self,
+        cause: &Envelope,
+        order_id: &str,
+        deducted: Result<(), &str>,
+    ) -> Result<(), StoreError> {
         self.step(cause, order_id, |record| {
-            let Some(Record::Payment(p)) = record else { return None };
+            let Some(Record::Payment(p)) = record else {
+                return None;
+            };
             let (status, say) = domain::balance_answer(p, deducted)?;
             let next = status.map(|s| {
-                let failure_reason = deducted.err().map(str::to_owned).or(p.failure_reason.clone());
-                Record::Payment(Payment { status: s, failure_reason, ..p.clone() })
+                let failure_reason = deducted
+                    .err()
+                    .map(str::to_owned)
+                    .or(p.failure_reason.clone());
+                Record::Payment(Payment {
+                    status: s,
+                    failure_reason,
+                    ..p.clone()
+                })
             });
             Some((next, Some(say)))
         })
@@ -133,13 +211,18 @@ impl PaymentService {
         self.step(cause, order_id, |record| {
             let payment = match record {
                 Some(Record::Payment(p)) => Some(p),
-                Some(Record::Tombstone) => return Some((None, Some(Say::Cancelled { refunded: false }))),
+                Some(Record::Tombstone) => {
+                    return Some((None, Some(Say::Cancelled { refunded: false })));
+                }
                 None => None,
             };
             let (status, say) = domain::undo(payment);
             let next = match (payment, status) {
                 (None, _) => Some(Record::Tombstone),
-                (Some(p), Some(s)) => Some(Record::Payment(Payment { status: s, ..p.clone() })),
+                (Some(p), Some(s)) => Some(Record::Payment(Payment {
+                    status: s,
+                    ..p.clone()
+                })),
                 (Some(_), None) => None,
             };
             Some((next, Some(say)))
@@ -148,11 +231,24 @@ impl PaymentService {
     }
 
     /// `BalanceRefunded`.
-    pub async fn refunded(&self, cause: &Envelope, order_id: &str, amount: Won) -> Result<(), StoreError> {
+    pub async fn refunded(
+        &self,
+        cause: &Envelope,
+        order_id: &str,
+        amount: Won,
+    ) -> Result<(), StoreError> {
         self.step(cause, order_id, |record| {
-            let Some(Record::Payment(p)) = record else { return None };
+            let Some(Record::Payment(p)) = record else {
+                return None;
+            };
             let (status, say) = domain::refunded(p, amount)?;
-            Some((Some(Record::Payment(Payment { status, ..p.clone() })), Some(say)))
+            Some((
+                Some(Record::Payment(Payment {
+                    status,
+                    ..p.clone()
+                })),
+                Some(say),
+            ))
         })
         .await
     }
@@ -169,10 +265,19 @@ impl EventHandler for PaymentConsumer {
             Event::OrderCreated(e) => service.create(event, e).await?,
             Event::OrderFailed(e) => service.undo(event, &e.order_id).await?,
             Event::OrderCancelled(e) => service.undo(event, &e.order_id).await?,
-            Event::BalanceDeducted(e) => service.balance_answered(event, &e.order_id, Ok(())).await?,
-            Event::BalanceDeductionFailed(e) => service.balance_answered(event, &e.order_id, Err(&e.reason)).await?,
+            Event::BalanceDeducted(e) => {
+                service.balance_answered(event, &e.order_id, Ok(())).await?
+            }
+            Event::BalanceDeductionFailed(e) => {
+                service
+                    .balance_answered(event, &e.order_id, Err(&e.reason))
+                    .await?
+            }
             Event::BalanceRefunded(e) => service.refunded(event, &e.order_id, e.amount).await?,
-            other => tracing::warn!(r#type = other.event_type().name(), "not for the payment service; ignored"),
+            other => tracing::warn!(
+                r#type = other.event_type().name(),
+                "not for the payment service; ignored"
+            ),
         }
         Ok(())
     }

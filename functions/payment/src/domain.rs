@@ -61,7 +61,9 @@ pub enum Say {
     Failed(String),
     RefundRequested,
     /// `PaymentCancelled` with `refunded`.
-    Cancelled { refunded: bool },
+    Cancelled {
+        refunded: bool,
+    },
 }
 
 /// The undo (`OrderFailed`/`OrderCancelled`) for a payment in `status` (`None`: no payment).
@@ -72,7 +74,9 @@ pub fn undo(payment: Option<&Payment>) -> (Option<Status>, Say) {
     match p.status {
         Status::Pending => (Some(Status::Refunding), Say::RefundRequested),
         Status::Approved if p.amount > Won::ZERO => (Some(Status::Refunding), Say::RefundRequested),
-        Status::Approved | Status::Failed => (Some(Status::Cancelled), Say::Cancelled { refunded: false }),
+        Status::Approved | Status::Failed => {
+            (Some(Status::Cancelled), Say::Cancelled { refunded: false })
+        }
         // Already undoing or undone: say it again (a lost answer is recovered this way).
         Status::Refunding => (None, Say::RefundRequested),
         Status::Cancelled => (None, Say::Cancelled { refunded: false }),
@@ -84,9 +88,14 @@ pub fn undo(payment: Option<&Payment>) -> (Option<Status>, Say) {
 pub fn balance_answer(p: &Payment, deducted: Result<(), &str>) -> Option<(Option<Status>, Say)> {
     match (p.status, deducted) {
         (Status::Pending, Ok(())) => Some((Some(Status::Approved), Say::Approved)),
-        (Status::Pending, Err(reason)) => Some((Some(Status::Failed), Say::Failed(reason.to_owned()))),
+        (Status::Pending, Err(reason)) => {
+            Some((Some(Status::Failed), Say::Failed(reason.to_owned())))
+        }
         (Status::Approved, Ok(())) => Some((None, Say::Approved)),
-        (Status::Failed, Err(_)) => Some((None, Say::Failed(p.failure_reason.clone().unwrap_or_default()))),
+        (Status::Failed, Err(_)) => Some((
+            None,
+            Say::Failed(p.failure_reason.clone().unwrap_or_default()),
+        )),
         // Undoing: the refund request settles it, whatever the deduction did.
         _ => None,
     }
@@ -96,7 +105,14 @@ pub fn balance_answer(p: &Payment, deducted: Result<(), &str>) -> Option<(Option
 pub fn refunded(p: &Payment, amount: Won) -> Option<(Status, Say)> {
     (p.status == Status::Refunding).then(|| {
         let refunded = amount > Won::ZERO;
-        (if refunded { Status::Refunded } else { Status::Cancelled }, Say::Cancelled { refunded })
+        (
+            if refunded {
+                Status::Refunded
+            } else {
+                Status::Cancelled
+            },
+            Say::Cancelled { refunded },
+        )
     })
 }
 
@@ -105,28 +121,65 @@ mod tests {
     use super::*;
 
     fn p(status: Status, amount: u64) -> Payment {
-        Payment { payment_id: "p".into(), order_id: "o".into(), user_id: "u".into(), amount: Won(amount), status, failure_reason: None }
+        Payment {
+            payment_id: "p".into(),
+            order_id: "o".into(),
+            user_id: "u".into(),
+            amount: Won(amount),
+            status,
+            failure_reason: None,
+        }
     }
 
     #[test]
     fn every_state_has_an_undo() {
         assert_eq!(undo(None), (None, Say::Cancelled { refunded: false }));
-        assert_eq!(undo(Some(&p(Status::Pending, 5))), (Some(Status::Refunding), Say::RefundRequested));
-        assert_eq!(undo(Some(&p(Status::Approved, 5))), (Some(Status::Refunding), Say::RefundRequested));
-        assert_eq!(undo(Some(&p(Status::Approved, 0))), (Some(Status::Cancelled), Say::Cancelled { refunded: false }));
-        assert_eq!(undo(Some(&p(Status::Failed, 5))), (Some(Status::Cancelled), Say::Cancelled { refunded: false }));
-        assert_eq!(undo(Some(&p(Status::Refunding, 5))), (None, Say::RefundRequested));
-        assert_eq!(undo(Some(&p(Status::Refunded, 5))), (None, Say::Cancelled { refunded: true }));
+        assert_eq!(
+            undo(Some(&p(Status::Pending, 5))),
+            (Some(Status::Refunding), Say::RefundRequested)
+        );
+        assert_eq!(
+            undo(Some(&p(Status::Approved, 5))),
+            (Some(Status::Refunding), Say::RefundRequested)
+        );
+        assert_eq!(
+            undo(Some(&p(Status::Approved, 0))),
+            (Some(Status::Cancelled), Say::Cancelled { refunded: false })
+        );
+        assert_eq!(
+            undo(Some(&p(Status::Failed, 5))),
+            (Some(Status::Cancelled), Say::Cancelled { refunded: false })
+        );
+        assert_eq!(
+            undo(Some(&p(Status::Refunding, 5))),
+            (None, Say::RefundRequested)
+        );
+        assert_eq!(
+            undo(Some(&p(Status::Refunded, 5))),
+            (None, Say::Cancelled { refunded: true })
+        );
     }
 
     #[test]
     fn balance_answers_move_only_a_pending_payment() {
-        assert_eq!(balance_answer(&p(Status::Pending, 5), Ok(())), Some((Some(Status::Approved), Say::Approved)));
-        assert_eq!(balance_answer(&p(Status::Pending, 5), Err("X")), Some((Some(Status::Failed), Say::Failed("X".into()))));
+        assert_eq!(
+            balance_answer(&p(Status::Pending, 5), Ok(())),
+            Some((Some(Status::Approved), Say::Approved))
+        );
+        assert_eq!(
+            balance_answer(&p(Status::Pending, 5), Err("X")),
+            Some((Some(Status::Failed), Say::Failed("X".into())))
+        );
         assert_eq!(balance_answer(&p(Status::Refunding, 5), Ok(())), None);
         assert_eq!(balance_answer(&p(Status::Cancelled, 5), Ok(())), None);
-        assert_eq!(refunded(&p(Status::Refunding, 5), Won(5)), Some((Status::Refunded, Say::Cancelled { refunded: true })));
-        assert_eq!(refunded(&p(Status::Refunding, 5), Won(0)), Some((Status::Cancelled, Say::Cancelled { refunded: false })));
+        assert_eq!(
+            refunded(&p(Status::Refunding, 5), Won(5)),
+            Some((Status::Refunded, Say::Cancelled { refunded: true }))
+        );
+        assert_eq!(
+            refunded(&p(Status::Refunding, 5), Won(0)),
+            Some((Status::Cancelled, Say::Cancelled { refunded: false }))
+        );
         assert_eq!(refunded(&p(Status::Approved, 5), Won(5)), None);
     }
 }

@@ -26,7 +26,9 @@ pub fn router(service: Arc<ProductService>) -> Router {
 
 fn failure(e: ProductFailure) -> ApiError {
     match e {
-        ProductFailure::Invalid(e) if e == crate::domain::ProductError::InsufficientStock => ApiError::conflict(e.code(), e.to_string()),
+        ProductFailure::Invalid(e) if e == crate::domain::ProductError::InsufficientStock => {
+            ApiError::conflict(e.code(), e.to_string())
+        }
         ProductFailure::Invalid(e) => ApiError::unprocessable(e.code(), e.to_string()),
         ProductFailure::NotFound => ApiError::not_found("no such product"),
         ProductFailure::Store(e) => e.into(),
@@ -45,11 +47,22 @@ struct ProductView {
 
 fn view(p: Product, ranks: &HashMap<String, u32>) -> ProductView {
     let rank = ranks.get(&p.product_id).copied();
-    ProductView { product_id: p.product_id, name: p.name, price: p.price, stock: p.stock, rank }
+    ProductView {
+        product_id: p.product_id,
+        name: p.name,
+        price: p.price,
+        stock: p.stock,
+        rank,
+    }
 }
 
 async fn current_ranks(service: &ProductService) -> Result<HashMap<String, u32>, ApiError> {
-    Ok(service.ranking(RANK_WINDOW_DAYS).await?.into_iter().map(|r| (r.product_id, r.rank)).collect())
+    Ok(service
+        .ranking(RANK_WINDOW_DAYS)
+        .await?
+        .into_iter()
+        .map(|r| (r.product_id, r.rank))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -66,19 +79,49 @@ struct Registered {
     product_id: String,
 }
 
-async fn register(State(service): State<Arc<ProductService>>, _: Admin, JsonBody(body): JsonBody<RegisterBody>) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let product = service.register(&body.name, body.price, body.stock).await.map_err(failure)?;
-    Ok((StatusCode::CREATED, Json(Registered { product_id: product.product_id })))
+async fn register(
+    State(service): State<Arc<ProductService>>,
+    _: Admin,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let product = service
+        .register(&body.name, body.price, body.stock)
+        .await
+        .map_err(failure)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            product_id: product.product_id,
+        }),
+    ))
 }
 
-async fn list(State(service): State<Arc<ProductService>>, _: Identity, QueryParams(page): QueryParams<PageParams>) -> Result<Json<ListPage<ProductView>>, ApiError> {
+async fn list(
+    State(service): State<Arc<ProductService>>,
+    _: Identity,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<Json<ListPage<ProductView>>, ApiError> {
     let products = service.list(page.limit()?, page.cursor).await?;
     let ranks = current_ranks(&service).await?;
-    Ok(Json(ListPage { items: products.products.into_iter().map(|p| view(p, &ranks)).collect(), next_cursor: products.cursor }))
+    Ok(Json(ListPage {
+        items: products
+            .products
+            .into_iter()
+            .map(|p| view(p, &ranks))
+            .collect(),
+        next_cursor: products.cursor,
+    }))
 }
 
-async fn read(State(service): State<Arc<ProductService>>, _: Identity, Path(product_id): Path<String>) -> Result<Json<ProductView>, ApiError> {
-    let product = service.product(&product_id).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
+async fn read(
+    State(service): State<Arc<ProductService>>,
+    _: Identity,
+    Path(product_id): Path<String>,
+) -> Result<Json<ProductView>, ApiError> {
+    let product = service
+        .product(&product_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such product"))?;
     let ranks = current_ranks(&service).await?;
     Ok(Json(view(product, &ranks)))
 }
@@ -91,8 +134,16 @@ struct ChangeBody {
     stock_delta: Option<i64>,
 }
 
-async fn change(State(service): State<Arc<ProductService>>, _: Admin, Path(product_id): Path<String>, JsonBody(body): JsonBody<ChangeBody>) -> Result<Json<ProductView>, ApiError> {
-    let change = ProductChange { price: body.price, stock_delta: body.stock_delta };
+async fn change(
+    State(service): State<Arc<ProductService>>,
+    _: Admin,
+    Path(product_id): Path<String>,
+    JsonBody(body): JsonBody<ChangeBody>,
+) -> Result<Json<ProductView>, ApiError> {
+    let change = ProductChange {
+        price: body.price,
+        stock_delta: body.stock_delta,
+    };
     let product = service.change(&product_id, change).await.map_err(failure)?;
     let ranks = current_ranks(&service).await?;
     Ok(Json(view(product, &ranks)))
@@ -114,20 +165,35 @@ struct RankingLine {
     quantity_sold: u64,
 }
 
-async fn ranking(State(service): State<Arc<ProductService>>, _: Identity, QueryParams(params): QueryParams<RankingParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn ranking(
+    State(service): State<Arc<ProductService>>,
+    _: Identity,
+    QueryParams(params): QueryParams<RankingParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let days = params.days.unwrap_or(3);
     let limit = params.limit.unwrap_or(5);
     if !(1..=30).contains(&days) {
-        return Err(ApiError::bad_request("INVALID_DAYS", "days must be from 1 to 30"));
+        return Err(ApiError::bad_request(
+            "INVALID_DAYS",
+            "days must be from 1 to 30",
+        ));
     }
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("INVALID_LIMIT", "limit must be from 1 to 100"));
+        return Err(ApiError::bad_request(
+            "INVALID_LIMIT",
+            "limit must be from 1 to 100",
+        ));
     }
     let lines: Vec<RankingLine> = service
         .best_sellers(days, limit)
         .await?
         .into_iter()
-        .map(|b| RankingLine { rank: b.rank, product_id: b.product_id, name: b.name, quantity_sold: b.quantity })
+        .map(|b| RankingLine {
+            rank: b.rank,
+            product_id: b.product_id,
+            name: b.name,
+            quantity_sold: b.quantity,
+        })
         .collect();
     Ok(Json(serde_json::json!({ "days": days, "items": lines })))
 }
@@ -146,10 +212,18 @@ struct StatsLine {
     amount: Won,
 }
 
-async fn stats(State(service): State<Arc<ProductService>>, _: Admin, Path(product_id): Path<String>, QueryParams(params): QueryParams<StatsParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn stats(
+    State(service): State<Arc<ProductService>>,
+    _: Admin,
+    Path(product_id): Path<String>,
+    QueryParams(params): QueryParams<StatsParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let days = params.days.unwrap_or(7);
     if !(1..=90).contains(&days) {
-        return Err(ApiError::bad_request("INVALID_DAYS", "days must be from 1 to 90"));
+        return Err(ApiError::bad_request(
+            "INVALID_DAYS",
+            "days must be from 1 to 90",
+        ));
     }
     if service.product(&product_id).await?.is_none() {
         return Err(ApiError::not_found("no such product"));
@@ -158,7 +232,13 @@ async fn stats(State(service): State<Arc<ProductService>>, _: Admin, Path(produc
         .product_stats(&product_id, days)
         .await?
         .into_iter()
-        .map(|s| StatsLine { date: s.day, quantity: s.quantity, amount: s.amount })
+        .map(|s| StatsLine {
+            date: s.day,
+            quantity: s.quantity,
+            amount: s.amount,
+        })
         .collect();
-    Ok(Json(serde_json::json!({ "productId": product_id, "items": lines })))
+    Ok(Json(
+        serde_json::json!({ "productId": product_id, "items": lines }),
+    ))
 }

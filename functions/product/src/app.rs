@@ -14,15 +14,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered, StockReleased, StockReservationFailed, StockReserved, Won};
+use contract::{
+    Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered, StockReleased,
+    StockReservationFailed, StockReserved, Won,
+};
 use platform::batch::{EventHandler, HandlerError};
-use platform::docstore::{Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+};
 use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
 use crate::domain::{self, ProductError, Ranked, Reservation, Sale};
-use crate::repo::{CATALOGUE, DailySales, Product, catalogue_index, product_key, reservation_key, sale_key, stats_key, stats_pk};
+use crate::repo::{
+    CATALOGUE, DailySales, Product, catalogue_index, product_key, reservation_key, sale_key,
+    stats_key, stats_pk,
+};
 
 pub struct ProductService {
     ports: Ports,
@@ -67,7 +75,12 @@ impl ProductService {
         ProductService { ports }
     }
 
-    pub async fn register(&self, name: &str, price: i64, stock: i64) -> Result<Product, ProductFailure> {
+    pub async fn register(
+        &self,
+        name: &str,
+        price: i64,
+        stock: i64,
+    ) -> Result<Product, ProductFailure> {
         let product = Product {
             product_id: self.ports.ids.next_id(),
             name: domain::product_name(name)?,
@@ -76,26 +89,46 @@ impl ProductService {
             created_at: self.ports.clock.now(),
         };
         let registered = self.ports.events.envelope(
-            Cause::Request { correlation_id: &product.product_id },
+            Cause::Request {
+                correlation_id: &product.product_id,
+            },
             &product.product_id,
-            ProductRegistered { product_id: product.product_id.clone(), name: product.name.clone(), price: product.price },
+            ProductRegistered {
+                product_id: product.product_id.clone(),
+                name: product.name.clone(),
+                price: product.price,
+            },
         );
-        let write = Write::put(product_key(&product.product_id), &product, Expect::Absent)?.indexed(Some(catalogue_index(&product)), None);
-        self.ports.store.commit(Commit::new().write(write).event(registered)).await.map_err(|e| match e {
-            platform::docstore::CommitError::Store(e) => e,
-            platform::docstore::CommitError::Conflict(_) => StoreError::Unavailable("product id collision".into()),
-        })?;
+        let write = Write::put(product_key(&product.product_id), &product, Expect::Absent)?
+            .indexed(Some(catalogue_index(&product)), None);
+        self.ports
+            .store
+            .commit(Commit::new().write(write).event(registered))
+            .await
+            .map_err(|e| match e {
+                platform::docstore::CommitError::Store(e) => e,
+                platform::docstore::CommitError::Conflict(_) => {
+                    StoreError::Unavailable("product id collision".into())
+                }
+            })?;
         Ok(product)
     }
 
-    pub async fn change(&self, product_id: &str, change: ProductChange) -> Result<Product, ProductFailure> {
+    pub async fn change(
+        &self,
+        product_id: &str,
+        change: ProductChange,
+    ) -> Result<Product, ProductFailure> {
         if change.price.is_none() && change.stock_delta.is_none() {
             return Err(ProductError::NothingToChange.into());
         }
         let new_price = change.price.map(domain::price).transpose()?;
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let item = store.get(&product_key(product_id)).await?.ok_or(ProductFailure::NotFound)?;
+            let item = store
+                .get(&product_key(product_id))
+                .await?
+                .ok_or(ProductFailure::NotFound)?;
             let mut product: Product = item.parse()?;
             if let Some(delta) = change.stock_delta {
                 product.stock = domain::adjust_stock(product.stock, delta)?;
@@ -106,24 +139,59 @@ impl ProductService {
             {
                 product.price = price;
                 commit = commit.event(self.ports.events.envelope(
-                    Cause::Request { correlation_id: product_id },
+                    Cause::Request {
+                        correlation_id: product_id,
+                    },
                     product_id,
-                    ProductPriceChanged { product_id: product_id.to_owned(), price },
+                    ProductPriceChanged {
+                        product_id: product_id.to_owned(),
+                        price,
+                    },
                 ));
             }
-            let write = Write::put(product_key(product_id), &product, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None);
+            let write = Write::put(
+                product_key(product_id),
+                &product,
+                Expect::Version(item.version),
+            )?
+            .indexed(item.gsi1.clone(), None);
             Ok(Decision::Commit(commit.write(write), product))
         })
         .await
     }
 
     pub async fn product(&self, product_id: &str) -> Result<Option<Product>, StoreError> {
-        self.ports.store.get(&product_key(product_id)).await?.as_ref().map(Item::parse).transpose()
+        self.ports
+            .store
+            .get(&product_key(product_id))
+            .await?
+            .as_ref()
+            .map(Item::parse)
+            .transpose()
     }
 
-    pub async fn list(&self, limit: usize, cursor: Option<String>) -> Result<ProductPage, StoreError> {
-        let page = self.ports.store.query(Query::partition(Index::Gsi1, CATALOGUE).limit(limit).after(cursor)).await?;
-        Ok(ProductPage { products: page.items.iter().map(Item::parse).collect::<Result<_, _>>()?, cursor: page.cursor })
+    pub async fn list(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<ProductPage, StoreError> {
+        let page = self
+            .ports
+            .store
+            .query(
+                Query::partition(Index::Gsi1, CATALOGUE)
+                    .limit(limit)
+                    .after(cursor),
+            )
+            .await?;
+        Ok(ProductPage {
+            products: page
+                .items
+                .iter()
+                .map(Item::parse)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
     }
 
     /// Every statistic of the last `days` days (today included), by day.
@@ -134,7 +202,11 @@ impl ProductService {
             let day = day_of(today - Duration::days(i64::from(back)));
             let mut cursor = None;
             loop {
-                let page = self.ports.store.query(Query::partition(Index::Table, stats_pk(&day)).after(cursor)).await?;
+                let page = self
+                    .ports
+                    .store
+                    .query(Query::partition(Index::Table, stats_pk(&day)).after(cursor))
+                    .await?;
                 for item in &page.items {
                     all.push(item.parse::<DailySales>()?);
                 }
@@ -150,20 +222,39 @@ impl ProductService {
     /// Best sellers by quantity over the last `days` days.
     pub async fn ranking(&self, days: u32) -> Result<Vec<Ranked>, StoreError> {
         let sales = self.daily_sales(days).await?;
-        Ok(domain::ranking(sales.into_iter().map(|s| (s.product_id, s.quantity))))
+        Ok(domain::ranking(
+            sales.into_iter().map(|s| (s.product_id, s.quantity)),
+        ))
     }
 
-    pub async fn best_sellers(&self, days: u32, limit: usize) -> Result<Vec<BestSeller>, StoreError> {
+    pub async fn best_sellers(
+        &self,
+        days: u32,
+        limit: usize,
+    ) -> Result<Vec<BestSeller>, StoreError> {
         let mut out = Vec::new();
         for ranked in self.ranking(days).await?.into_iter().take(limit) {
-            let name = self.product(&ranked.product_id).await?.map(|p| p.name).unwrap_or_default();
-            out.push(BestSeller { rank: ranked.rank, product_id: ranked.product_id, name, quantity: ranked.quantity });
+            let name = self
+                .product(&ranked.product_id)
+                .await?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            out.push(BestSeller {
+                rank: ranked.rank,
+                product_id: ranked.product_id,
+                name,
+                quantity: ranked.quantity,
+            });
         }
         Ok(out)
     }
 
     /// One product's sales per day for the last `days` days, oldest first (zero days included).
-    pub async fn product_stats(&self, product_id: &str, days: u32) -> Result<Vec<DailySales>, StoreError> {
+    pub async fn product_stats(
+        &self,
+        product_id: &str,
+        days: u32,
+    ) -> Result<Vec<DailySales>, StoreError> {
         let today = self.ports.clock.now();
         let mut out = Vec::new();
         for back in (0..days).rev() {
@@ -171,21 +262,47 @@ impl ProductService {
             let stat = self.ports.store.get(&stats_key(&day, product_id)).await?;
             out.push(match stat {
                 Some(item) => item.parse()?,
-                None => DailySales { product_id: product_id.to_owned(), day, quantity: 0, amount: Won::ZERO },
+                None => DailySales {
+                    product_id: product_id.to_owned(),
+                    day,
+                    quantity: 0,
+                    amount: Won::ZERO,
+                },
             });
         }
         Ok(out)
     }
 
     /// `OrderCreated`: take every line's stock, or none.
-    pub async fn reserve(&self, cause: &Envelope, order_id: &str, items: &[OrderItem]) -> Result<(), StoreError> {
+    pub async fn reserve(
+        &self,
+        cause: &Envelope,
+        order_id: &str,
+        items: &[OrderItem],
+    ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |event: Event| self.ports.events.envelope(Cause::Event(cause), order_id, event);
+            let answer = |event: Event| {
+                self.ports
+                    .events
+                    .envelope(Cause::Event(cause), order_id, event)
+            };
             if let Some(record) = store.get(&reservation_key(order_id)).await? {
                 let again = match record.parse::<Reservation>()? {
-                    Reservation::Reserved { .. } => Some(answer(StockReserved { order_id: order_id.to_owned() }.into())),
-                    Reservation::Failed { reason, product_id } => Some(answer(StockReservationFailed { order_id: order_id.to_owned(), reason, product_id }.into())),
+                    Reservation::Reserved { .. } => Some(answer(
+                        StockReserved {
+                            order_id: order_id.to_owned(),
+                        }
+                        .into(),
+                    )),
+                    Reservation::Failed { reason, product_id } => Some(answer(
+                        StockReservationFailed {
+                            order_id: order_id.to_owned(),
+                            reason,
+                            product_id,
+                        }
+                        .into(),
+                    )),
                     // Already undone: the order has moved on; nothing to say.
                     Reservation::Released { .. } | Reservation::Tombstone => None,
                 };
@@ -193,16 +310,40 @@ impl ProductService {
             }
             let mut products: BTreeMap<String, Option<Item>> = BTreeMap::new();
             for item in items {
-                products.insert(item.product_id.clone(), store.get(&product_key(&item.product_id)).await?);
+                products.insert(
+                    item.product_id.clone(),
+                    store.get(&product_key(&item.product_id)).await?,
+                );
             }
             let mut stock = BTreeMap::new();
             for (id, item) in &products {
-                stock.insert(id.clone(), item.as_ref().map(|i| i.parse::<Product>().map(|p| p.stock)).transpose()?);
+                stock.insert(
+                    id.clone(),
+                    item.as_ref()
+                        .map(|i| i.parse::<Product>().map(|p| p.stock))
+                        .transpose()?,
+                );
             }
             if let Err((reason, product_id)) = domain::check_reservation(items, &stock) {
-                let record = Reservation::Failed { reason: reason.to_owned(), product_id: Some(product_id.clone()) };
-                let event = answer(StockReservationFailed { order_id: order_id.to_owned(), reason: reason.to_owned(), product_id: Some(product_id) }.into());
-                let commit = Commit::new().write(Write::put(reservation_key(order_id), &record, Expect::Absent)?).event(event);
+                let record = Reservation::Failed {
+                    reason: reason.to_owned(),
+                    product_id: Some(product_id.clone()),
+                };
+                let event = answer(
+                    StockReservationFailed {
+                        order_id: order_id.to_owned(),
+                        reason: reason.to_owned(),
+                        product_id: Some(product_id),
+                    }
+                    .into(),
+                );
+                let commit = Commit::new()
+                    .write(Write::put(
+                        reservation_key(order_id),
+                        &record,
+                        Expect::Absent,
+                    )?)
+                    .event(event);
                 return Ok(Decision::Commit(commit, ()));
             }
             let mut commit = Commit::new();
@@ -211,15 +352,31 @@ impl ProductService {
                 *taken.entry(&line.product_id).or_default() += u64::from(line.quantity);
             }
             for (id, quantity) in taken {
-                let Some(Some(item)) = products.get(id) else { continue };
+                let Some(Some(item)) = products.get(id) else {
+                    continue;
+                };
                 let mut product: Product = item.parse()?;
                 product.stock -= quantity; // checked above, under the version condition below
-                commit = commit.write(Write::put(product_key(id), &product, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None));
+                commit = commit.write(
+                    Write::put(product_key(id), &product, Expect::Version(item.version))?
+                        .indexed(item.gsi1.clone(), None),
+                );
             }
-            let record = Reservation::Reserved { items: items.to_vec() };
+            let record = Reservation::Reserved {
+                items: items.to_vec(),
+            };
             let commit = commit
-                .write(Write::put(reservation_key(order_id), &record, Expect::Absent)?)
-                .event(answer(StockReserved { order_id: order_id.to_owned() }.into()));
+                .write(Write::put(
+                    reservation_key(order_id),
+                    &record,
+                    Expect::Absent,
+                )?)
+                .event(answer(
+                    StockReserved {
+                        order_id: order_id.to_owned(),
+                    }
+                    .into(),
+                ));
             Ok(Decision::Commit(commit, ()))
         })
         .await
@@ -230,30 +387,64 @@ impl ProductService {
     pub async fn release(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |released: bool| self.ports.events.envelope(Cause::Event(cause), order_id, StockReleased { order_id: order_id.to_owned(), released });
+            let answer = |released: bool| {
+                self.ports.events.envelope(
+                    Cause::Event(cause),
+                    order_id,
+                    StockReleased {
+                        order_id: order_id.to_owned(),
+                        released,
+                    },
+                )
+            };
             let record_item = store.get(&reservation_key(order_id)).await?;
-            let record = record_item.as_ref().map(Item::parse::<Reservation>).transpose()?;
+            let record = record_item
+                .as_ref()
+                .map(Item::parse::<Reservation>)
+                .transpose()?;
             let expect = Expect::after_read(record_item.as_ref());
             let commit = match record {
-                None => Commit::new().write(Write::put(reservation_key(order_id), &Reservation::Tombstone, expect)?).event(answer(false)),
+                None => Commit::new()
+                    .write(Write::put(
+                        reservation_key(order_id),
+                        &Reservation::Tombstone,
+                        expect,
+                    )?)
+                    .event(answer(false)),
                 Some(Reservation::Failed { .. }) => Commit::new()
-                    .write(Write::put(reservation_key(order_id), &Reservation::Released { released: false }, expect)?)
+                    .write(Write::put(
+                        reservation_key(order_id),
+                        &Reservation::Released { released: false },
+                        expect,
+                    )?)
                     .event(answer(false)),
                 Some(Reservation::Released { released }) => Commit::new().event(answer(released)),
                 Some(Reservation::Tombstone) => Commit::new().event(answer(false)),
                 Some(Reservation::Reserved { items }) => {
                     let mut given: BTreeMap<String, u64> = BTreeMap::new();
                     for line in &items {
-                        *given.entry(line.product_id.clone()).or_default() += u64::from(line.quantity);
+                        *given.entry(line.product_id.clone()).or_default() +=
+                            u64::from(line.quantity);
                     }
                     let mut commit = Commit::new();
                     for (id, quantity) in given {
-                        let Some(item) = store.get(&product_key(&id)).await? else { continue };
+                        let Some(item) = store.get(&product_key(&id)).await? else {
+                            continue;
+                        };
                         let mut product: Product = item.parse()?;
                         product.stock += quantity;
-                        commit = commit.write(Write::put(product_key(&id), &product, Expect::Version(item.version))?.indexed(item.gsi1.clone(), None));
+                        commit = commit.write(
+                            Write::put(product_key(&id), &product, Expect::Version(item.version))?
+                                .indexed(item.gsi1.clone(), None),
+                        );
                     }
-                    commit.write(Write::put(reservation_key(order_id), &Reservation::Released { released: true }, expect)?).event(answer(true))
+                    commit
+                        .write(Write::put(
+                            reservation_key(order_id),
+                            &Reservation::Released { released: true },
+                            expect,
+                        )?)
+                        .event(answer(true))
                 }
             };
             Ok(Decision::Commit(commit, ()))
@@ -262,10 +453,23 @@ impl ProductService {
     }
 
     /// `OrderConfirmed`: add the order's lines to the day's statistics, once.
-    pub async fn count_sale(&self, order_id: &str, items: &[OrderItem], at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn count_sale(
+        &self,
+        order_id: &str,
+        items: &[OrderItem],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let day = day_of(at);
         self.apply_sales(order_id, |sale| match sale {
-            None => Some((Sale::Counted { day: day.clone(), items: items.to_vec() }, day.clone(), items.to_vec(), true)),
+            None => Some((
+                Sale::Counted {
+                    day: day.clone(),
+                    items: items.to_vec(),
+                },
+                day.clone(),
+                items.to_vec(),
+                true,
+            )),
             Some(_) => None,
         })
         .await
@@ -276,7 +480,9 @@ impl ProductService {
     pub async fn reverse_sale(&self, order_id: &str) -> Result<(), StoreError> {
         self.apply_sales(order_id, |sale| match sale {
             None => Some((Sale::CancelledFirst, String::new(), Vec::new(), false)),
-            Some(Sale::Counted { day, items }) => Some((Sale::Reversed { day: day.clone() }, day, items, false)),
+            Some(Sale::Counted { day, items }) => {
+                Some((Sale::Reversed { day: day.clone() }, day, items, false))
+            }
             Some(_) => None,
         })
         .await
@@ -299,14 +505,30 @@ impl ProductService {
             for line in &lines {
                 let entry = per_product.entry(line.product_id.clone()).or_default();
                 entry.0 += u64::from(line.quantity);
-                entry.1 = entry.1.checked_add(line.unit_price.checked_mul(u64::from(line.quantity)).unwrap_or_default()).unwrap_or_default();
+                entry.1 = entry
+                    .1
+                    .checked_add(
+                        line.unit_price
+                            .checked_mul(u64::from(line.quantity))
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_default();
             }
-            let mut commit = Commit::new().write(Write::put(sale_key(order_id), &next, Expect::after_read(record_item.as_ref()))?);
+            let mut commit = Commit::new().write(Write::put(
+                sale_key(order_id),
+                &next,
+                Expect::after_read(record_item.as_ref()),
+            )?);
             for (product_id, (quantity, amount)) in per_product {
                 let stat_item = store.get(&stats_key(&day, &product_id)).await?;
                 let mut stat = match &stat_item {
                     Some(item) => item.parse::<DailySales>()?,
-                    None => DailySales { product_id: product_id.clone(), day: day.clone(), quantity: 0, amount: Won::ZERO },
+                    None => DailySales {
+                        product_id: product_id.clone(),
+                        day: day.clone(),
+                        quantity: 0,
+                        amount: Won::ZERO,
+                    },
                 };
                 if add {
                     stat.quantity += quantity;
@@ -315,7 +537,11 @@ impl ProductService {
                     stat.quantity = stat.quantity.saturating_sub(quantity);
                     stat.amount = stat.amount.checked_sub(amount).unwrap_or_default();
                 }
-                commit = commit.write(Write::put(stats_key(&day, &product_id), &stat, Expect::after_read(stat_item.as_ref()))?);
+                commit = commit.write(Write::put(
+                    stats_key(&day, &product_id),
+                    &stat,
+                    Expect::after_read(stat_item.as_ref()),
+                )?);
             }
             Ok(Decision::Commit(commit, ()))
         })
@@ -339,8 +565,15 @@ impl EventHandler for ProductConsumer {
                     self.0.reverse_sale(&e.order_id).await?;
                 }
             }
-            Event::OrderConfirmed(e) => self.0.count_sale(&e.order_id, &e.items, event.occurred_at).await?,
-            other => tracing::warn!(r#type = other.event_type().name(), "not for the product service; ignored"),
+            Event::OrderConfirmed(e) => {
+                self.0
+                    .count_sale(&e.order_id, &e.items, event.occurred_at)
+                    .await?
+            }
+            other => tracing::warn!(
+                r#type = other.event_type().name(),
+                "not for the product service; ignored"
+            ),
         }
         Ok(())
     }

@@ -48,11 +48,18 @@ pub fn product_name(raw: &str) -> Result<String, ProductError> {
 }
 
 pub fn price(raw: i64) -> Result<Won, ProductError> {
-    u64::try_from(raw).ok().map(Won).filter(|p| *p <= MAX_PRICE).ok_or(ProductError::Price)
+    u64::try_from(raw)
+        .ok()
+        .map(Won)
+        .filter(|p| *p <= MAX_PRICE)
+        .ok_or(ProductError::Price)
 }
 
 pub fn initial_stock(raw: i64) -> Result<u64, ProductError> {
-    u64::try_from(raw).ok().filter(|s| *s <= MAX_STOCK).ok_or(ProductError::Stock)
+    u64::try_from(raw)
+        .ok()
+        .filter(|s| *s <= MAX_STOCK)
+        .ok_or(ProductError::Stock)
 }
 
 /// Stock after an admin adds (positive) or removes (negative) `delta`.
@@ -61,7 +68,10 @@ pub fn adjust_stock(stock: u64, delta: i64) -> Result<u64, ProductError> {
     if after < 0 {
         return Err(ProductError::InsufficientStock);
     }
-    u64::try_from(after).ok().filter(|s| *s <= MAX_STOCK).ok_or(ProductError::Stock)
+    u64::try_from(after)
+        .ok()
+        .filter(|s| *s <= MAX_STOCK)
+        .ok_or(ProductError::Stock)
 }
 
 /// What the product service did for one order's stock. The record is also the
@@ -69,10 +79,17 @@ pub fn adjust_stock(stock: u64, delta: i64) -> Result<u64, ProductError> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reservation {
-    Reserved { items: Vec<OrderItem> },
-    Failed { reason: String, product_id: Option<String> },
+    Reserved {
+        items: Vec<OrderItem>,
+    },
+    Failed {
+        reason: String,
+        product_id: Option<String>,
+    },
     /// Undone: `released` says whether stock had been taken and was given back.
-    Released { released: bool },
+    Released {
+        released: bool,
+    },
     /// The undo came before the order: a late `OrderCreated` reserves nothing.
     Tombstone,
 }
@@ -82,11 +99,16 @@ pub const UNKNOWN_PRODUCT: &str = "UNKNOWN_PRODUCT";
 
 /// Whether every line can be taken from `stock` (product id → available). Returns the first
 /// line that cannot, with why.
-pub fn check_reservation(items: &[OrderItem], stock: &BTreeMap<String, Option<u64>>) -> Result<(), (&'static str, String)> {
+pub fn check_reservation(
+    items: &[OrderItem],
+    stock: &BTreeMap<String, Option<u64>>,
+) -> Result<(), (&'static str, String)> {
     for item in items {
         match stock.get(&item.product_id).copied().flatten() {
             None => return Err((UNKNOWN_PRODUCT, item.product_id.clone())),
-            Some(available) if available < u64::from(item.quantity) => return Err((OUT_OF_STOCK, item.product_id.clone())),
+            Some(available) if available < u64::from(item.quantity) => {
+                return Err((OUT_OF_STOCK, item.product_id.clone()));
+            }
             Some(_) => {}
         }
     }
@@ -124,7 +146,11 @@ pub fn ranking(sold: impl IntoIterator<Item = (String, u64)>) -> Vec<Ranked> {
     lines
         .into_iter()
         .enumerate()
-        .map(|(i, (product_id, quantity))| Ranked { rank: i as u32 + 1, product_id, quantity })
+        .map(|(i, (product_id, quantity))| Ranked {
+            rank: i as u32 + 1,
+            product_id,
+            quantity,
+        })
         .collect()
 }
 
@@ -133,7 +159,11 @@ mod tests {
     use super::*;
 
     fn line(p: &str, q: u32) -> OrderItem {
-        OrderItem { product_id: p.into(), quantity: q, unit_price: Won(100) }
+        OrderItem {
+            product_id: p.into(),
+            quantity: q,
+            unit_price: Won(100),
+        }
     }
 
     #[test]
@@ -142,24 +172,53 @@ mod tests {
         assert_eq!(adjust_stock(5, -6), Err(ProductError::InsufficientStock));
         assert_eq!(adjust_stock(5, 10), Ok(15));
         assert_eq!(adjust_stock(MAX_STOCK, 1), Err(ProductError::Stock));
-        assert_eq!(adjust_stock(0, i64::MIN), Err(ProductError::InsufficientStock));
+        assert_eq!(
+            adjust_stock(0, i64::MIN),
+            Err(ProductError::InsufficientStock)
+        );
         assert_eq!(adjust_stock(0, i64::MAX), Err(ProductError::Stock));
     }
 
     #[test]
     fn a_reservation_needs_every_line() {
-        let stock = BTreeMap::from([("a".to_owned(), Some(3)), ("b".to_owned(), Some(1)), ("gone".to_owned(), None)]);
-        assert_eq!(check_reservation(&[line("a", 3), line("b", 1)], &stock), Ok(()));
-        assert_eq!(check_reservation(&[line("a", 3), line("b", 2)], &stock), Err((OUT_OF_STOCK, "b".into())));
-        assert_eq!(check_reservation(&[line("gone", 1)], &stock), Err((UNKNOWN_PRODUCT, "gone".into())));
-        assert_eq!(check_reservation(&[line("x", 1)], &stock), Err((UNKNOWN_PRODUCT, "x".into())));
+        let stock = BTreeMap::from([
+            ("a".to_owned(), Some(3)),
+            ("b".to_owned(), Some(1)),
+            ("gone".to_owned(), None),
+        ]);
+        assert_eq!(
+            check_reservation(&[line("a", 3), line("b", 1)], &stock),
+            Ok(())
+        );
+        assert_eq!(
+            check_reservation(&[line("a", 3), line("b", 2)], &stock),
+            Err((OUT_OF_STOCK, "b".into()))
+        );
+        assert_eq!(
+            check_reservation(&[line("gone", 1)], &stock),
+            Err((UNKNOWN_PRODUCT, "gone".into()))
+        );
+        assert_eq!(
+            check_reservation(&[line("x", 1)], &stock),
+            Err((UNKNOWN_PRODUCT, "x".into()))
+        );
     }
 
     #[test]
     fn the_ranking_sums_days_and_breaks_ties_by_id() {
-        let sold = [("b".to_owned(), 2), ("a".to_owned(), 1), ("b".to_owned(), 1), ("a".to_owned(), 2), ("c".to_owned(), 5), ("d".to_owned(), 0)];
+        let sold = [
+            ("b".to_owned(), 2),
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 1),
+            ("a".to_owned(), 2),
+            ("c".to_owned(), 5),
+            ("d".to_owned(), 0),
+        ];
         let ranked = ranking(sold);
-        let got: Vec<(u32, &str, u64)> = ranked.iter().map(|r| (r.rank, r.product_id.as_str(), r.quantity)).collect();
+        let got: Vec<(u32, &str, u64)> = ranked
+            .iter()
+            .map(|r| (r.rank, r.product_id.as_str(), r.quantity))
+            .collect();
         assert_eq!(got, [(1, "c", 5), (2, "a", 3), (3, "b", 3)]);
     }
 

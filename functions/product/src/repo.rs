@@ -39,7 +39,14 @@ pub fn product_key(product_id: &str) -> Key {
 pub const CATALOGUE: &str = "PRODUCTS";
 
 pub fn catalogue_index(product: &Product) -> IndexKey {
-    IndexKey::new(CATALOGUE, format!("{}#{}", sortable_time(product.created_at), product.product_id))
+    IndexKey::new(
+        CATALOGUE,
+        format!(
+            "{}#{}",
+            sortable_time(product.created_at),
+            product.product_id
+        ),
+    )
 }
 
 pub fn reservation_key(order_id: &str) -> Key {

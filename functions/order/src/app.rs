@@ -1,0 +1,565 @@
+//! The order service's handlers. Written per handler:
+//! - create: the order (absent) [+ its coupon copy (version), marked held by the order]
+//!   [+ the `Idempotency-Key`] + `OrderCreated`: a transaction.
+//! - a step result, an undo answer, cancel, the sweep: the order (version) + what the
+//!   transition publishes [+ the coupon copy, released when the order ends FAILED or
+//!   CANCELLED]: a transaction when it publishes or touches the coupon, else one
+//!   conditional put.
+//! - catalogue copies (`ProductRegistered`, `ProductPriceChanged`, `CouponIssued`): one
+//!   conditional put each.
+//! - timeline: one conditional put (absent) per event id, so a duplicate is not listed twice.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use contract::{
+    CouponIssued, Envelope, Event, OrderCancellationCompleted, OrderCancelled, OrderConfirmed,
+    OrderCreated, OrderFailed, OrderFailureCompleted, OrderItem,
+};
+use platform::batch::{EventHandler, HandlerError};
+use platform::docstore::{
+    Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+};
+use platform::dynamo::StoreError;
+use platform::events::Cause;
+use platform::ports::{Ports, sortable_time};
+
+use crate::domain::{
+    self, Emit, Input, Line, NotCancellable, Order, OrderError, StepState, Steps, Undo,
+};
+use crate::repo::{
+    CouponCopy, PriceCopy, SWEEP, TIMELINE_PREFIX, TimelineEntry, coupon_key, order_business_key,
+    order_key, order_pk, owner_index, price_key, sweep_index, timeline_key,
+};
+
+/// How long orders live and how patient the undo is.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderSettings {
+    /// `ORDER_TTL_SECONDS`: a PENDING order older than this is failed by the sweep.
+    pub order_ttl: Duration,
+    /// `UNDO_GRACE_SECONDS`: how long FAILING/CANCELLING orders wait for undo answers before
+    /// the sweep publishes `OrderFailed`/`OrderCancelled` again.
+    pub undo_grace: Duration,
+}
+
+pub struct OrderService {
+    ports: Ports,
+    settings: OrderSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderFailure {
+    #[error(transparent)]
+    Invalid(#[from] OrderError),
+    #[error(transparent)]
+    NotCancellable(#[from] NotCancellable),
+    #[error("no such order")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    pub cursor: Option<String>,
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    pub changed: usize,
+}
+
+impl OrderService {
+    pub fn new(ports: Ports, settings: OrderSettings) -> Self {
+        OrderService { ports, settings }
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
+        self.ports
+            .store
+            .get(&order_key(order_id))
+            .await?
+            .as_ref()
+            .map(Item::parse)
+            .transpose()
+    }
+
+    /// The order if `user_id` owns it (another user's order is as good as absent).
+    pub async fn order_of(&self, user_id: &str, order_id: &str) -> Result<Order, OrderFailure> {
+        match self.order(order_id).await? {
+            Some(order) if order.user_id == user_id => Ok(order),
+            _ => Err(OrderFailure::NotFound),
+        }
+    }
+
+    pub async fn mine(
+        &self,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<OrderPage, StoreError> {
+        let query = Query::partition(Index::Gsi1, format!("USER#{user_id}"))
+            .newest_first()
+            .limit(limit)
+            .after(cursor);
+        let page = self.ports.store.query(query).await?;
+        Ok(OrderPage {
+            orders: page
+                .items
+                .iter()
+                .map(Item::parse)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
+    }
+
+    pub async fn timeline(&self, order_id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .ports
+                .store
+                .query(
+                    Query::partition(Index::Table, order_pk(order_id))
+                        .prefix(TIMELINE_PREFIX)
+                        .after(cursor),
+                )
+                .await?;
+            for item in &page.items {
+                entries.push(item.parse::<TimelineEntry>()?);
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        entries.sort_by(|a, b| (a.seen_at, &a.event_id).cmp(&(b.seen_at, &b.event_id)));
+        Ok(entries)
+    }
+
+    /// `POST /orders`: prices the order from the copies and stores it PENDING with
+    /// `OrderCreated`. With an idempotency key, a repeat answers the first order.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        lines: Vec<Line>,
+        coupon_id: Option<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Order, OrderFailure> {
+        domain::validate_lines(&lines)?;
+        let store = self.ports.store.as_ref();
+        let business_key = idempotency_key.map(|k| order_business_key(user_id, k));
+        let order_id = self.ports.ids.next_id();
+        commit_with_retries(store, || async {
+            if let Some(key) = &business_key
+                && let Some(first) = store.processed(key).await?
+            {
+                return Ok(Decision::Done(
+                    self.order(&first).await?.ok_or(OrderFailure::NotFound)?,
+                ));
+            }
+            let mut items = Vec::with_capacity(lines.len());
+            for line in &lines {
+                let copy = store
+                    .get(&price_key(&line.product_id))
+                    .await?
+                    .ok_or_else(|| OrderError::UnknownProduct(line.product_id.clone()))?;
+                let copy: PriceCopy = copy.parse()?;
+                let quantity = u32::try_from(line.quantity).map_err(|_| OrderError::Quantity)?;
+                items.push(OrderItem {
+                    product_id: line.product_id.clone(),
+                    quantity,
+                    unit_price: copy.price,
+                });
+            }
+            let now = self.ports.clock.now();
+            let mut commit = Commit::new();
+            let terms = match &coupon_id {
+                None => None,
+                Some(id) => {
+                    let item = store
+                        .get(&coupon_key(id))
+                        .await?
+                        .ok_or(OrderError::UnknownCoupon)?;
+                    let mut copy: CouponCopy = item.parse()?;
+                    if copy.user_id != user_id {
+                        return Err(OrderError::NotYourCoupon.into());
+                    }
+                    if copy.held_by.is_some() {
+                        return Err(OrderError::CouponUsed.into());
+                    }
+                    if now >= copy.expires_at {
+                        return Err(OrderError::CouponExpired.into());
+                    }
+                    let terms = domain::CouponTerms {
+                        discount: copy.discount.clone(),
+                        minimum_order_amount: copy.minimum_order_amount,
+                    };
+                    copy.held_by = Some(order_id.clone());
+                    commit = commit.write(Write::put(
+                        coupon_key(id),
+                        &copy,
+                        Expect::Version(item.version),
+                    )?);
+                    Some(terms)
+                }
+            };
+            let amounts = domain::price(&items, terms.as_ref())?;
+            let order = Order {
+                order_id: order_id.clone(),
+                user_id: user_id.to_owned(),
+                status: domain::Status::Pending,
+                items: items.clone(),
+                coupon_id: coupon_id.clone(),
+                total_amount: amounts.total,
+                discount_amount: amounts.discount,
+                payment_amount: amounts.payment,
+                created_at: now,
+                expires_at: now + self.settings.order_ttl,
+                steps: Steps {
+                    stock: StepState::Pending,
+                    coupon: if coupon_id.is_some() {
+                        StepState::Pending
+                    } else {
+                        StepState::NotRequired
+                    },
+                    payment: StepState::Pending,
+                },
+                undo: Undo::default(),
+                failure_reason: None,
+                undo_due_at: None,
+                was_confirmed: false,
+            };
+            let created = OrderCreated {
+                order_id: order_id.clone(),
+                user_id: user_id.to_owned(),
+                items,
+                coupon_id: coupon_id.clone(),
+                total_amount: amounts.total,
+                discount_amount: amounts.discount,
+                payment_amount: amounts.payment,
+                expires_at: order.expires_at,
+            };
+            let event = self.ports.events.envelope(
+                Cause::Request {
+                    correlation_id: &order_id,
+                },
+                &order_id,
+                created,
+            );
+            commit = commit
+                .write(
+                    Write::put(order_key(&order_id), &order, Expect::Absent)?
+                        .indexed(Some(owner_index(&order)), sweep_index(&order)),
+                )
+                .event(event);
+            if let Some(key) = &business_key {
+                commit = commit.processed(key, order_id.clone());
+            }
+            Ok(Decision::Commit(commit, order))
+        })
+        .await
+    }
+
+    /// Applies `input` to the order and commits what the transition table says.
+    /// Returns the order as it is afterwards (`None`: no such order).
+    async fn apply(
+        &self,
+        order_id: &str,
+        input: Input,
+        cause: Option<&Envelope>,
+    ) -> Result<Option<Order>, OrderFailure> {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            let Some(item) = store.get(&order_key(order_id)).await? else {
+                return Ok(Decision::Done(None));
+            };
+            let order: Order = item.parse()?;
+            let now = self.ports.clock.now();
+            let Some((next, emits)) =
+                domain::transition(&order, &input, now, self.settings.undo_grace)?
+            else {
+                return Ok(Decision::Done(Some(order)));
+            };
+            let mut commit = Commit::new().write(
+                Write::put(order_key(order_id), &next, Expect::Version(item.version))?
+                    .indexed(Some(owner_index(&next)), sweep_index(&next)),
+            );
+            for emit in emits {
+                commit = commit.event(self.emit(&next, emit, cause));
+            }
+            // An order that ends without being confirmed lets go of its coupon.
+            if matches!(
+                next.status,
+                domain::Status::Failed | domain::Status::Cancelled
+            ) && let Some(coupon_id) = &next.coupon_id
+                && let Some(copy_item) = store.get(&coupon_key(coupon_id)).await?
+            {
+                let mut copy: CouponCopy = copy_item.parse()?;
+                if copy.held_by.as_deref() == Some(order_id) {
+                    copy.held_by = None;
+                    commit = commit.write(Write::put(
+                        coupon_key(coupon_id),
+                        &copy,
+                        Expect::Version(copy_item.version),
+                    )?);
+                }
+            }
+            Ok(Decision::Commit(commit, Some(next)))
+        })
+        .await
+    }
+
+    fn emit(&self, order: &Order, emit: Emit, cause: Option<&Envelope>) -> Envelope {
+        let order_id = order.order_id.clone();
+        let event: Event = match emit {
+            Emit::Confirmed => OrderConfirmed {
+                order_id: order_id.clone(),
+                user_id: order.user_id.clone(),
+                items: order.items.clone(),
+                payment_amount: order.payment_amount,
+            }
+            .into(),
+            Emit::Failed(reason) => OrderFailed {
+                order_id: order_id.clone(),
+                reason,
+            }
+            .into(),
+            Emit::Cancelled { was_confirmed } => OrderCancelled {
+                order_id: order_id.clone(),
+                was_confirmed,
+            }
+            .into(),
+            Emit::FailureCompleted(reason) => OrderFailureCompleted {
+                order_id: order_id.clone(),
+                reason,
+            }
+            .into(),
+            Emit::CancellationCompleted => OrderCancellationCompleted {
+                order_id: order_id.clone(),
+            }
+            .into(),
+        };
+        let cause = match cause {
+            Some(e) => Cause::Event(e),
+            None => Cause::Request {
+                correlation_id: &order_id,
+            },
+        };
+        self.ports.events.envelope(cause, &order_id, event)
+    }
+
+    /// `POST /orders/{id}/cancel` by its owner.
+    pub async fn cancel(&self, user_id: &str, order_id: &str) -> Result<Order, OrderFailure> {
+        self.order_of(user_id, order_id).await?;
+        self.apply(order_id, Input::Cancel, None)
+            .await?
+            .ok_or(OrderFailure::NotFound)
+    }
+
+    /// A step result or undo answer from another service.
+    pub async fn on_answer(
+        &self,
+        cause: &Envelope,
+        order_id: &str,
+        input: Input,
+    ) -> Result<(), OrderFailure> {
+        self.apply(order_id, input, Some(cause)).await.map(|_| ())
+    }
+
+    /// The sweep: fails expired PENDING orders and publishes the undo again for FAILING /
+    /// CANCELLING orders whose answers are overdue — found through the sweep index.
+    pub async fn sweep(&self) -> Result<SweepReport, OrderFailure> {
+        let now = self.ports.clock.now();
+        let mut report = SweepReport::default();
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(Index::Gsi2, SWEEP)
+                .up_to(format!("{}~", sortable_time(now)))
+                .limit(100)
+                .after(cursor);
+            let page = self.ports.store.query(query).await?;
+            for item in &page.items {
+                let order: Order = item.parse()?;
+                report.due += 1;
+                let before = order.status;
+                if let Some(after) = self.apply(&order.order_id, Input::Sweep, None).await?
+                    && (after.status != before || after.undo_due_at != order.undo_due_at)
+                {
+                    report.changed += 1;
+                }
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// `ProductRegistered` / `ProductPriceChanged`: the newest price wins.
+    pub async fn copy_price(
+        &self,
+        product_id: &str,
+        price: contract::Won,
+        as_of: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let store = self.ports.store.as_ref();
+        commit_with_retries(store, || async {
+            let item = store.get(&price_key(product_id)).await?;
+            if let Some(current) = item.as_ref().map(Item::parse::<PriceCopy>).transpose()?
+                && current.as_of >= as_of
+            {
+                return Ok(Decision::Done(()));
+            }
+            let copy = PriceCopy {
+                product_id: product_id.to_owned(),
+                price,
+                as_of,
+            };
+            Ok(Decision::Commit(
+                Commit::new().write(Write::put(
+                    price_key(product_id),
+                    &copy,
+                    Expect::after_read(item.as_ref()),
+                )?),
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// `CouponIssued`: the copy the order service prices with.
+    pub async fn copy_coupon(&self, issued: &CouponIssued) -> Result<(), StoreError> {
+        let copy = CouponCopy {
+            coupon_id: issued.coupon_id.clone(),
+            user_id: issued.user_id.clone(),
+            discount: issued.discount.clone(),
+            minimum_order_amount: issued.minimum_order_amount,
+            expires_at: issued.expires_at,
+            held_by: None,
+        };
+        match self
+            .ports
+            .store
+            .commit(Commit::new().write(Write::put(
+                coupon_key(&copy.coupon_id),
+                &copy,
+                Expect::Absent,
+            )?))
+            .await
+        {
+            Ok(()) | Err(CommitError::Conflict(_)) => Ok(()),
+            Err(CommitError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Any event of an order's saga, into its timeline (once per event id).
+    pub async fn record(&self, event: &Envelope) -> Result<(), StoreError> {
+        let entry = TimelineEntry {
+            event_id: event.event_id.clone(),
+            event_type: event.event_type().name().to_owned(),
+            source: event.source.name().to_owned(),
+            occurred_at: event.occurred_at,
+            seen_at: self.ports.clock.now(),
+            causation_id: event.causation_id.clone(),
+        };
+        let write = Write::put(
+            timeline_key(&event.correlation_id, &event.event_id),
+            &entry,
+            Expect::Absent,
+        )?;
+        match self.ports.store.commit(Commit::new().write(write)).await {
+            Ok(()) | Err(CommitError::Conflict(_)) => Ok(()),
+            Err(CommitError::Store(e)) => Err(e),
+        }
+    }
+}
+
+impl From<OrderFailure> for HandlerError {
+    fn from(e: OrderFailure) -> Self {
+        HandlerError::retry(e)
+    }
+}
+
+/// The event types of an order's saga: what the timeline records.
+pub const SAGA_EVENTS: [&str; 20] = [
+    "OrderCreated",
+    "StockReserved",
+    "StockReservationFailed",
+    "CouponUsed",
+    "CouponUseFailed",
+    "PaymentRequested",
+    "BalanceDeducted",
+    "BalanceDeductionFailed",
+    "PaymentApproved",
+    "PaymentFailed",
+    "OrderConfirmed",
+    "OrderFailed",
+    "OrderCancelled",
+    "StockReleased",
+    "CouponRestored",
+    "PaymentRefundRequested",
+    "BalanceRefunded",
+    "PaymentCancelled",
+    "OrderFailureCompleted",
+    "OrderCancellationCompleted",
+];
+
+/// The order service's saga consumer: catalogue copies, step results and undo answers.
+pub struct OrderConsumer(pub Arc<OrderService>);
+
+#[async_trait]
+impl EventHandler for OrderConsumer {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        use domain::Step::{Coupon, Payment, Stock};
+        let service = &self.0;
+        let answer = match &event.event {
+            Event::ProductRegistered(e) => {
+                return Ok(service
+                    .copy_price(&e.product_id, e.price, event.occurred_at)
+                    .await?);
+            }
+            Event::ProductPriceChanged(e) => {
+                return Ok(service
+                    .copy_price(&e.product_id, e.price, event.occurred_at)
+                    .await?);
+            }
+            Event::CouponIssued(e) => return Ok(service.copy_coupon(e).await?),
+            Event::StockReserved(e) => Some((&e.order_id, Input::StepResult(Stock, true))),
+            Event::StockReservationFailed(e) => {
+                Some((&e.order_id, Input::StepResult(Stock, false)))
+            }
+            Event::CouponUsed(e) => Some((&e.order_id, Input::StepResult(Coupon, true))),
+            Event::CouponUseFailed(e) => Some((&e.order_id, Input::StepResult(Coupon, false))),
+            Event::PaymentApproved(e) => Some((&e.order_id, Input::StepResult(Payment, true))),
+            Event::PaymentFailed(e) => Some((&e.order_id, Input::StepResult(Payment, false))),
+            Event::StockReleased(e) => Some((&e.order_id, Input::Undone(Stock, e.released))),
+            Event::CouponRestored(e) => Some((&e.order_id, Input::Undone(Coupon, e.restored))),
+            Event::PaymentCancelled(e) => Some((&e.order_id, Input::Undone(Payment, e.refunded))),
+            _ => None,
+        };
+        match answer {
+            Some((order_id, input)) => service.on_answer(event, order_id, input).await?,
+            None => tracing::warn!(
+                r#type = event.event_type().name(),
+                "not for the order service; ignored"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// The order service's timeline consumer: every event of a saga, as it is seen.
+pub struct TimelineConsumer(pub Arc<OrderService>);
+
+#[async_trait]
+impl EventHandler for TimelineConsumer {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        Ok(self.0.record(event).await?)
+    }
+}

@@ -1,0 +1,264 @@
+//! A local system in the test process, served on a free port, and an HTTP client for it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use local::config::LocalConfig;
+use local::system::LocalSystem;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct TestSystem {
+    pub base: String,
+    pub system: LocalSystem,
+}
+
+pub const ADMIN: &str = "admin@shop.kr";
+
+/// Starts the whole system with these extra settings (e.g. `ORDER_TTL_SECONDS`).
+pub async fn start(settings: &[(&str, &str)]) -> TestSystem {
+    let mut env: HashMap<&str, &str> = HashMap::from([
+        ("JWT_SECRET", "saga-tests-secret-of-at-least-32-bytes"),
+        ("ADMIN_EMAILS", ADMIN),
+        ("SWEEP_INTERVAL_SECONDS", "1"),
+    ]);
+    env.extend(settings.iter().copied());
+    let config = LocalConfig::from_env(&env).expect("test configuration");
+    let system = LocalSystem::start(config).expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = system.router();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestSystem { base, system }
+}
+
+/// A signed-in user.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub token: String,
+    pub user_id: String,
+}
+
+pub async fn request(
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+impl TestSystem {
+    pub async fn user(&self, email: &str) -> Client {
+        let (status, body) = request(
+            &self.base,
+            Method::POST,
+            "/users/signup",
+            None,
+            Some(json!({"email": email, "password": "secret123", "name": "Tester"})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let user_id = body["userId"].as_str().unwrap().to_owned();
+        let (status, body) = request(
+            &self.base,
+            Method::POST,
+            "/users/login",
+            None,
+            Some(json!({"email": email, "password": "secret123"})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Client {
+            base: self.base.clone(),
+            token: body["token"].as_str().unwrap().to_owned(),
+            user_id,
+        }
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.user(ADMIN).await
+    }
+}
+
+impl Client {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        request(&self.base, method, path, Some(&self.token), body, &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn charge(&self, amount: u64) {
+        let (status, body) = self
+            .post("/balance/charge", json!({ "amount": amount }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn balance(&self) -> u64 {
+        self.get("/balance").await["amount"].as_u64().unwrap()
+    }
+
+    /// Registers a product (as an admin) and waits until the order service can price it.
+    pub async fn product(&self, name: &str, price: u64, stock: u64) -> String {
+        let (status, body) = self
+            .post(
+                "/products",
+                json!({"name": name, "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["productId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn stock(&self, product_id: &str) -> u64 {
+        self.get(&format!("/products/{product_id}")).await["stock"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A coupon source issuing now (as an admin).
+    pub async fn coupon_source(&self, discount: Value, minimum: u64, quantity: u64) -> String {
+        let now = chrono::Utc::now();
+        let body = json!({
+            "name": "Welcome",
+            "discount": discount,
+            "minimumOrderAmount": minimum,
+            "quantity": quantity,
+            "issuableFrom": (now - chrono::Duration::hours(1)).to_rfc3339(),
+            "issuableUntil": (now + chrono::Duration::days(1)).to_rfc3339(),
+            "couponValidDays": 7,
+        });
+        let (status, body) = self.post("/coupon-sources", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["sourceId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn issue(&self, source_id: &str) -> String {
+        let (status, body) = self
+            .post(&format!("/coupon-sources/{source_id}/issue"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["couponId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn coupon_status(&self, coupon_id: &str) -> String {
+        let coupons = self.get("/coupons").await;
+        coupons["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["couponId"] == coupon_id)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Places an order, retrying while the order service has not yet heard of its products
+    /// or coupon (their events are on the way).
+    pub async fn order(&self, items: Value, coupon_id: Option<&str>) -> (StatusCode, Value) {
+        let mut body = json!({ "items": items });
+        if let Some(c) = coupon_id {
+            body["couponId"] = json!(c);
+        }
+        for _ in 0..100 {
+            let (status, answer) = self.post("/orders", body.clone()).await;
+            let not_yet = status == StatusCode::UNPROCESSABLE_ENTITY
+                && matches!(
+                    answer["error"]["code"].as_str(),
+                    Some("UNKNOWN_PRODUCT" | "UNKNOWN_COUPON")
+                );
+            if !not_yet {
+                return (status, answer);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the order service never learnt of the products or coupon of {body}");
+    }
+
+    pub async fn placed(&self, items: Value, coupon_id: Option<&str>) -> String {
+        let (status, body) = self.order(items, coupon_id).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["orderId"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits (at most 20 s) until the order is in one of `statuses`; returns it.
+    pub async fn await_order(&self, order_id: &str, statuses: &[&str]) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let order = self.get(&format!("/orders/{order_id}")).await;
+            if statuses.contains(&order["status"].as_str().unwrap_or_default()) {
+                return order;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {order_id} still {} after 20 s",
+                order["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (at most 20 s) for `check` to hold of `GET path`.
+    pub async fn await_get(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let body = self.get(path).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET {path} never satisfied the check: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn timeline_types(&self, order_id: &str) -> Vec<String> {
+        let timeline = self.get(&format!("/orders/{order_id}/timeline")).await;
+        timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
