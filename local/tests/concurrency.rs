@@ -1,0 +1,125 @@
+//! Contested values under concurrency, through HTTP: stock, coupon quantity, one coupon per
+//! user.
+
+mod support;
+
+use std::collections::HashSet;
+
+use platform::identity::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::{Client, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_orders_on_a_stock_of_fifty_confirm_exactly_fifty() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let lamp = admin.product("Lamp", 1_000, 50).await;
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let user = sys.user(&format!("buyer{n}@shop.kr")).await;
+        user.charge(10_000).await;
+        users.push(user);
+    }
+    let orders = futures_orders(&users, &lamp).await;
+    assert_eq!(orders.len(), 200);
+
+    let mut confirmed = 0;
+    for (user, order_id) in &orders {
+        let order = user.await_order(order_id, &["CONFIRMED", "FAILED"]).await;
+        if order["status"] == "CONFIRMED" {
+            confirmed += 1;
+        } else {
+            assert_eq!(order["failureReason"], "OUT_OF_STOCK", "{order}");
+        }
+    }
+    assert_eq!(confirmed, 50);
+    assert_eq!(admin.stock(&lamp).await, 0);
+    // A FAILED order is final only after its payment was cancelled or refunded, so the
+    // balances are settled now.
+    let mut taken = 0;
+    for user in &users {
+        taken += 10_000 - user.balance().await;
+    }
+    assert_eq!(taken, 50 * 1_000, "money taken for exactly the confirmed orders");
+}
+
+/// Ten orders of one lamp per user, all at once.
+async fn futures_orders(users: &[Client], lamp: &str) -> Vec<(Client, String)> {
+    let mut tasks = Vec::new();
+    for user in users {
+        for _ in 0..10 {
+            let user = user.clone();
+            let lamp = lamp.to_owned();
+            tasks.push(tokio::spawn(async move {
+                let id = user.placed(json!([{"productId": lamp, "quantity": 1}]), None).await;
+                (user, id)
+            }));
+        }
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let source = admin.coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100).await;
+    let tasks: Vec<_> = (0..500)
+        .map(|n| {
+            let user_id = format!("racer-{n}");
+            let token = sys.system.services.users.tokens.issue(&user_id, Role::Customer).unwrap().token;
+            let client = Client { base: sys.base.clone(), token, user_id };
+            let path = format!("/coupon-sources/{source}/issue");
+            tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
+        })
+        .collect();
+    let mut issued = HashSet::new();
+    let mut sold_out = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => assert!(issued.insert(body["couponId"].as_str().unwrap().to_owned())),
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "SOLD_OUT");
+                sold_out += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((issued.len(), sold_out), (100, 400));
+    let source = admin.get(&format!("/coupon-sources/{source}")).await;
+    assert_eq!((source["issued"].as_u64(), source["remaining"].as_u64()), (Some(100), Some(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_user_issuing_twenty_times_at_once_gets_one_coupon() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let kim = sys.user("eager@shop.kr").await;
+    let source = admin.coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let kim = kim.clone();
+            let path = format!("/coupon-sources/{source}/issue");
+            tokio::spawn(async move { kim.call(Method::POST, &path, Some(json!({}))).await })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "ALREADY_ISSUED"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+    let coupons = kim.await_get("/coupons", |c| c["items"].as_array().is_some_and(|i| !i.is_empty())).await;
+    assert_eq!(coupons["items"].as_array().unwrap().len(), 1);
+    assert_eq!(admin.get(&format!("/coupon-sources/{source}")).await["issued"], 1);
+}
