@@ -58,8 +58,15 @@ pub struct LocalSystem {
 impl LocalSystem {
     /// Builds the system and starts its background tasks on the current runtime.
     pub fn start(config: LocalConfig) -> Result<LocalSystem, TopologyError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+        LocalSystem::start_with(config, Arc::new(SystemClock), Arc::new(RandomIds))
+    }
+
+    /// The same, with the clock and id ports given (tests move time with a `ManualClock`).
+    pub fn start_with(
+        config: LocalConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Result<LocalSystem, TopologyError> {
         let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
         let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus.clone()));
         let (stop, stopped) = watch::channel(false);

@@ -41,7 +41,11 @@ async fn two_hundred_concurrent_orders_on_a_stock_of_fifty_confirm_exactly_fifty
     for user in &users {
         taken += 10_000 - user.balance().await;
     }
-    assert_eq!(taken, 50 * 1_000, "money taken for exactly the confirmed orders");
+    assert_eq!(
+        taken,
+        50 * 1_000,
+        "money taken for exactly the confirmed orders"
+    );
 }
 
 /// Ten orders of one lamp per user, all at once.
@@ -52,7 +56,9 @@ async fn futures_orders(users: &[Client], lamp: &str) -> Vec<(Client, String)> {
             let user = user.clone();
             let lamp = lamp.to_owned();
             tasks.push(tokio::spawn(async move {
-                let id = user.placed(json!([{"productId": lamp, "quantity": 1}]), None).await;
+                let id = user
+                    .placed(json!([{"productId": lamp, "quantity": 1}]), None)
+                    .await;
                 (user, id)
             }));
         }
@@ -68,12 +74,25 @@ async fn futures_orders(users: &[Client], lamp: &str) -> Vec<(Client, String)> {
 async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let source = admin.coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100)
+        .await;
     let tasks: Vec<_> = (0..500)
         .map(|n| {
             let user_id = format!("racer-{n}");
-            let token = sys.system.services.users.tokens.issue(&user_id, Role::Customer).unwrap().token;
-            let client = Client { base: sys.base.clone(), token, user_id };
+            let token = sys
+                .system
+                .services
+                .users
+                .tokens
+                .issue(&user_id, Role::Customer)
+                .unwrap()
+                .token;
+            let client = Client {
+                base: sys.base.clone(),
+                token,
+                user_id,
+            };
             let path = format!("/coupon-sources/{source}/issue");
             tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
         })
@@ -83,7 +102,9 @@ async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred()
     for t in tasks {
         let (status, body) = t.await.unwrap();
         match status {
-            StatusCode::CREATED => assert!(issued.insert(body["couponId"].as_str().unwrap().to_owned())),
+            StatusCode::CREATED => {
+                assert!(issued.insert(body["couponId"].as_str().unwrap().to_owned()))
+            }
             StatusCode::CONFLICT => {
                 assert_eq!(body["error"]["code"], "SOLD_OUT");
                 sold_out += 1;
@@ -93,7 +114,10 @@ async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred()
     }
     assert_eq!((issued.len(), sold_out), (100, 400));
     let source = admin.get(&format!("/coupon-sources/{source}")).await;
-    assert_eq!((source["issued"].as_u64(), source["remaining"].as_u64()), (Some(100), Some(0)));
+    assert_eq!(
+        (source["issued"].as_u64(), source["remaining"].as_u64()),
+        (Some(100), Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,7 +125,9 @@ async fn one_user_issuing_twenty_times_at_once_gets_one_coupon() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
     let kim = sys.user("eager@shop.kr").await;
-    let source = admin.coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100)
+        .await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let kim = kim.clone();
@@ -119,7 +145,14 @@ async fn one_user_issuing_twenty_times_at_once_gets_one_coupon() {
         }
     }
     assert_eq!(created, 1);
-    let coupons = kim.await_get("/coupons", |c| c["items"].as_array().is_some_and(|i| !i.is_empty())).await;
+    let coupons = kim
+        .await_get("/coupons", |c| {
+            c["items"].as_array().is_some_and(|i| !i.is_empty())
+        })
+        .await;
     assert_eq!(coupons["items"].as_array().unwrap().len(), 1);
-    assert_eq!(admin.get(&format!("/coupon-sources/{source}")).await["issued"], 1);
+    assert_eq!(
+        admin.get(&format!("/coupon-sources/{source}")).await["issued"],
+        1
+    );
 }

@@ -19,6 +19,14 @@ pub const ADMIN: &str = "admin@shop.kr";
 
 /// Starts the whole system with these extra settings (e.g. `ORDER_TTL_SECONDS`).
 pub async fn start(settings: &[(&str, &str)]) -> TestSystem {
+    start_with_clock(settings, std::sync::Arc::new(platform::clock::SystemClock)).await
+}
+
+/// The same on a clock the test controls.
+pub async fn start_with_clock(
+    settings: &[(&str, &str)],
+    clock: std::sync::Arc<dyn platform::clock::Clock>,
+) -> TestSystem {
     let mut env: HashMap<&str, &str> = HashMap::from([
         ("JWT_SECRET", "saga-tests-secret-of-at-least-32-bytes"),
         ("ADMIN_EMAILS", ADMIN),
@@ -26,7 +34,9 @@ pub async fn start(settings: &[(&str, &str)]) -> TestSystem {
     ]);
     env.extend(settings.iter().copied());
     let config = LocalConfig::from_env(&env).expect("test configuration");
-    let system = LocalSystem::start(config).expect("start");
+    let system =
+        LocalSystem::start_with(config, clock, std::sync::Arc::new(platform::ids::RandomIds))
+            .expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = system.router();
