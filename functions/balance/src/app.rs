@@ -8,6 +8,7 @@
 //!   `BalanceDeducted`, or payment record + `BalanceDeductionFailed`: transaction.
 //! - refund (`PaymentRefundRequested`): account + ledger + payment record (version) +
 //!   `BalanceRefunded`, or the tombstone + `BalanceRefunded{0}`: transaction.
+//!
 //! A repeated event finds the payment record and publishes the recorded answer again.
 
 use std::sync::Arc;

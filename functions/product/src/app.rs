@@ -7,6 +7,7 @@
 //!   (version, or a tombstone if absent) + `StockReleased`.
 //! - sales (`OrderConfirmed`; `OrderCancelled` of a confirmed order): the day's statistic of
 //!   each product (absent / version) + the sale record.
+//!
 //! A repeated event finds its record and answers again what was recorded.
 
 use std::collections::BTreeMap;

@@ -306,7 +306,7 @@ pub(crate) fn encode_cursor(position: &serde_json::Value) -> String {
 
 pub(crate) fn decode_cursor(cursor: &str) -> Result<serde_json::Value, StoreError> {
     let invalid = || StoreError::InvalidCursor;
-    if cursor.len() % 2 != 0 || cursor.len() > 4096 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
         return Err(invalid());
     }
     let bytes = (0..cursor.len())
