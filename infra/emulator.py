@@ -3,24 +3,52 @@
 Binds a free port, prints one line `listening http://127.0.0.1:PORT`, and serves until its
 standard input closes - which happens when the process that started it exits, however it
 exits - so no emulator outlives its test run.
+
+moto applies a TransactWriteItems one item at a time and, when a condition fails, restores
+a snapshot of the tables taken before it started. With requests served on parallel threads
+that restore can undo other requests' writes, and two transactions can both pass one
+version check - which real DynamoDB never allows. So every request runs under one lock:
+each API call is applied atomically, as DynamoDB applies it, while the sockets stay
+threaded.
 """
 
 import sys
+import threading
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+
+class OneAtATime:
+    """A WSGI application that runs the wrapped one for one request at a time."""
+
+    def __init__(self, app):
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self._lock:
+            # Drain the body inside the lock: moto does its work while producing it.
+            return list(self._app(environ, start_response))
 
 
 def main() -> int:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    app = OneAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    host, port = server.server_address[:2]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     print(f"listening http://{host}:{port}", flush=True)
     try:
         sys.stdin.read()
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        server.shutdown()
     return 0
 
 

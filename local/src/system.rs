@@ -15,6 +15,7 @@ use payment_service::app::{PaymentConsumer, PaymentService};
 use platform::batch::{BatchProcessor, EventHandler, SqsFunction};
 use platform::bus::{BusDeadLetters, BusPublisher, MemoryBus, TopologyError, mapping};
 use platform::clock::{Clock, SystemClock};
+use platform::docstore::DocStore;
 use platform::docstore::memory::MemoryDocStore;
 use platform::ids::{IdGenerator, RandomIds};
 use platform::outbox::MemoryOutbox;
@@ -67,6 +68,19 @@ impl LocalSystem {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Result<LocalSystem, TopologyError> {
+        LocalSystem::start_on(config, clock, ids, |_, outbox| {
+            Arc::new(MemoryDocStore::new(outbox))
+        })
+    }
+
+    /// The same, with each service's document store made by `store` (given the service and
+    /// the outbox its relay reads).
+    pub fn start_on(
+        config: LocalConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        store: impl Fn(Service, Arc<MemoryOutbox>) -> Arc<dyn DocStore>,
+    ) -> Result<LocalSystem, TopologyError> {
         let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
         let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus.clone()));
         let (stop, stopped) = watch::channel(false);
@@ -77,7 +91,7 @@ impl LocalSystem {
             .collect();
         let ports = |service: Service| {
             Ports::new(
-                Arc::new(MemoryDocStore::new(outboxes[&service].clone())),
+                store(service, outboxes[&service].clone()),
                 clock.clone(),
                 ids.clone(),
             )

@@ -149,8 +149,13 @@ impl CouponSourceService {
         let store = self.ports.store.as_ref();
         let coupon_id = self.ports.ids.next_id();
         commit_with_retries(store, || async {
-            if store.get(&issue_key(source_id, user_id)).await?.is_some() {
-                return Err(IssueRefusal::AlreadyIssued.into());
+            if let Some(record) = store.get(&issue_key(source_id, user_id)).await? {
+                // Our own earlier attempt may have committed even though we were told it
+                // failed (a retried write): then this request did issue the coupon.
+                return match record.parse::<IssueRecord>()?.coupon_id == coupon_id {
+                    true => Ok(Decision::Done(coupon_id.clone())),
+                    false => Err(IssueRefusal::AlreadyIssued.into()),
+                };
             }
             let item = store
                 .get(&source_key(source_id))

@@ -27,6 +27,18 @@ pub async fn start_with_clock(
     settings: &[(&str, &str)],
     clock: std::sync::Arc<dyn platform::clock::Clock>,
 ) -> TestSystem {
+    serve(settings, |config| {
+        LocalSystem::start_with(config, clock, std::sync::Arc::new(platform::ids::RandomIds))
+            .expect("start")
+    })
+    .await
+}
+
+/// Starts a system built by `build` from the test configuration, on a free port.
+pub async fn serve(
+    settings: &[(&str, &str)],
+    build: impl FnOnce(LocalConfig) -> LocalSystem,
+) -> TestSystem {
     let mut env: HashMap<&str, &str> = HashMap::from([
         ("JWT_SECRET", "saga-tests-secret-of-at-least-32-bytes"),
         ("ADMIN_EMAILS", ADMIN),
@@ -34,9 +46,7 @@ pub async fn start_with_clock(
     ]);
     env.extend(settings.iter().copied());
     let config = LocalConfig::from_env(&env).expect("test configuration");
-    let system =
-        LocalSystem::start_with(config, clock, std::sync::Arc::new(platform::ids::RandomIds))
-            .expect("start");
+    let system = build(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = system.router();

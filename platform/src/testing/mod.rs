@@ -57,3 +57,43 @@ impl OutboxProbe for DynamoOutboxProbe {
         events
     }
 }
+
+/// A document store that also hands every committed event to an in-memory outbox, so a
+/// test can run the in-memory relay and bus over DynamoDB tables (the stream reader that
+/// does this for real belongs to the AWS runtime). The events are still written to the
+/// table's outbox as well.
+pub struct TeeStore {
+    pub inner: std::sync::Arc<dyn crate::docstore::DocStore>,
+    pub outbox: std::sync::Arc<MemoryOutbox>,
+}
+
+#[async_trait]
+impl crate::docstore::DocStore for TeeStore {
+    async fn get(
+        &self,
+        key: &crate::docstore::Key,
+    ) -> Result<Option<crate::docstore::Item>, crate::dynamo::StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn query(
+        &self,
+        query: crate::docstore::Query,
+    ) -> Result<crate::docstore::Page, crate::dynamo::StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn commit(
+        &self,
+        commit: crate::docstore::Commit,
+    ) -> Result<(), crate::docstore::CommitError> {
+        let events = commit.events.clone();
+        self.inner.commit(commit).await?;
+        self.outbox.append(events);
+        Ok(())
+    }
+
+    async fn processed(&self, key: &str) -> Result<Option<String>, crate::dynamo::StoreError> {
+        self.inner.processed(key).await
+    }
+}
