@@ -8,6 +8,7 @@
 //! - `system`: wiring it all and running it until shutdown.
 
 pub mod config;
+pub mod demo;
 pub mod gateway;
 pub mod system;
 pub mod topology;

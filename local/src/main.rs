@@ -8,16 +8,41 @@ use local::system::LocalSystem;
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 
+const USAGE: &str = "usage: shop-local [--demo]\n  --demo  create an admin (admin@shop.kr / admin1234), three products and a coupon source";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init(LogTarget::Stderr);
-    let config = match LocalConfig::from_env(&ProcessEnv) {
+    let mut demo = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--demo" => demo = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("shop-local: unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut config = match LocalConfig::from_env(&ProcessEnv) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("shop-local: {error}");
             return ExitCode::from(2);
         }
     };
+    if demo {
+        match user_service::domain::Email::parse(local::demo::ADMIN_EMAIL) {
+            Ok(admin) => config.user.admin_emails.insert(admin),
+            Err(error) => {
+                eprintln!("shop-local: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let listener = match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -47,6 +72,29 @@ async fn main() -> ExitCode {
         Err(error) => {
             eprintln!("shop-local: {error}");
             return ExitCode::FAILURE;
+        }
+    }
+    if demo {
+        match local::demo::seed(&system).await {
+            Ok(seeded) => {
+                println!(
+                    "demo admin: {} / {}",
+                    local::demo::ADMIN_EMAIL,
+                    local::demo::ADMIN_PASSWORD
+                );
+                for (id, name, price) in &seeded.products {
+                    println!("demo product: {id}  {name}  {price} KRW");
+                }
+                println!(
+                    "demo coupon source: {}  (10% off, up to 5,000 KRW, orders from 10,000 KRW)",
+                    seeded.coupon_source
+                );
+            }
+            Err(error) => {
+                eprintln!("shop-local: {error}");
+                system.shutdown().await;
+                return ExitCode::FAILURE;
+            }
         }
     }
     let served = axum::serve(listener, system.router())

@@ -24,7 +24,14 @@ impl Drop for Local {
 }
 
 fn start(env: &[(&str, &str)]) -> Local {
+    start_with_args(env, &[]).0
+}
+
+/// Starts `shop-local` with `args`; with `--demo`, also returns the five lines of its
+/// report (admin, three products, the coupon source).
+fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shop-local"))
+        .args(args)
         .env("PORT", "0")
         .env("JWT_SECRET", SECRET)
         .env("ADMIN_EMAILS", "boss@shop.kr")
@@ -33,17 +40,24 @@ fn start(env: &[(&str, &str)]) -> Local {
         .stderr(Stdio::null())
         .spawn()
         .expect("start shop-local");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stdout.read_line(&mut first).unwrap();
     let base = first
         .trim()
         .strip_prefix("shop-local listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    Local { child, base }
+    let mut report = Vec::new();
+    if args.contains(&"--demo") {
+        for _ in 0..5 {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            report.push(line.trim().to_owned());
+        }
+    }
+    (Local { child, base }, report)
 }
 
 async fn call(
@@ -417,4 +431,115 @@ fn it_stops_cleanly_on_a_signal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn with_demo_data_a_newcomer_orders_with_a_coupon() {
+    let (local, report) = start_with_args(&[("ADMIN_EMAILS", "")], &["--demo"]);
+    assert_eq!(report[0], "demo admin: admin@shop.kr / admin1234");
+    let tea = report[1].split_whitespace().nth(2).unwrap().to_owned();
+    let source = report[4].split_whitespace().nth(3).unwrap().to_owned();
+
+    // The demo admin is an admin even though ADMIN_EMAILS is empty.
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/users/login", local.base),
+        None,
+        &[],
+        Some(json!({"email": "admin@shop.kr", "password": "admin1234"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_token = body["token"].as_str().unwrap().to_owned();
+    let (_, me) = call(
+        reqwest::Method::GET,
+        format!("{}/users/me", local.base),
+        Some(&admin_token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(me["role"], "admin");
+
+    let (_, token) = sign_up_and_log_in(&local, "newcomer@shop.kr").await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{}/balance/charge", local.base),
+        Some(&token),
+        &[("idempotency-key", "first")],
+        Some(json!({"amount": 50_000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, issued) = call(
+        reqwest::Method::POST,
+        format!("{}/coupon-sources/{source}/issue", local.base),
+        Some(&token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let coupon = issued["couponId"].as_str().unwrap();
+    // The order service hears of the coupon through the bus: retry briefly while it is unknown.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let order = loop {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            format!("{}/orders", local.base),
+            Some(&token),
+            &[],
+            Some(json!({"items": [{"productId": tea, "quantity": 4}], "couponId": coupon})),
+        )
+        .await;
+        if status == StatusCode::CREATED {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (
+            order["totalAmount"].as_u64(),
+            order["paymentAmount"].as_u64()
+        ),
+        (Some(12_000), Some(10_800))
+    );
+    let order_id = order["orderId"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, order) = call(
+            reqwest::Method::GET,
+            format!("{}/orders/{order_id}", local.base),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+        if order["status"] == "CONFIRMED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{order}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, balance) = call(
+        reqwest::Method::GET,
+        format!("{}/balance", local.base),
+        Some(&token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(balance["amount"], 39_200);
+}
+
+#[test]
+fn an_unknown_argument_is_refused_with_the_usage() {
+    let output = Command::new(env!("CARGO_BIN_EXE_shop-local"))
+        .arg("--dmeo")
+        .env("PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: shop-local [--demo]"));
 }

@@ -39,7 +39,7 @@ pub fn sortable_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-/// A time as the API shows it: RFC 3339 UTC, whole seconds unless there is a fraction.
+/// A time as the API shows it: RFC 3339 UTC, milliseconds.
 pub fn api_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
