@@ -439,3 +439,126 @@ async fn the_sweep_fails_an_expired_order_and_compensation_completes() {
         "{types:?}"
     );
 }
+
+#[tokio::test]
+async fn a_coupon_unknown_to_the_coupon_service_is_retried_a_bounded_number_of_times_then_fails() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let jung = sys.user("jung@shop.kr").await;
+    jung.charge(20_000).await;
+    let tea = admin.product("Tea", 3_000, 10).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    // The coupon service never hears of the coupon (its CouponIssued is held back); the
+    // order service does, so the order is accepted.
+    sys.system.bus.hold("coupon-coupon-issued").unwrap();
+    let coupon = jung.issue(&source).await;
+    let order_id = jung
+        .placed(json!([{"productId": tea, "quantity": 2}]), Some(&coupon))
+        .await;
+    let order = jung.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (order["status"].as_str(), order["failureReason"].as_str()),
+        (Some("FAILED"), Some("COUPON_REJECTED")),
+        "{order}"
+    );
+    assert_eq!(jung.balance().await, 20_000);
+    assert_eq!(admin.stock(&tea).await, 10);
+    // It failed by answering, not by dead-lettering.
+    assert_eq!(
+        sys.system
+            .bus
+            .dead_letters("coupon-order-created")
+            .unwrap()
+            .len(),
+        0
+    );
+    sys.system.bus.release("coupon-coupon-issued").unwrap();
+    jung.await_get("/coupons", |c| c["items"][0]["status"] == "ISSUED")
+        .await;
+}
+
+#[tokio::test]
+async fn a_zero_amount_is_approved_at_once() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let seo = sys.user("seo@shop.kr").await;
+    let sample = admin.product("Free sample", 0, 10).await;
+    let order_id = seo
+        .placed(json!([{"productId": sample, "quantity": 1}]), None)
+        .await;
+    assert_eq!(
+        seo.await_order(&order_id, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    let payment = seo.get(&format!("/payments?orderId={order_id}")).await;
+    assert_eq!(
+        (payment["status"].as_str(), payment["amount"].as_u64()),
+        (Some("APPROVED"), Some(0))
+    );
+    let types = seo.timeline_types(&order_id).await;
+    assert!(!types.iter().any(|t| t == "PaymentRequested"), "{types:?}");
+    assert_eq!(seo.balance().await, 0);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_repeated_order_or_charge_happen_once() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let kang = sys.user("kang@shop.kr").await;
+    let tea = admin.product("Tea", 1_000, 10).await;
+    let key = [("idempotency-key", "order-2026-11-24-1")];
+    let charge_key = [("idempotency-key", "charge-1")];
+    for _ in 0..3 {
+        let (status, body) = support::request(
+            &kang.base,
+            Method::POST,
+            "/balance/charge",
+            Some(&kang.token),
+            Some(json!({"amount": 5_000})),
+            &charge_key,
+        )
+        .await;
+        assert_eq!(
+            (status, body["amount"].as_u64()),
+            (StatusCode::OK, Some(5_000))
+        );
+    }
+    let mut ids = Vec::new();
+    let order = json!({"items": [{"productId": tea, "quantity": 2}]});
+    for _ in 0..200 {
+        let (status, body) = support::request(
+            &kang.base,
+            Method::POST,
+            "/orders",
+            Some(&kang.token),
+            Some(order.clone()),
+            &key,
+        )
+        .await;
+        if status == StatusCode::UNPROCESSABLE_ENTITY && body["error"]["code"] == "UNKNOWN_PRODUCT"
+        {
+            // The product's event is still on its way; a refused order records no key.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["orderId"].as_str().unwrap().to_owned());
+        if ids.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(
+        kang.await_order(&ids[0], &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    assert_eq!(
+        kang.get("/orders").await["items"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(kang.balance().await, 5_000 - 2_000);
+    assert_eq!(admin.stock(&tea).await, 8);
+}
