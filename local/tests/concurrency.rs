@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::HashSet;
 
-use platform::identity::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::{Client, start};
@@ -77,42 +76,16 @@ async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred()
     let source = admin
         .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100)
         .await;
-    let tasks: Vec<_> = (0..500)
-        .map(|n| {
-            let user_id = format!("racer-{n}");
-            let token = sys
-                .system
-                .services
-                .users
-                .tokens
-                .issue(&user_id, Role::Customer)
-                .unwrap()
-                .token;
-            let client = Client {
-                base: sys.base.clone(),
-                token,
-                user_id,
-            };
-            let path = format!("/coupon-sources/{source}/issue");
-            tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
-        })
+    let answers = support::race_for_coupons(&sys, &source, 500).await;
+    let issued: HashSet<&str> = answers
+        .iter()
+        .filter_map(|(_, body)| body["couponId"].as_str())
         .collect();
-    let mut issued = HashSet::new();
-    let mut sold_out = 0;
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
-        match status {
-            StatusCode::CREATED => {
-                assert!(issued.insert(body["couponId"].as_str().unwrap().to_owned()))
-            }
-            StatusCode::CONFLICT => {
-                assert_eq!(body["error"]["code"], "SOLD_OUT");
-                sold_out += 1;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
-    assert_eq!((issued.len(), sold_out), (100, 400));
+    assert_eq!(
+        (support::issued_count(&answers), issued.len()),
+        (100, 100),
+        "100 distinct coupons"
+    );
     let source = admin.get(&format!("/coupon-sources/{source}")).await;
     assert_eq!(
         (source["issued"].as_u64(), source["remaining"].as_u64()),

@@ -15,7 +15,7 @@ use platform::testing::TeeStore;
 use platform::testing::emulator::emulator;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{Client, serve};
+use support::serve;
 
 async fn start() -> support::TestSystem {
     let emulator = emulator();
@@ -104,35 +104,8 @@ async fn a_hundred_users_racing_for_twenty_coupons_on_dynamodb_get_exactly_twent
     let source = admin
         .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 20)
         .await;
-    let tasks: Vec<_> = (0..100)
-        .map(|n| {
-            let user_id = format!("racer-{n}");
-            let token = sys
-                .system
-                .services
-                .users
-                .tokens
-                .issue(&user_id, platform::identity::Role::Customer)
-                .unwrap()
-                .token;
-            let client = Client {
-                base: sys.base.clone(),
-                token,
-                user_id,
-            };
-            let path = format!("/coupon-sources/{source}/issue");
-            tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
-        })
-        .collect();
-    let mut created = 0;
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
-        match status {
-            StatusCode::CREATED => created += 1,
-            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "SOLD_OUT"),
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
+    let answers = support::race_for_coupons(&sys, &source, 100).await;
+    let created = support::issued_count(&answers);
     assert_eq!(created, 20);
     assert_eq!(
         admin.get(&format!("/coupon-sources/{source}")).await["issued"],

@@ -41,6 +41,15 @@ pub enum ChargeFailure {
     Store(#[from] StoreError),
 }
 
+/// One movement of money on an account.
+struct MoneyMove<'a> {
+    kind: EntryType,
+    amount: Won,
+    after: Won,
+    entry_id: &'a str,
+    payment_id: Option<&'a str>,
+}
+
 /// A page of the ledger.
 pub struct LedgerPage {
     pub entries: Vec<LedgerEntry>,
@@ -81,43 +90,70 @@ impl BalanceService {
                 && let Some(recorded) = store.processed(key).await?
             {
                 let amount = recorded.parse().map_err(StoreError::corrupt)?;
-                return Ok(Decision::Done(Account {
+                let account = Account {
                     user_id: user_id.to_owned(),
                     amount: Won(amount),
-                }));
+                };
+                return Ok(Decision::Done(account));
             }
             let item = store.get(&account_key(user_id)).await?;
             let account = account_of(item.as_ref(), user_id)?;
             let after = domain::charge(account.amount, amount)?;
-            let now = self.ports.clock.now();
-            let updated = Account {
-                user_id: user_id.to_owned(),
-                amount: after,
-            };
-            let entry = LedgerEntry {
+            let charged = after.checked_sub(account.amount).unwrap_or_default();
+            let entry_id = self.ports.ids.next_id();
+            let moved = MoneyMove {
                 kind: EntryType::Charge,
-                amount: after.checked_sub(account.amount).unwrap_or_default(),
-                balance_after: after,
-                at: now,
+                amount: charged,
+                after,
+                entry_id: &entry_id,
                 payment_id: None,
             };
-            let mut commit = Commit::new()
-                .write(Write::put(
-                    account_key(user_id),
-                    &updated,
-                    Expect::after_read(item.as_ref()),
-                )?)
-                .write(Write::put(
-                    ledger_key(user_id, now, &self.ports.ids.next_id()),
-                    &entry,
-                    Expect::Absent,
-                )?);
+            let mut commit = self.money_moved(user_id, item.as_ref(), moved)?;
             if let Some(key) = &business_key {
                 commit = commit.processed(key, after.0.to_string());
             }
-            Ok(Decision::Commit(commit, updated))
+            Ok(Decision::Commit(
+                commit,
+                Account {
+                    user_id: user_id.to_owned(),
+                    amount: after,
+                },
+            ))
         })
         .await
+    }
+
+    /// The account at its new amount (under the version it was read at) and the ledger
+    /// entry saying why: the two writes of every movement of money.
+    fn money_moved(
+        &self,
+        user_id: &str,
+        read: Option<&Item>,
+        moved: MoneyMove<'_>,
+    ) -> Result<Commit, StoreError> {
+        let now = self.ports.clock.now();
+        let account = Account {
+            user_id: user_id.to_owned(),
+            amount: moved.after,
+        };
+        let entry = LedgerEntry {
+            kind: moved.kind,
+            amount: moved.amount,
+            balance_after: moved.after,
+            at: now,
+            payment_id: moved.payment_id.map(str::to_owned),
+        };
+        Ok(Commit::new()
+            .write(Write::put(
+                account_key(user_id),
+                &account,
+                Expect::after_read(read),
+            )?)
+            .write(Write::put(
+                ledger_key(user_id, now, moved.entry_id),
+                &entry,
+                Expect::Absent,
+            )?))
     }
 
     pub async fn ledger(
@@ -225,28 +261,15 @@ impl BalanceService {
                     );
                 return Ok(Decision::Commit(commit, ()));
             };
-            let now = self.ports.clock.now();
-            let entry = LedgerEntry {
+            let moved = MoneyMove {
                 kind: EntryType::Payment,
                 amount,
-                balance_after: after,
-                at: now,
-                payment_id: Some(payment_id.to_owned()),
+                after,
+                entry_id: payment_id,
+                payment_id: Some(payment_id),
             };
-            let commit = Commit::new()
-                .write(Write::put(
-                    account_key(user_id),
-                    &Account {
-                        user_id: user_id.to_owned(),
-                        amount: after,
-                    },
-                    Expect::after_read(item.as_ref()),
-                )?)
-                .write(Write::put(
-                    ledger_key(user_id, now, payment_id),
-                    &entry,
-                    Expect::Absent,
-                )?)
+            let commit = self
+                .money_moved(user_id, item.as_ref(), moved)?
                 .write(Write::put(
                     payment_key(payment_id),
                     &PaymentRecord::Deducted { amount },
@@ -310,28 +333,16 @@ impl BalanceService {
                         .amount
                         .checked_add(amount)
                         .ok_or_else(|| StoreError::corrupt("balance overflow"))?;
-                    let now = self.ports.clock.now();
-                    let entry = LedgerEntry {
+                    let entry_id = format!("{payment_id}-refund");
+                    let moved = MoneyMove {
                         kind: EntryType::Refund,
                         amount,
-                        balance_after: after,
-                        at: now,
-                        payment_id: Some(payment_id.to_owned()),
+                        after,
+                        entry_id: &entry_id,
+                        payment_id: Some(payment_id),
                     };
-                    let commit = Commit::new()
-                        .write(Write::put(
-                            account_key(user_id),
-                            &Account {
-                                user_id: user_id.to_owned(),
-                                amount: after,
-                            },
-                            Expect::after_read(item.as_ref()),
-                        )?)
-                        .write(Write::put(
-                            ledger_key(user_id, now, &format!("{payment_id}-refund")),
-                            &entry,
-                            Expect::Absent,
-                        )?)
+                    let commit = self
+                        .money_moved(user_id, item.as_ref(), moved)?
                         .write(Write::put(
                             payment_key(payment_id),
                             &PaymentRecord::Refunded { amount },

@@ -25,9 +25,7 @@ use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::{Ports, sortable_time};
 
-use crate::domain::{
-    self, Emit, Input, Line, NotCancellable, Order, OrderError, StepState, Steps, Undo,
-};
+use crate::domain::{self, Emit, Input, Line, NotCancellable, Order, OrderError};
 use crate::repo::{
     CouponCopy, PriceCopy, SWEEP, TIMELINE_PREFIX, TimelineEntry, coupon_key, order_business_key,
     order_key, order_pk, owner_index, price_key, sweep_index, timeline_key,
@@ -209,31 +207,15 @@ impl OrderService {
                 }
             };
             let amounts = domain::price(&items, terms.as_ref())?;
-            let order = Order {
-                order_id: order_id.clone(),
-                user_id: user_id.to_owned(),
-                status: domain::Status::Pending,
-                items: items.clone(),
-                coupon_id: coupon_id.clone(),
-                total_amount: amounts.total,
-                discount_amount: amounts.discount,
-                payment_amount: amounts.payment,
-                created_at: now,
-                expires_at: now + self.settings.order_ttl,
-                steps: Steps {
-                    stock: StepState::Pending,
-                    coupon: if coupon_id.is_some() {
-                        StepState::Pending
-                    } else {
-                        StepState::NotRequired
-                    },
-                    payment: StepState::Pending,
-                },
-                undo: Undo::default(),
-                failure_reason: None,
-                undo_due_at: None,
-                was_confirmed: false,
-            };
+            let order = Order::pending(
+                order_id.clone(),
+                user_id.to_owned(),
+                items.clone(),
+                coupon_id.clone(),
+                amounts,
+                now,
+                self.settings.order_ttl,
+            );
             let created = OrderCreated {
                 order_id: order_id.clone(),
                 user_id: user_id.to_owned(),

@@ -139,6 +139,45 @@ pub struct Order {
 }
 
 impl Order {
+    /// A new order: PENDING, every step pending (the coupon's only if it has one), due to
+    /// expire `ttl` after `now`.
+    pub fn pending(
+        order_id: String,
+        user_id: String,
+        items: Vec<OrderItem>,
+        coupon_id: Option<String>,
+        amounts: Amounts,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Order {
+        let coupon = if coupon_id.is_some() {
+            StepState::Pending
+        } else {
+            StepState::NotRequired
+        };
+        Order {
+            order_id,
+            user_id,
+            status: Status::Pending,
+            items,
+            coupon_id,
+            total_amount: amounts.total,
+            discount_amount: amounts.discount,
+            payment_amount: amounts.payment,
+            created_at: now,
+            expires_at: now + ttl,
+            steps: Steps {
+                stock: StepState::Pending,
+                coupon,
+                payment: StepState::Pending,
+            },
+            undo: Undo::default(),
+            failure_reason: None,
+            undo_due_at: None,
+            was_confirmed: false,
+        }
+    }
+
     /// When the sweep must look at this order next (`None`: never again).
     pub fn sweep_due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
@@ -428,32 +467,22 @@ mod tests {
     use super::*;
 
     fn order(status: Status, with_coupon: bool) -> Order {
-        let now = t0();
-        Order {
-            order_id: "o".into(),
-            user_id: "u".into(),
-            status,
-            items: vec![],
-            coupon_id: with_coupon.then(|| "c".to_owned()),
-            total_amount: Won(100),
-            discount_amount: Won(0),
-            payment_amount: Won(100),
-            created_at: now,
-            expires_at: now + Duration::minutes(10),
-            steps: Steps {
-                stock: StepState::Pending,
-                coupon: if with_coupon {
-                    StepState::Pending
-                } else {
-                    StepState::NotRequired
-                },
-                payment: StepState::Pending,
-            },
-            undo: Undo::default(),
-            failure_reason: None,
-            undo_due_at: None,
-            was_confirmed: false,
-        }
+        let amounts = Amounts {
+            total: Won(100),
+            discount: Won(0),
+            payment: Won(100),
+        };
+        let coupon = with_coupon.then(|| "c".to_owned());
+        let o = Order::pending(
+            "o".into(),
+            "u".into(),
+            vec![],
+            coupon,
+            amounts,
+            t0(),
+            Duration::minutes(10),
+        );
+        Order { status, ..o }
     }
 
     fn t0() -> DateTime<Utc> {

@@ -282,3 +282,49 @@ impl Client {
             .collect()
     }
 }
+
+/// `users` distinct users (tokens minted directly: the coupon source needs only an identity)
+/// each ask once, all at once, for a coupon of `source_id`. Returns the answers.
+pub async fn race_for_coupons(
+    sys: &TestSystem,
+    source_id: &str,
+    users: usize,
+) -> Vec<(StatusCode, Value)> {
+    let tasks: Vec<_> = (0..users)
+        .map(|n| {
+            let user_id = format!("racer-{n}");
+            let token = sys
+                .system
+                .services
+                .users
+                .tokens
+                .issue(&user_id, platform::identity::Role::Customer)
+                .unwrap()
+                .token;
+            let client = Client {
+                base: sys.base.clone(),
+                token,
+                user_id,
+            };
+            let path = format!("/coupon-sources/{source_id}/issue");
+            tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+/// How many answers of a race issued a coupon; every other answer must be `SOLD_OUT`.
+pub fn issued_count(answers: &[(StatusCode, Value)]) -> usize {
+    answers
+        .iter()
+        .filter(|(status, body)| match *status {
+            StatusCode::CREATED => true,
+            StatusCode::CONFLICT if body["error"]["code"] == "SOLD_OUT" => false,
+            other => panic!("unexpected {other}: {body}"),
+        })
+        .count()
+}

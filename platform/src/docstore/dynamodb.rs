@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 
 use super::{
-    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key,
-    MAX_COMMIT_ITEMS, Page, Query, Write, decode_cursor, encode_cursor,
+    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
+    Write, decode_cursor, encode_cursor,
 };
 use crate::dynamo::{Client, StoreError, cancellation_codes, condition_failed_at, epoch_seconds};
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
@@ -317,14 +317,7 @@ impl DocStore for DynamoDocStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        let size =
-            commit.writes.len() + commit.events.len() + usize::from(commit.processed.is_some());
-        if size > MAX_COMMIT_ITEMS {
-            return Err(StoreError::Unavailable(format!(
-                "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
-            ))
-            .into());
-        }
+        commit.check_size()?;
         if commit.is_empty() {
             return Ok(());
         }
@@ -336,7 +329,7 @@ impl DocStore for DynamoDocStore {
             .first()
             .map(|e| e.occurred_at)
             .unwrap_or_else(chrono::Utc::now);
-        let mut items = Vec::with_capacity(size);
+        let mut items = Vec::with_capacity(commit.size());
         for write in &commit.writes {
             items.push(transact_item(&self.table, write)?);
         }

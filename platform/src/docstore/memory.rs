@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key,
-    MAX_COMMIT_ITEMS, Page, Query, Write, decode_cursor, encode_cursor,
+    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
+    Write, decode_cursor, encode_cursor,
 };
 use crate::dynamo::StoreError;
 use crate::outbox::MemoryOutbox;
@@ -121,14 +121,7 @@ impl DocStore for MemoryDocStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        let size =
-            commit.writes.len() + commit.events.len() + usize::from(commit.processed.is_some());
-        if size > MAX_COMMIT_ITEMS {
-            return Err(StoreError::Unavailable(format!(
-                "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
-            ))
-            .into());
-        }
+        commit.check_size()?;
         let mut table = self.lock();
         for (i, write) in commit.writes.iter().enumerate() {
             if !satisfied(table.items.get(write.key()), write.expect()) {

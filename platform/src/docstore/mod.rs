@@ -199,6 +199,22 @@ impl Commit {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.events.is_empty() && self.processed.is_none()
     }
+
+    /// How many items the commit writes or checks.
+    pub fn size(&self) -> usize {
+        self.writes.len() + self.events.len() + usize::from(self.processed.is_some())
+    }
+
+    /// Refuses a commit over [`MAX_COMMIT_ITEMS`] (as DynamoDB would), in every adapter.
+    pub fn check_size(&self) -> Result<(), StoreError> {
+        let size = self.size();
+        if size > MAX_COMMIT_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Which part of a commit found the table not as expected.
