@@ -1,6 +1,10 @@
-//! Wires every service on in-memory adapters and runs the background work: a relay per
-//! outbox, an event source mapping per queue, the sweep on a timer. Stops cleanly on
-//! [`LocalSystem::shutdown`].
+//! Wiring every service, and running it.
+//!
+//! [`World`] builds the seven services on the given ports, the in-memory bus with the
+//! topology, and each queue's handler — and runs nothing. [`LocalSystem`] drives a world on
+//! tokio: a relay per outbox, an event source mapping per queue, the sweep on a timer, and
+//! stops cleanly on [`LocalSystem::shutdown`]. The deterministic simulation drives the same
+//! world one step at a time instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,7 +39,7 @@ use crate::config::LocalConfig;
 use crate::gateway::gateway;
 use crate::topology::{CONSUMERS, TIMELINE_QUEUE, topology};
 
-/// The services of a running local system, for tests and tools that look inside.
+/// The services of a system, for tests and tools that look inside.
 pub struct Services {
     pub users: Arc<UserService>,
     pub balance: Arc<BalanceService>,
@@ -46,18 +50,116 @@ pub struct Services {
     pub orders: Arc<OrderService>,
 }
 
+/// Everything wired, nothing running.
+pub struct World {
+    pub bus: Arc<MemoryBus>,
+    pub services: Services,
+    /// Each service's outbox: every event it ever wrote, in order.
+    pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
+    /// Each queue's consuming function.
+    pub consumers: Vec<(&'static str, Arc<dyn EventHandler>)>,
+    tokens: TokenCodec,
+}
+
+impl World {
+    /// `ports` gives each service its ports, given the outbox its relay reads; `clock` and
+    /// `ids` are the bus's and the user service's.
+    pub fn build(
+        config: LocalConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
+    ) -> Result<World, TopologyError> {
+        let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
+        let outboxes: BTreeMap<Service, Arc<MemoryOutbox>> = Service::ALL
+            .iter()
+            .map(|s| (*s, Arc::new(MemoryOutbox::new())))
+            .collect();
+        let ports_of = |service: Service| ports(service, outboxes[&service].clone());
+        let tokens = TokenCodec::new(
+            &config.user.jwt_secret,
+            config.user.token_ttl,
+            clock.clone(),
+        );
+        let user_store = Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone()));
+        let settings = OrderSettings {
+            order_ttl: chrono::Duration::from_std(config.order_ttl)
+                .unwrap_or(chrono::Duration::minutes(10)),
+            undo_grace: chrono::Duration::from_std(config.undo_grace)
+                .unwrap_or(chrono::Duration::minutes(1)),
+        };
+        let services = Services {
+            users: Arc::new(UserService::new(
+                user_store,
+                config.user,
+                clock.clone(),
+                ids.clone(),
+            )),
+            balance: Arc::new(BalanceService::new(ports_of(Service::Balance))),
+            products: Arc::new(ProductService::new(ports_of(Service::Product))),
+            coupon_sources: Arc::new(CouponSourceService::new(ports_of(Service::CouponSource))),
+            coupons: Arc::new(CouponService::new(ports_of(Service::Coupon))),
+            payments: Arc::new(PaymentService::new(ports_of(Service::Payment))),
+            orders: Arc::new(OrderService::new(ports_of(Service::Order), settings)),
+        };
+        let consumers = CONSUMERS
+            .iter()
+            .filter_map(|consumer| {
+                let handler: Arc<dyn EventHandler> = match (consumer.service, consumer.queue) {
+                    (Service::Order, TIMELINE_QUEUE) => {
+                        Arc::new(TimelineConsumer(services.orders.clone()))
+                    }
+                    (Service::Order, _) => Arc::new(OrderConsumer(services.orders.clone())),
+                    (Service::Balance, _) => Arc::new(BalanceConsumer(services.balance.clone())),
+                    (Service::Product, _) => Arc::new(ProductConsumer(services.products.clone())),
+                    (Service::Coupon, _) => Arc::new(CouponConsumer(services.coupons.clone())),
+                    (Service::Payment, _) => Arc::new(PaymentConsumer(services.payments.clone())),
+                    (Service::User | Service::CouponSource, _) => return None,
+                };
+                Some((consumer.queue, handler))
+            })
+            .collect();
+        Ok(World {
+            bus,
+            services,
+            outboxes,
+            consumers,
+            tokens,
+        })
+    }
+
+    /// The gateway: every route of every service, behind the authorizer.
+    pub fn router(&self) -> Router {
+        let s = &self.services;
+        gateway(
+            vec![
+                user_service::api::router(s.users.clone()),
+                balance_service::api::router(s.balance.clone()),
+                product_service::api::router(s.products.clone()),
+                coupon_source_service::api::router(s.coupon_sources.clone()),
+                coupon_service::api::router(s.coupons.clone()),
+                payment_service::api::router(s.payments.clone()),
+                order_service::api::router(s.orders.clone()),
+            ],
+            self.tokens.clone(),
+            &user_service::api::PUBLIC_ROUTES,
+        )
+    }
+}
+
+/// A world running on tokio.
 pub struct LocalSystem {
     router: Router,
     pub bus: Arc<MemoryBus>,
     pub services: Services,
-    /// Each service's outbox: every event it ever wrote.
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl LocalSystem {
-    /// Builds the system and starts its background tasks on the current runtime.
+    /// Builds the system on in-memory tables and starts its background tasks on the
+    /// current runtime.
     pub fn start(config: LocalConfig) -> Result<LocalSystem, TopologyError> {
         LocalSystem::start_with(config, Arc::new(SystemClock), Arc::new(RandomIds))
     }
@@ -81,75 +183,25 @@ impl LocalSystem {
         ids: Arc<dyn IdGenerator>,
         store: impl Fn(Service, Arc<MemoryOutbox>) -> Arc<dyn DocStore>,
     ) -> Result<LocalSystem, TopologyError> {
-        let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
-        let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus.clone()));
+        let sweep_interval = config.sweep_interval;
+        let world = World::build(config, clock.clone(), ids.clone(), |service, outbox| {
+            Ports::new(store(service, outbox), clock.clone(), ids.clone())
+        })?;
+        let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(world.bus.clone()));
         let (stop, stopped) = watch::channel(false);
-
-        let outboxes: BTreeMap<Service, Arc<MemoryOutbox>> = Service::ALL
-            .iter()
-            .map(|s| (*s, Arc::new(MemoryOutbox::new())))
-            .collect();
-        let ports = |service: Service| {
-            Ports::new(
-                store(service, outboxes[&service].clone()),
-                clock.clone(),
-                ids.clone(),
-            )
-        };
-
-        let tokens = TokenCodec::new(
-            &config.user.jwt_secret,
-            config.user.token_ttl,
-            clock.clone(),
-        );
-        let services = Services {
-            users: Arc::new(UserService::new(
-                Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone())),
-                config.user,
-                clock.clone(),
-                ids.clone(),
-            )),
-            balance: Arc::new(BalanceService::new(ports(Service::Balance))),
-            products: Arc::new(ProductService::new(ports(Service::Product))),
-            coupon_sources: Arc::new(CouponSourceService::new(ports(Service::CouponSource))),
-            coupons: Arc::new(CouponService::new(ports(Service::Coupon))),
-            payments: Arc::new(PaymentService::new(ports(Service::Payment))),
-            orders: Arc::new(OrderService::new(
-                ports(Service::Order),
-                OrderSettings {
-                    order_ttl: chrono::Duration::from_std(config.order_ttl)
-                        .unwrap_or(chrono::Duration::minutes(10)),
-                    undo_grace: chrono::Duration::from_std(config.undo_grace)
-                        .unwrap_or(chrono::Duration::minutes(1)),
-                },
-            )),
-        };
-
         let mut tasks = Vec::new();
-        for (service, outbox) in &outboxes {
+        for (service, outbox) in &world.outboxes {
             let relay = run_memory_relay(outbox.clone(), publisher.clone(), stopped.clone());
-            tasks.push(tokio::spawn(relay.instrument(telemetry::function_span(
-                &format!("{}-relay", service.name()),
-            ))));
+            let span = telemetry::function_span(&format!("{}-relay", service.name()));
+            tasks.push(tokio::spawn(relay.instrument(span)));
         }
-        for consumer in CONSUMERS {
-            let handler: Arc<dyn EventHandler> = match (consumer.service, consumer.queue) {
-                (Service::Order, TIMELINE_QUEUE) => {
-                    Arc::new(TimelineConsumer(services.orders.clone()))
-                }
-                (Service::Order, _) => Arc::new(OrderConsumer(services.orders.clone())),
-                (Service::Balance, _) => Arc::new(BalanceConsumer(services.balance.clone())),
-                (Service::Product, _) => Arc::new(ProductConsumer(services.products.clone())),
-                (Service::Coupon, _) => Arc::new(CouponConsumer(services.coupons.clone())),
-                (Service::Payment, _) => Arc::new(PaymentConsumer(services.payments.clone())),
-                (Service::User | Service::CouponSource, _) => continue,
-            };
-            let dead_letters = Box::new(BusDeadLetters::new(bus.clone(), consumer.queue));
+        for (queue, handler) in &world.consumers {
+            let dead_letters = Box::new(BusDeadLetters::new(world.bus.clone(), *queue));
             let function: Arc<dyn SqsFunction> =
-                Arc::new(BatchProcessor::new(consumer.queue, handler, dead_letters));
+                Arc::new(BatchProcessor::new(*queue, handler.clone(), dead_letters));
             let run = mapping::run(
-                bus.clone(),
-                consumer.queue.to_owned(),
+                world.bus.clone(),
+                (*queue).to_owned(),
                 function,
                 stopped.clone(),
             );
@@ -157,32 +209,19 @@ impl LocalSystem {
                 run.await;
             }));
         }
-        tasks.push(tokio::spawn(
-            run_sweep(
-                services.orders.clone(),
-                config.sweep_interval,
-                stopped.clone(),
-            )
-            .instrument(telemetry::function_span("order-sweep")),
-        ));
-        let router = gateway(
-            vec![
-                user_service::api::router(services.users.clone()),
-                balance_service::api::router(services.balance.clone()),
-                product_service::api::router(services.products.clone()),
-                coupon_source_service::api::router(services.coupon_sources.clone()),
-                coupon_service::api::router(services.coupons.clone()),
-                payment_service::api::router(services.payments.clone()),
-                order_service::api::router(services.orders.clone()),
-            ],
-            tokens,
-            &user_service::api::PUBLIC_ROUTES,
+        let sweep = run_sweep(
+            world.services.orders.clone(),
+            sweep_interval,
+            stopped.clone(),
         );
+        tasks.push(tokio::spawn(
+            sweep.instrument(telemetry::function_span("order-sweep")),
+        ));
         Ok(LocalSystem {
-            router,
-            bus,
-            services,
-            outboxes,
+            router: world.router(),
+            bus: world.bus,
+            services: world.services,
+            outboxes: world.outboxes,
             stop,
             tasks,
         })
@@ -201,7 +240,6 @@ impl LocalSystem {
         }
     }
 }
-
 /// The EventBridge schedule, played locally: the order sweep every `interval`.
 async fn run_sweep(
     orders: Arc<OrderService>,

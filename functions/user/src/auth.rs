@@ -128,6 +128,7 @@ pub enum TokenError {
 
 /// Issues and verifies access tokens. Expiry is checked against the clock port, so tests
 /// and the simulation control it.
+#[derive(Clone)]
 pub struct TokenCodec {
     encoding: EncodingKey,
     decoding: DecodingKey,
