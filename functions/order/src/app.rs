@@ -370,7 +370,8 @@ impl OrderService {
                 report.due += 1;
                 let before = order.status;
                 if let Some(after) = self.apply(&order.order_id, Input::Sweep, None).await?
-                    && (after.status != before || after.undo_due_at != order.undo_due_at)
+                    && (after.status != before
+                        || after.announce_again_at != order.announce_again_at)
                 {
                     report.changed += 1;
                 }

@@ -131,12 +131,19 @@ pub struct Order {
     pub undo: Undo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
-    /// For FAILING / CANCELLING: when the sweep publishes the undo again if answers are missing.
+    /// When the sweep announces again: the undo of a FAILING / CANCELLING order whose answers
+    /// are missing, or a recent confirmation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub undo_due_at: Option<DateTime<Utc>>,
+    pub announce_again_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub was_confirmed: bool,
+    /// For CONFIRMED: how many more times the sweep announces the confirmation.
+    #[serde(default)]
+    pub announcements_left: u8,
 }
+
+/// How many times a confirmation is announced again, one grace period apart.
+pub const CONFIRMATION_REPEATS: u8 = 2;
 
 impl Order {
     /// A new order: PENDING, every step pending (the coupon's only if it has one), due to
@@ -173,8 +180,9 @@ impl Order {
             },
             undo: Undo::default(),
             failure_reason: None,
-            undo_due_at: None,
+            announce_again_at: None,
             was_confirmed: false,
+            announcements_left: 0,
         }
     }
 
@@ -182,7 +190,7 @@ impl Order {
     pub fn sweep_due_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
             Status::Pending => Some(self.expires_at),
-            Status::Failing | Status::Cancelling => self.undo_due_at,
+            Status::Failing | Status::Cancelling | Status::Confirmed => self.announce_again_at,
             _ => None,
         }
     }
@@ -244,6 +252,8 @@ pub fn transition(
             if next.steps.all_done() {
                 next.status = Status::Confirmed;
                 next.was_confirmed = true;
+                next.announcements_left = CONFIRMATION_REPEATS;
+                next.announce_again_at = Some(now + grace);
                 vec![Emit::Confirmed]
             } else {
                 vec![]
@@ -267,6 +277,7 @@ pub fn transition(
             }]
         }
         (Status::Confirmed, Input::Cancel) => {
+            next.announcements_left = 0;
             start_undo(&mut next, Status::Cancelling, now, grace);
             vec![Emit::Cancelled {
                 was_confirmed: true,
@@ -294,27 +305,40 @@ pub fn transition(
                 vec![]
             } else if order.status == Status::Failing {
                 next.status = Status::Failed;
-                next.undo_due_at = None;
+                next.announce_again_at = None;
                 vec![Emit::FailureCompleted(
                     next.failure_reason.unwrap_or(FailureReason::Expired),
                 )]
             } else {
                 next.status = Status::Cancelled;
-                next.undo_due_at = None;
+                next.announce_again_at = None;
                 vec![Emit::CancellationCompleted]
             }
         }
-        (Status::Failing, Input::Sweep) if order.undo_due_at.is_some_and(|due| now >= due) => {
-            next.undo_due_at = Some(now + grace);
+        (Status::Failing, Input::Sweep)
+            if order.announce_again_at.is_some_and(|due| now >= due) =>
+        {
+            next.announce_again_at = Some(now + grace);
             vec![Emit::Failed(
                 order.failure_reason.unwrap_or(FailureReason::Expired),
             )]
         }
-        (Status::Cancelling, Input::Sweep) if order.undo_due_at.is_some_and(|due| now >= due) => {
-            next.undo_due_at = Some(now + grace);
+        (Status::Cancelling, Input::Sweep)
+            if order.announce_again_at.is_some_and(|due| now >= due) =>
+        {
+            next.announce_again_at = Some(now + grace);
             vec![Emit::Cancelled {
                 was_confirmed: order.was_confirmed,
             }]
+        }
+        (Status::Confirmed, Input::Sweep)
+            if order.announce_again_at.is_some_and(|due| now >= due) =>
+        {
+            // Nobody acknowledges a confirmation, so it is announced again a few times in
+            // case it was lost on the way; its consumer counts a sale once per order.
+            next.announcements_left = order.announcements_left.saturating_sub(1);
+            next.announce_again_at = (next.announcements_left > 0).then(|| now + grace);
+            vec![Emit::Confirmed]
         }
         (status, Input::Cancel) => return Err(NotCancellable(status)),
         // Everything else changes nothing: duplicates after the end, undo answers for an order
@@ -327,7 +351,7 @@ pub fn transition(
 fn start_undo(order: &mut Order, status: Status, now: DateTime<Utc>, grace: Duration) {
     order.status = status;
     order.undo = Undo::default();
-    order.undo_due_at = Some(now + grace);
+    order.announce_again_at = Some(now + grace);
 }
 
 /// An order line as asked for.
@@ -528,7 +552,7 @@ mod tests {
             for input in inputs() {
                 let mut o = order(status, true);
                 if matches!(status, Status::Failing | Status::Cancelling) {
-                    o.undo_due_at = Some(t0() + GRACE);
+                    o.announce_again_at = Some(t0() + GRACE);
                 }
                 let got = match transition(&o, &input, t0(), GRACE) {
                     Err(NotCancellable(s)) => {
@@ -662,6 +686,34 @@ mod tests {
         let (again, emits) = transition(&o, &Input::Sweep, due, GRACE).unwrap().unwrap();
         assert_eq!(emits, vec![Emit::Failed(FailureReason::Expired)]);
         assert_eq!(again.sweep_due_at(), Some(due + GRACE));
+    }
+
+    #[test]
+    fn a_confirmation_is_announced_again_a_bounded_number_of_times() {
+        let mut o = order(Status::Pending, false);
+        for step in [Step::Stock, Step::Payment] {
+            o = transition(&o, &Input::StepResult(step, true), t0(), GRACE)
+                .unwrap()
+                .unwrap()
+                .0;
+        }
+        assert_eq!(o.status, Status::Confirmed);
+        let mut now = t0();
+        for _ in 0..CONFIRMATION_REPEATS {
+            now += GRACE;
+            let (next, emits) = transition(&o, &Input::Sweep, now, GRACE).unwrap().unwrap();
+            assert_eq!(
+                (next.status, emits),
+                (Status::Confirmed, vec![Emit::Confirmed])
+            );
+            o = next;
+        }
+        assert_eq!(o.sweep_due_at(), None);
+        assert!(
+            transition(&o, &Input::Sweep, now + GRACE, GRACE)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
