@@ -1,0 +1,156 @@
+//! The simulated world: the local system's wiring on in-memory stores, a manual clock
+//! skewed per service, stores that yield before every call so that concurrent requests
+//! really interleave, and a relay cursor per outbox.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use contract::Service;
+use local::config::LocalConfig;
+use local::system::World;
+use platform::batch::EventHandler;
+use platform::clock::{Clock, ManualClock};
+use platform::docstore::memory::MemoryDocStore;
+use platform::docstore::{Commit, CommitError, DocStore, Item, Key, Page, Query};
+use platform::dynamo::StoreError;
+use platform::ids::SequentialIds;
+use platform::ports::Ports;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A clock `offset` away from the world's.
+struct SkewedClock {
+    base: ManualClock,
+    offset: Duration,
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.base.now() + self.offset
+    }
+}
+
+/// Yields to the scheduler before every call, so two requests run together interleave
+/// their reads and writes (on one thread, in an order fixed by the seed).
+struct YieldingStore(Arc<MemoryDocStore>);
+
+#[async_trait]
+impl DocStore for YieldingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.get(key).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.query(query).await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
+        tokio::task::yield_now().await;
+        self.0.commit(commit).await
+    }
+
+    async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.processed(key).await
+    }
+}
+
+pub const ORDER_TTL_SECONDS: i64 = 60;
+pub const UNDO_GRACE_SECONDS: i64 = 10;
+
+pub struct SimWorld {
+    pub world: World,
+    pub clock: ManualClock,
+    /// Each service's table, to check the invariants against.
+    pub stores: BTreeMap<Service, Arc<MemoryDocStore>>,
+    /// How far each outbox has been relayed.
+    pub relayed: BTreeMap<Service, usize>,
+    pub handlers: HashMap<&'static str, Arc<dyn EventHandler>>,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+impl SimWorld {
+    /// Service clocks are off by up to `max_skew_seconds` either way, chosen by `seed`.
+    pub fn build(seed: u64, max_skew_seconds: i64) -> SimWorld {
+        let clock = ManualClock::starting_at(start_time());
+        let ids = Arc::new(SequentialIds::new("id"));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        let skews: BTreeMap<Service, Duration> = Service::ALL
+            .iter()
+            .map(|s| {
+                (
+                    *s,
+                    Duration::milliseconds(
+                        rng.random_range(-max_skew_seconds * 1000..=max_skew_seconds * 1000),
+                    ),
+                )
+            })
+            .collect();
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("JWT_SECRET", "simulation-secret-at-least-32-bytes-long"),
+            ("ORDER_TTL_SECONDS", "60"),
+            ("UNDO_GRACE_SECONDS", "10"),
+        ]);
+        let config = LocalConfig::from_env(&env).expect("the simulation's configuration is valid");
+        let stores = RefCell::new(BTreeMap::new());
+        let world = World::build(
+            config,
+            Arc::new(clock.clone()),
+            ids.clone(),
+            |service, outbox| {
+                let store = Arc::new(MemoryDocStore::new(outbox));
+                stores.borrow_mut().insert(service, store.clone());
+                let skewed = SkewedClock {
+                    base: clock.clone(),
+                    offset: skews[&service],
+                };
+                Ports::new(
+                    Arc::new(YieldingStore(store)),
+                    Arc::new(skewed),
+                    ids.clone(),
+                )
+            },
+        )
+        .expect("the topology is valid");
+        let handlers = world
+            .consumers
+            .iter()
+            .map(|(q, h)| (*q, h.clone()))
+            .collect();
+        SimWorld {
+            world,
+            clock,
+            stores: stores.into_inner(),
+            relayed: Service::ALL.iter().map(|s| (*s, 0)).collect(),
+            handlers,
+        }
+    }
+
+    /// Every item of a service's table.
+    pub fn items(&self, service: Service) -> Vec<Item> {
+        self.stores
+            .get(&service)
+            .map(|s| s.items())
+            .unwrap_or_default()
+    }
+
+    /// Services whose outbox has events not yet relayed.
+    pub fn unrelayed(&self) -> Vec<Service> {
+        self.world
+            .outboxes
+            .iter()
+            .filter(|(s, o)| o.len() > self.relayed[s])
+            .map(|(s, _)| *s)
+            .collect()
+    }
+}
