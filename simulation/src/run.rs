@@ -361,9 +361,22 @@ impl Sim {
                 coupon_valid_days: 30,
             };
             if let Ok(source) = s.coupon_sources.create(new).await {
-                for user in &self.model.users {
-                    if let Ok(coupon) = s.coupon_sources.issue(&source.source_id, user).await {
-                        self.model.coupons.push((coupon, user.clone()));
+                // Requests race: two users at once, and each user twice at once.
+                let users = self.model.users.clone();
+                for pair in users.chunks(2) {
+                    let id = &source.source_id;
+                    let other = pair.get(1).unwrap_or(&pair[0]);
+                    let (a, b, c) = tokio::join!(
+                        s.coupon_sources.issue(id, &pair[0]),
+                        s.coupon_sources.issue(id, other),
+                        s.coupon_sources.issue(id, &pair[0]),
+                    );
+                    for (user, result) in [(&pair[0], a), (other, b), (&pair[0], c)] {
+                        if let Ok(coupon) = result
+                            && !self.model.coupons.iter().any(|(c, _)| *c == coupon)
+                        {
+                            self.model.coupons.push((coupon, user.clone()));
+                        }
                     }
                 }
             }
