@@ -54,6 +54,20 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// Every rate multiplied by `factor` (each kept within 0..=1).
+    pub fn scaled(self, factor: f64) -> Faults {
+        let f = |rate: f64| (rate * factor).clamp(0.0, 1.0);
+        Faults {
+            duplicate: f(self.duplicate),
+            relay_duplicate: f(self.relay_duplicate),
+            drop: f(self.drop),
+            crash_after_commit: f(self.crash_after_commit),
+            fail_before_commit: f(self.fail_before_commit),
+            long_delay: f(self.long_delay),
+            race: f(self.race),
+        }
+    }
+
     pub fn none() -> Faults {
         Faults {
             duplicate: 0.0,

@@ -16,7 +16,7 @@ fn run_range(seeds: std::ops::Range<u64>) {
         });
         if !report.violations.is_empty() {
             failures.push(format!(
-                "seed {seed}: {:?}\n{}\n  reproduce: cargo run -p simulation --release -- --seed {seed} --orders {ORDERS}",
+                "seed {seed}: {:?}\n{}\n  reproduce: cargo run -p simulation --profile sim -- --seed {seed} --orders {ORDERS}",
                 report.violations,
                 report.timelines.join("\n")
             ));

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use simulation::{Report, SimConfig, run_seed};
 
-const USAGE: &str = "usage: simulate [--seeds N] [--from FIRST] [--seed ONE] [--orders PER_SEED]";
+const USAGE: &str =
+    "usage: simulate [--seeds N] [--from FIRST] [--seed ONE] [--orders PER_SEED] [--fault-scale X]";
 
 fn number(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64, String> {
     args.next()
@@ -17,7 +18,7 @@ fn number(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64, St
 }
 
 fn main() -> ExitCode {
-    let (mut seeds, mut from, mut orders) = (100u64, 1u64, 20usize);
+    let (mut seeds, mut from, mut orders, mut scale) = (100u64, 1u64, 20usize, 1.0f64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let parsed = match arg.as_str() {
@@ -28,6 +29,19 @@ fn main() -> ExitCode {
                 seeds = 1;
             }),
             "--orders" => number(&mut args, "--orders").map(|n| orders = n as usize),
+            "--fault-scale" => match args
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|x| x.is_finite() && *x >= 0.0)
+            {
+                Some(x) => {
+                    scale = x;
+                    Ok(())
+                }
+                None => Err(format!(
+                    "--fault-scale needs a non-negative number\n{USAGE}"
+                )),
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -70,7 +84,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    println!("seeds: {seeds} (from {from})");
+    println!("seeds: {seeds} (from {from}), {orders} orders each, fault scale {scale}");
     println!(
         "orders: {} placed, {} refused; {} confirmed, {} failed, {} cancelled",
         totals.orders_placed,
