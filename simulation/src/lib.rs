@@ -12,4 +12,4 @@ pub mod checks;
 pub mod run;
 pub mod world;
 
-pub use run::{Faults, Report, SimConfig, run_seed};
+pub use run::{Faults, Report, Sabotage, SimConfig, run_seed};

@@ -90,9 +90,18 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Service clocks differ by up to this many seconds either way.
     pub max_skew_seconds: i64,
-    /// Breaks one rule on purpose (product reserves without its de-duplication record),
-    /// to show the checker catching it.
-    pub sabotage: bool,
+    /// Breaks one rule on purpose, to show the checker catching it.
+    pub sabotage: Option<Sabotage>,
+}
+
+/// A rule broken on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Product reserves without its per-order de-duplication record.
+    ForgetReservations,
+    /// Confirmations are announced once only, as before the sweep re-announced them: a lost
+    /// `OrderConfirmed` then loses its sales statistics.
+    AnnounceConfirmationsOnce,
 }
 
 impl SimConfig {
@@ -104,7 +113,7 @@ impl SimConfig {
             products: 3,
             faults: Faults::default(),
             max_skew_seconds: 2,
-            sabotage: false,
+            sabotage: None,
         }
     }
 }
@@ -178,6 +187,8 @@ impl EventHandler for ForgetfulReservations {
 }
 
 struct Sim {
+    /// Orders whose confirmation was relayed (for `Sabotage::AnnounceConfirmationsOnce`).
+    announced: BTreeSet<String>,
     config: SimConfig,
     rng: ChaCha8Rng,
     w: SimWorld,
@@ -229,7 +240,7 @@ enum Outcome {
 impl Sim {
     fn new(config: &SimConfig) -> Sim {
         let mut w = SimWorld::build(config.seed, config.max_skew_seconds);
-        if config.sabotage
+        if config.sabotage == Some(Sabotage::ForgetReservations)
             && let (Some(inner), Some(store)) = (
                 w.handlers.get("product-order-created").cloned(),
                 w.stores.get(&Service::Product).cloned(),
@@ -246,6 +257,7 @@ impl Sim {
         };
         let stepper = Stepper::new(w.world.bus.clone(), config.seed, faults);
         Sim {
+            announced: BTreeSet::new(),
             config: config.clone(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             w,
@@ -554,6 +566,7 @@ impl Sim {
         let outbox = self.w.world.outboxes[&service].clone();
         if let Some(record) = outbox.read(position, 1).into_iter().next()
             && let Ok(event) = record.event
+            && !self.silenced(&event)
         {
             let publisher = platform::bus::BusPublisher::new(self.w.world.bus.clone());
             let _ = publisher.publish(&event).await;
@@ -563,6 +576,16 @@ impl Sim {
             }
         }
         self.w.relayed.insert(service, position + 1);
+    }
+
+    /// Whether the sabotage swallows this event at the relay.
+    fn silenced(&mut self, event: &Envelope) -> bool {
+        match (&event.event, self.config.sabotage) {
+            (Event::OrderConfirmed(c), Some(Sabotage::AnnounceConfirmationsOnce)) => {
+                !self.announced.insert(c.order_id.clone())
+            }
+            _ => false,
+        }
     }
 
     /// A request or a delivery; sometimes two at once.

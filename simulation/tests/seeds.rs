@@ -1,7 +1,7 @@
 //! The simulation in CI: a fixed set of seeds must find no violation, the same seed must
 //! give the same run, and a rule broken on purpose must be caught.
 
-use simulation::{Report, SimConfig, run_seed};
+use simulation::{Report, Sabotage, SimConfig, run_seed};
 
 /// Orders per seed in CI: enough to race and fail in every way, small enough for 200 seeds
 /// in a few minutes of an unoptimised build.
@@ -85,7 +85,7 @@ fn the_checker_catches_a_handler_without_de_duplication() {
     let caught = (1..=20).find_map(|seed| {
         let report = run_seed(&SimConfig {
             orders: ORDERS,
-            sabotage: true,
+            sabotage: Some(Sabotage::ForgetReservations),
             ..SimConfig::new(seed)
         });
         report
@@ -97,4 +97,25 @@ fn the_checker_catches_a_handler_without_de_duplication() {
         caught.is_some(),
         "no seed caught the missing de-duplication"
     );
+}
+
+/// Seed 202 loses an `OrderConfirmed` on its way to the product service. Announced once
+/// (the design before the sweep re-announced confirmations), that order's sale never
+/// reaches the statistics; announced again, it does.
+#[test]
+fn regression_seed_202_a_lost_confirmation_is_announced_again() {
+    let once = run_seed(&SimConfig {
+        sabotage: Some(Sabotage::AnnounceConfirmationsOnce),
+        ..SimConfig::new(202)
+    });
+    assert!(
+        once.violations
+            .iter()
+            .any(|v| v.starts_with("statistics of")),
+        "{:?}",
+        once.violations
+    );
+    let fixed = run_seed(&SimConfig::new(202));
+    assert!(fixed.violations.is_empty(), "{:?}", fixed.violations);
+    assert!(fixed.faults.get("message lost").is_some_and(|n| *n > 0));
 }

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
     for (i, seed) in (from..from.saturating_add(seeds)).enumerate() {
         let config = SimConfig {
             orders,
+            faults: simulation::Faults::default().scaled(scale),
             ..SimConfig::new(seed)
         };
         let report = run_seed(&config);
