@@ -77,3 +77,105 @@ async fn identity_from_authorizer(mut request: Request) -> Request {
     }
     request
 }
+
+/// A domain's ports on AWS: its table (`TABLE_NAME`) through the DynamoDB document store,
+/// the system clock and random ids. Makes no network call.
+pub async fn ports_from_env() -> Result<crate::ports::Ports, crate::config::ConfigError> {
+    let table = required(&ProcessEnv, "TABLE_NAME")?;
+    let client = crate::dynamo::client_from_env().await;
+    let store = std::sync::Arc::new(crate::docstore::dynamodb::DynamoDocStore::new(
+        client, table,
+    ));
+    Ok(crate::ports::Ports::new(
+        store,
+        std::sync::Arc::new(crate::clock::SystemClock),
+        std::sync::Arc::new(crate::ids::RandomIds),
+    ))
+}
+
+/// Sends poison messages to the function's dead-letter queue (`DLQ_URL`), so they are kept
+/// for inspection instead of being retried.
+pub struct SqsDeadLetters {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsDeadLetters {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::batch::DeadLetters for SqsDeadLetters {
+    async fn quarantine(
+        &self,
+        message: &aws_lambda_events::event::sqs::SqsMessage,
+        reason: &str,
+    ) -> Result<(), String> {
+        let reason_attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason.chars().take(256).collect::<String>())
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(message.body.clone().unwrap_or_default())
+            .message_attributes("poisonReason", reason_attribute)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+/// A consuming function: SQS batches in, only the failed message ids out
+/// (`ReportBatchItemFailures`); poison messages go to `DLQ_URL`.
+pub async fn run_sqs_consumer<H: crate::batch::EventHandler + 'static>(
+    function: &'static str,
+    handler: H,
+) -> Result<(), lambda_runtime::Error> {
+    use crate::batch::SqsFunction;
+    telemetry::init(LogTarget::Stdout);
+    let dlq = required(&ProcessEnv, "DLQ_URL")?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&config), dlq);
+    let processor = crate::batch::BatchProcessor::new(function, handler, Box::new(dead_letters));
+    let processor = &processor;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(processor.handle_batch(event.payload).await)
+        },
+    ))
+    .await
+}
+
+/// A scheduled function (EventBridge): runs `job` on every invocation; a failure fails the
+/// invocation so the schedule's retry policy applies.
+pub async fn run_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<String, E>>,
+    E: std::fmt::Display,
+{
+    telemetry::init(LogTarget::Stdout);
+    let job = &job;
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<aws_lambda_events::event::eventbridge::EventBridgeEvent>| async move {
+            match job().await {
+                Ok(summary) => {
+                    tracing::info!(%summary, "scheduled run done");
+                    Ok(summary)
+                }
+                Err(error) => Err(lambda_runtime::Error::from(error.to_string())),
+            }
+        },
+    ))
+    .await
+}

@@ -103,3 +103,39 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
     assert_eq!(attributes["type"].string_value(), Some("StockReserved"));
     assert_eq!(attributes["source"].string_value(), Some("product"));
 }
+
+#[tokio::test]
+async fn a_poison_message_is_kept_in_the_dead_letter_queue_with_its_reason() {
+    use platform::batch::DeadLetters;
+    let config = emulator().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = format!("dlq-{}", uuid::Uuid::new_v4().simple());
+    let dlq = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dead_letters = platform::lambda::SqsDeadLetters::new(sqs.clone(), dlq.clone());
+    let message =
+        platform::batch::sqs_message("m-1", "r-1", "not an event", &Default::default(), 1);
+    dead_letters
+        .quarantine(&message, "the message is not an event envelope")
+        .await
+        .unwrap();
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body(), Some("not an event"));
+    let reason = messages[0].message_attributes.as_ref().unwrap()["poisonReason"].string_value();
+    assert_eq!(reason, Some("the message is not an event envelope"));
+}

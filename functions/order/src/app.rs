@@ -41,6 +41,23 @@ pub struct OrderSettings {
     pub undo_grace: Duration,
 }
 
+impl OrderSettings {
+    /// `ORDER_TTL_SECONDS` (default 600) and `UNDO_GRACE_SECONDS` (default 60).
+    pub fn from_env(
+        env: &dyn platform::config::Env,
+    ) -> Result<OrderSettings, platform::config::ConfigError> {
+        use platform::config::number_in;
+        Ok(OrderSettings {
+            order_ttl: Duration::seconds(
+                number_in(env, "ORDER_TTL_SECONDS", 600, 1, 86_400)? as i64
+            ),
+            undo_grace: Duration::seconds(
+                number_in(env, "UNDO_GRACE_SECONDS", 60, 1, 86_400)? as i64
+            ),
+        })
+    }
+}
+
 pub struct OrderService {
     ports: Ports,
     settings: OrderSettings,

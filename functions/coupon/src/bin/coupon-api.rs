@@ -1,0 +1,11 @@
+//! Lambda: the coupon service's HTTP API behind API Gateway.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let service = Arc::new(coupon_service::app::CouponService::new(
+        platform::lambda::ports_from_env().await?,
+    ));
+    platform::lambda::run_http_api(coupon_service::api::router(service), "coupon-api").await
+}

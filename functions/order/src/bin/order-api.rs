@@ -1,0 +1,13 @@
+//! Lambda: the order service's HTTP API behind API Gateway.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let settings = order_service::app::OrderSettings::from_env(&platform::config::ProcessEnv)?;
+    let service = Arc::new(order_service::app::OrderService::new(
+        platform::lambda::ports_from_env().await?,
+        settings,
+    ));
+    platform::lambda::run_http_api(order_service::api::router(service), "order-api").await
+}
