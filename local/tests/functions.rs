@@ -89,3 +89,162 @@ fn every_binary_the_template_names_exists() {
         );
     }
 }
+
+/// The template's resources: logical id → the lines of its block.
+fn resources() -> Vec<(String, Vec<String>)> {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+    let mut inside = false;
+    for line in template.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            inside = line == "Resources:";
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let is_id = line.starts_with("  ")
+            && !line.starts_with("   ")
+            && line.trim_end().ends_with(':')
+            && !line.trim().starts_with('#');
+        if is_id {
+            blocks.push((line.trim().trim_end_matches(':').to_owned(), Vec::new()));
+        } else if let Some((_, lines)) = blocks.last_mut() {
+            lines.push(line.trim().to_owned());
+        }
+    }
+    blocks
+}
+
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|p| p[..1].to_uppercase() + &p[1..])
+        .collect()
+}
+
+fn value<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+}
+
+#[test]
+fn the_template_subscribes_every_queue_as_the_topology_says() {
+    let resources = resources();
+    let mut in_template = BTreeSet::new();
+    for (_, lines) in &resources {
+        if value(lines, "Type:") != Some("AWS::SNS::Subscription") {
+            continue;
+        }
+        let topic = value(lines, "TopicArn: !Ref ")
+            .unwrap()
+            .trim_end_matches("Topic")
+            .to_owned();
+        let queue = value(lines, "Endpoint: !GetAtt ")
+            .unwrap()
+            .trim_end_matches(".Arn")
+            .trim_end_matches("Queue")
+            .to_owned();
+        let filter: serde_json::Value =
+            serde_json::from_str(value(lines, "FilterPolicy:").unwrap().trim_matches('\''))
+                .unwrap();
+        let mut types: Vec<String> = filter["type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        types.sort();
+        assert_eq!(
+            value(lines, "RawMessageDelivery:"),
+            Some("true"),
+            "{queue} from {topic}"
+        );
+        in_template.insert((queue, topic, types));
+    }
+    let mut in_topology = BTreeSet::new();
+    for consumer in CONSUMERS {
+        for (topic, types) in consumer.subscriptions {
+            let mut types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+            types.sort();
+            in_topology.insert((camel(consumer.queue), camel(topic.name()), types));
+        }
+    }
+    assert_eq!(in_template, in_topology);
+}
+
+#[test]
+fn every_queue_has_a_dead_letter_queue_an_alarm_and_its_function() {
+    let resources = resources();
+    let find = |id: &str| {
+        resources
+            .iter()
+            .find(|(r, _)| r == id)
+            .map(|(_, l)| l.clone())
+    };
+    for consumer in CONSUMERS {
+        let q = camel(consumer.queue);
+        let queue = find(&format!("{q}Queue")).unwrap_or_else(|| panic!("no {q}Queue"));
+        assert_eq!(
+            value(&queue, "deadLetterTargetArn: !GetAtt "),
+            Some(format!("{q}DeadLetters.Arn").as_str())
+        );
+        assert!(value(&queue, "maxReceiveCount:").is_some());
+        let visibility: u32 = value(&queue, "VisibilityTimeout:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            visibility > 10 * 3,
+            "{q}: visibility timeout {visibility} must be well above the function timeout"
+        );
+        assert!(
+            find(&format!("{q}DeadLettersAlarm")).is_some(),
+            "no alarm on {q}'s DLQ"
+        );
+        let function = find(&format!("{q}Function")).unwrap_or_else(|| panic!("no {q}Function"));
+        assert_eq!(value(&function, "Binary:"), Some(consumer.queue));
+        assert_eq!(
+            value(&function, "Queue: !GetAtt "),
+            Some(format!("{q}Queue.Arn").as_str())
+        );
+        assert!(
+            function
+                .iter()
+                .any(|l| l.contains("ReportBatchItemFailures"))
+        );
+    }
+}
+
+#[test]
+fn each_function_names_only_its_own_domain_resources() {
+    for (id, lines) in resources() {
+        if value(&lines, "Type:") != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = value(&lines, "Binary:").unwrap();
+        let domain = Service::ALL
+            .iter()
+            .filter(|s| binary.starts_with(&format!("{}-", s.name())))
+            .max_by_key(|s| s.name().len())
+            .unwrap_or_else(|| panic!("{binary} belongs to no service"));
+        let own = camel(domain.name());
+        for line in &lines {
+            for word in line.split(|c: char| !c.is_alphanumeric()) {
+                for kind in ["Table", "Topic"] {
+                    if let Some(prefix) = word.strip_suffix(kind)
+                        && !prefix.is_empty()
+                        && word != format!("{own}{kind}")
+                        && !(kind == "Topic" && line.starts_with("TopicArn"))
+                    {
+                        panic!(
+                            "{id} ({binary}) names {word}, which is not the {} service's",
+                            domain.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
