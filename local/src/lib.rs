@@ -7,6 +7,7 @@
 //! - `gateway`: routing and authorization in front of the services' routers.
 //! - `system`: wiring it all and running it until shutdown.
 
+pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod gateway;

@@ -8,15 +8,17 @@ use local::system::LocalSystem;
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 
-const USAGE: &str = "usage: shop-local [--demo]\n  --demo  create an admin (admin@shop.kr / admin1234), three products and a coupon source";
+const USAGE: &str = "usage: shop-local [--demo] [--aws]\n  --demo  create an admin (admin@shop.kr / admin1234), three products and a coupon source\n  --aws   run on AWS APIs instead of in memory (implied when AWS_ENDPOINT_URL is set):\n          provision the topology under STACK_PREFIX (default shop-local-), then poll the\n          queues, read the table streams and run the sweep";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init(LogTarget::Stderr);
     let mut demo = false;
+    let mut aws = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--demo" => demo = true,
+            "--aws" => aws = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -53,6 +55,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if aws {
+        return run_on_aws(config, listener).await;
+    }
     let system = match LocalSystem::start(config) {
         Ok(system) => system,
         Err(error) => {
@@ -106,6 +111,51 @@ async fn main() -> ExitCode {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
+        Err(error) => {
+            eprintln!("shop-local: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The same system on AWS APIs (`--aws`, or `AWS_ENDPOINT_URL` set).
+async fn run_on_aws(config: LocalConfig, listener: tokio::net::TcpListener) -> ExitCode {
+    let prefix = std::env::var("STACK_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "shop-local-".to_owned());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let system = match local::aws::AwsSystem::start(config, &sdk, &prefix).await {
+        Ok(system) => system,
+        Err(error) => {
+            eprintln!("shop-local: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = match shutdown_requested() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            eprintln!("shop-local: cannot watch for Ctrl-C: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!(
+            "shop-local listening on http://{addr} (on AWS APIs, resources prefixed {prefix})"
+        ),
+        Err(error) => {
+            eprintln!("shop-local: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let served = axum::serve(listener, system.router())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    system.shutdown().await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("shop-local: {error}");
             ExitCode::FAILURE

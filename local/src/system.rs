@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use user_service::app::UserService;
 use user_service::auth::TokenCodec;
+use user_service::store::UserStore;
 use user_service::store::memory::MemoryUserStore;
 
 use crate::config::LocalConfig;
@@ -63,11 +64,13 @@ pub struct World {
 
 impl World {
     /// `ports` gives each service its ports, given the outbox its relay reads; `clock` and
-    /// `ids` are the bus's and the user service's.
+    /// `ids` are the bus's and the user service's; `users` is the user store (default: in
+    /// memory, on the user outbox).
     pub fn build(
         config: LocalConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        users: Option<Arc<dyn UserStore>>,
         ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
     ) -> Result<World, TopologyError> {
         let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
@@ -81,7 +84,8 @@ impl World {
             config.user.token_ttl,
             clock.clone(),
         );
-        let user_store = Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone()));
+        let user_store = users
+            .unwrap_or_else(|| Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone())));
         let settings = OrderSettings {
             order_ttl: chrono::Duration::from_std(config.order_ttl)
                 .unwrap_or(chrono::Duration::minutes(10)),
@@ -184,9 +188,13 @@ impl LocalSystem {
         store: impl Fn(Service, Arc<MemoryOutbox>) -> Arc<dyn DocStore>,
     ) -> Result<LocalSystem, TopologyError> {
         let sweep_interval = config.sweep_interval;
-        let world = World::build(config, clock.clone(), ids.clone(), |service, outbox| {
-            Ports::new(store(service, outbox), clock.clone(), ids.clone())
-        })?;
+        let world = World::build(
+            config,
+            clock.clone(),
+            ids.clone(),
+            None,
+            |service, outbox| Ports::new(store(service, outbox), clock.clone(), ids.clone()),
+        )?;
         let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(world.bus.clone()));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -241,7 +249,7 @@ impl LocalSystem {
     }
 }
 /// The EventBridge schedule, played locally: the order sweep every `interval`.
-async fn run_sweep(
+pub(crate) async fn run_sweep(
     orders: Arc<OrderService>,
     interval: std::time::Duration,
     mut stopped: watch::Receiver<bool>,

@@ -71,3 +71,88 @@ pub fn condition_failed_at(codes: &[Option<String>], index: usize) -> bool {
 pub fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(at.timestamp().to_string())
 }
+
+/// Creates a table shaped like every table of ours, unless it exists: `pk`/`sk`, sparse
+/// indexes `gsi1` and `gsi2` on `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (all attributes),
+/// on demand, a stream of new images, TTL on `ttl`. The same shape as in `template.yaml`.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+        TimeToLiveSpecification,
+    };
+    if client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(StoreError::unavailable)
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(StoreError::unavailable)
+    };
+    let gsi = |index: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(&format!("{index}pk"), KeyType::Hash)?)
+            .key_schema(key(&format!("{index}sk"), KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(StoreError::unavailable)
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .attribute_definitions(attr("gsi2pk")?)
+        .attribute_definitions(attr("gsi2sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(gsi("gsi1")?)
+        .global_secondary_indexes(gsi("gsi2")?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .map_err(StoreError::unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(StoreError::unavailable)?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("ttl")
+                .build()
+                .map_err(StoreError::unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(StoreError::unavailable)?;
+    Ok(())
+}

@@ -91,34 +91,39 @@ pub async fn request(
     )
 }
 
+/// Signs up and logs in `email` at `base`.
+pub async fn signed_up(base: &str, email: &str) -> Client {
+    let (status, body) = request(
+        base,
+        Method::POST,
+        "/users/signup",
+        None,
+        Some(json!({"email": email, "password": "secret123", "name": "Tester"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let user_id = body["userId"].as_str().unwrap().to_owned();
+    let (status, body) = request(
+        base,
+        Method::POST,
+        "/users/login",
+        None,
+        Some(json!({"email": email, "password": "secret123"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Client {
+        base: base.to_owned(),
+        token: body["token"].as_str().unwrap().to_owned(),
+        user_id,
+    }
+}
+
 impl TestSystem {
     pub async fn user(&self, email: &str) -> Client {
-        let (status, body) = request(
-            &self.base,
-            Method::POST,
-            "/users/signup",
-            None,
-            Some(json!({"email": email, "password": "secret123", "name": "Tester"})),
-            &[],
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let user_id = body["userId"].as_str().unwrap().to_owned();
-        let (status, body) = request(
-            &self.base,
-            Method::POST,
-            "/users/login",
-            None,
-            Some(json!({"email": email, "password": "secret123"})),
-            &[],
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        Client {
-            base: self.base.clone(),
-            token: body["token"].as_str().unwrap().to_owned(),
-            user_id,
-        }
+        signed_up(&self.base, email).await
     }
 
     pub async fn admin(&self) -> Client {

@@ -12,12 +12,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
-};
-
 use crate::dynamo::Client;
 
 pub struct Emulator {
@@ -104,85 +98,13 @@ impl Emulator {
         }
     }
 
-    /// Creates a table shaped like ours (`pk`/`sk`, sparse indexes `gsi1` and `gsi2` on
-    /// `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk`, on demand, stream of new images, TTL on `ttl`)
-    /// under a name no other test uses.
+    /// Creates a table shaped like ours (see [`crate::dynamo::create_table`]) under a name no
+    /// other test uses.
     pub async fn create_table(&self, client: &Client, prefix: &str) -> String {
         let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("complete attribute definition")
-        };
-        let key = |n: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build()
-                .expect("complete key schema")
-        };
-        let gsi = |name: &str| {
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .key_schema(key(&format!("{name}pk"), KeyType::Hash))
-                .key_schema(key(&format!("{name}sk"), KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("complete index")
-        };
-        client
-            .create_table()
-            .table_name(&name)
-            .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .attribute_definitions(attr("gsi1pk"))
-            .attribute_definitions(attr("gsi1sk"))
-            .attribute_definitions(attr("gsi2pk"))
-            .attribute_definitions(attr("gsi2sk"))
-            .global_secondary_indexes(gsi("gsi1"))
-            .global_secondary_indexes(gsi("gsi2"))
-            .billing_mode(BillingMode::PayPerRequest)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewImage)
-                    .build()
-                    .expect("complete stream specification"),
-            )
-            .send()
+        crate::dynamo::create_table(client, &name)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "create table {name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            });
-        client
-            .update_time_to_live()
-            .table_name(&name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name("ttl")
-                    .build()
-                    .expect("complete TTL specification"),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "enable TTL on {name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            });
+            .unwrap_or_else(|e| panic!("create table {name}: {e}"));
         name
     }
 }

@@ -1,0 +1,441 @@
+//! The local system against real AWS APIs: an emulator (moto, LocalStack) at
+//! `AWS_ENDPOINT_URL`, or an account. It provisions the topology (idempotently), then plays
+//! what Lambda and EventBridge would: an event source mapping per queue (poll, deliver
+//! batches, delete only successes; visibility timeout and DLQ are the queues' own), a reader
+//! per table stream feeding the relays, and the sweep on a timer — all calling the very same
+//! handlers as the Lambda functions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue as StreamValue, OperationType, ShardIteratorType,
+};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use axum::Router;
+use contract::{Envelope, Service};
+use platform::batch::{BatchProcessor, SqsFunction, sqs_message};
+use platform::clock::{Clock, SystemClock};
+use platform::docstore::dynamodb::DynamoDocStore;
+use platform::ids::{IdGenerator, RandomIds};
+use platform::lambda::SqsDeadLetters;
+use platform::outbox::OUTBOX_PK_PREFIX;
+use platform::ports::Ports;
+use platform::publish::EventPublisher;
+use platform::relay::{OutboxRecord, relay};
+use platform::sns::SnsPublisher;
+use platform::telemetry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use user_service::store::dynamodb::DynamoUserStore;
+
+use crate::config::LocalConfig;
+use crate::system::{World, run_sweep};
+use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT};
+
+/// How long a received message stays invisible here: above a handler's run time, short
+/// enough that a failed message comes back soon when developing.
+pub const VISIBILITY_TIMEOUT_SECONDS: i32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+#[error("provisioning {what} failed: {reason}")]
+pub struct ProvisionError {
+    what: String,
+    reason: String,
+}
+
+fn failed(what: impl Into<String>) -> impl FnOnce(String) -> ProvisionError {
+    let what = what.into();
+    move |reason| ProvisionError { what, reason }
+}
+
+/// The names of what was provisioned.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub tables: BTreeMap<Service, String>,
+    pub topics: BTreeMap<Service, String>,
+    /// queue → (url, dead-letter queue url)
+    pub queues: BTreeMap<&'static str, (String, String)>,
+}
+
+fn text<E: std::error::Error>(e: E) -> String {
+    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+}
+
+/// Creates (or finds) every table, topic, queue, dead-letter queue and subscription.
+pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, ProvisionError> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut names = Names::default();
+    for service in Service::ALL {
+        let table = format!("{prefix}{}", service.name());
+        platform::dynamo::create_table(&dynamodb, &table)
+            .await
+            .map_err(|e| failed(&table)(e.to_string()))?;
+        names.tables.insert(service, table);
+        let topic = format!("{prefix}{}", service.name());
+        let arn = sns
+            .create_topic()
+            .name(&topic)
+            .send()
+            .await
+            .map_err(|e| failed(&topic)(text(e)))?
+            .topic_arn
+            .unwrap_or_default();
+        names.topics.insert(service, arn);
+    }
+    for consumer in CONSUMERS {
+        let dlq_name = format!("{prefix}{}-dlq", consumer.queue);
+        let dlq = sqs
+            .create_queue()
+            .queue_name(&dlq_name)
+            .send()
+            .await
+            .map_err(|e| failed(&dlq_name)(text(e)))?
+            .queue_url
+            .unwrap_or_default();
+        let dlq_arn = queue_arn(&sqs, &dlq).await.map_err(failed(&dlq_name))?;
+        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()}).to_string();
+        let name = format!("{prefix}{}", consumer.queue);
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .send()
+            .await
+            .map_err(|e| failed(&name)(text(e)))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = queue_arn(&sqs, &url).await.map_err(failed(&name))?;
+        for (topic, types) in consumer.subscriptions {
+            let filter = serde_json::json!({ "type": types }).to_string();
+            sns.subscribe()
+                .topic_arn(&names.topics[topic])
+                .protocol("sqs")
+                .endpoint(&arn)
+                .attributes("RawMessageDelivery", "true")
+                .attributes("FilterPolicy", filter)
+                .send()
+                .await
+                .map_err(|e| failed(format!("{name} subscription to {}", topic.name()))(text(e)))?;
+        }
+        names.queues.insert(consumer.queue, (url, dlq));
+    }
+    Ok(names)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(text)?;
+    out.attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| "no queue ARN".to_owned())
+}
+
+/// The system running against an AWS API.
+pub struct AwsSystem {
+    router: Router,
+    pub names: Names,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl AwsSystem {
+    /// Provisions under `prefix` and starts the pollers, stream readers and the sweep.
+    pub async fn start(
+        config: LocalConfig,
+        sdk: &SdkConfig,
+        prefix: &str,
+    ) -> Result<AwsSystem, ProvisionError> {
+        let names = provision(sdk, prefix).await?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+        let sweep_interval = config.sweep_interval;
+        let users = Arc::new(DynamoUserStore::new(
+            dynamodb.clone(),
+            names.tables[&Service::User].clone(),
+        ));
+        let world = World::build(
+            config,
+            clock.clone(),
+            ids.clone(),
+            Some(users),
+            |service, _| {
+                Ports::new(
+                    Arc::new(DynamoDocStore::new(
+                        dynamodb.clone(),
+                        names.tables[&service].clone(),
+                    )),
+                    clock.clone(),
+                    ids.clone(),
+                )
+            },
+        )
+        .map_err(|e| failed("the topology")(e.to_string()))?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        for (queue, handler) in &world.consumers {
+            let (url, dlq) = names.queues[queue].clone();
+            let dead_letters = Box::new(SqsDeadLetters::new(sqs.clone(), dlq));
+            let function: Arc<dyn SqsFunction> =
+                Arc::new(BatchProcessor::new(*queue, handler.clone(), dead_letters));
+            let poll = poll_queue(sqs.clone(), url, function, stopped.clone());
+            tasks.push(tokio::spawn(
+                poll.instrument(telemetry::function_span(queue)),
+            ));
+        }
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+        for service in Service::ALL {
+            let publisher: Arc<dyn EventPublisher> = Arc::new(SnsPublisher::new(
+                sns.clone(),
+                names.topics[&service].clone(),
+            ));
+            let read = read_stream(
+                dynamodb.clone(),
+                streams.clone(),
+                names.tables[&service].clone(),
+                publisher,
+                stopped.clone(),
+            );
+            tasks.push(tokio::spawn(read.instrument(telemetry::function_span(
+                &format!("{}-relay", service.name()),
+            ))));
+        }
+        let sweep = run_sweep(
+            world.services.orders.clone(),
+            sweep_interval,
+            stopped.clone(),
+        );
+        tasks.push(tokio::spawn(
+            sweep.instrument(telemetry::function_span("order-sweep")),
+        ));
+        Ok(AwsSystem {
+            router: world.router(),
+            names,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Sleeps `duration`, or less if asked to stop.
+async fn pause(duration: Duration, stopped: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = stopped.changed() => {}
+    }
+}
+
+/// The event source mapping of one queue: receive, hand over, delete only successes.
+async fn poll_queue(
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    function: Arc<dyn SqsFunction>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    while !*stopped.borrow() {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %text(e), "receive failed; trying again");
+                pause(Duration::from_millis(500), &mut stopped).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            pause(Duration::from_millis(100), &mut stopped).await;
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let attributes: std::collections::BTreeMap<String, String> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|(k, v)| {
+                                v.string_value().map(|s| (k.clone(), s.to_owned()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                sqs_message(
+                    m.message_id().unwrap_or_default(),
+                    m.receipt_handle().unwrap_or_default(),
+                    m.body().unwrap_or_default(),
+                    &attributes,
+                    receive_count,
+                )
+            })
+            .collect();
+        let response = function.handle_batch(event).await;
+        for m in &messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
+            if !failed && let Some(receipt) = m.receipt_handle() {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await;
+            }
+        }
+    }
+}
+
+/// The outbox record of a stream record, if it is an inserted outbox item.
+fn outbox_record(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<OutboxRecord> {
+    if record.event_name() != Some(&OperationType::Insert) {
+        return None;
+    }
+    let change = record.dynamodb()?;
+    let image: &HashMap<String, StreamValue> = change.new_image()?;
+    let text = |name: &str| image.get(name).and_then(|v| v.as_s().ok()).cloned();
+    if !text("pk")?.starts_with(OUTBOX_PK_PREFIX) {
+        return None;
+    }
+    let event = text("event")
+        .ok_or_else(|| "outbox item without an event".to_owned())
+        .and_then(|e| Envelope::from_json(&e).map_err(|e| e.to_string()));
+    Some(OutboxRecord {
+        sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
+        event,
+    })
+}
+
+/// The stream relay of one table: reads every shard from its start, relays outbox inserts,
+/// and after a failure reads again from the failed record.
+async fn read_stream(
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    table: String,
+    publisher: Arc<dyn EventPublisher>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let stream_arn = match dynamodb.describe_table().table_name(&table).send().await {
+        Ok(out) => out.table.and_then(|t| t.latest_stream_arn),
+        Err(e) => {
+            tracing::error!(%table, error = %text(e), "no stream to relay");
+            None
+        }
+    };
+    let Some(stream_arn) = stream_arn else { return };
+    let mut iterators: BTreeMap<String, String> = BTreeMap::new();
+    while !*stopped.borrow() {
+        if iterators.is_empty() {
+            let shards = streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.stream_description)
+                .map(|d| d.shards.unwrap_or_default())
+                .unwrap_or_default();
+            for shard in shards {
+                let Some(id) = shard.shard_id else { continue };
+                let iterator = streams
+                    .get_shard_iterator()
+                    .stream_arn(&stream_arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await;
+                if let Ok(Some(it)) = iterator.map(|o| o.shard_iterator) {
+                    iterators.insert(id, it);
+                }
+            }
+        }
+        let mut read_any = false;
+        for (shard, iterator) in iterators.clone() {
+            let out = match streams
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(100)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::warn!(%table, error = %text(e), "reading the stream failed; trying again");
+                    continue;
+                }
+            };
+            let records: Vec<OutboxRecord> =
+                out.records().iter().filter_map(outbox_record).collect();
+            read_any |= !out.records().is_empty();
+            let next = match relay(records, publisher.as_ref()).await {
+                Ok(_) => out.next_shard_iterator,
+                Err(failure) => {
+                    tracing::warn!(%table, sequence_number = %failure.sequence_number, reason = %failure.reason, "relay failed; reading again from there");
+                    streams
+                        .get_shard_iterator()
+                        .stream_arn(&stream_arn)
+                        .shard_id(&shard)
+                        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                        .sequence_number(&failure.sequence_number)
+                        .send()
+                        .await
+                        .ok()
+                        .and_then(|o| o.shard_iterator)
+                }
+            };
+            match next {
+                Some(next) => {
+                    iterators.insert(shard, next);
+                }
+                None => {
+                    iterators.remove(&shard);
+                }
+            }
+        }
+        if !read_any {
+            pause(Duration::from_millis(100), &mut stopped).await;
+        }
+    }
+}
