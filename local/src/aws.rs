@@ -439,3 +439,46 @@ async fn read_stream(
         }
     }
 }
+
+/// Moves every message of a dead-letter queue back onto its queue (after the cause was
+/// fixed). Returns how many were moved.
+pub async fn redrive(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    queue_url: &str,
+) -> Result<usize, String> {
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(text)?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(moved);
+        }
+        for m in messages {
+            let mut send = sqs
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(m.body().unwrap_or_default());
+            for (name, value) in m.message_attributes().into_iter().flatten() {
+                send = send.message_attributes(name, value.clone());
+            }
+            send.send().await.map_err(text)?;
+            if let Some(receipt) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(dlq_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(text)?;
+            }
+            moved += 1;
+        }
+    }
+}
