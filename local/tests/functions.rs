@@ -248,3 +248,13 @@ fn each_function_names_only_its_own_domain_resources() {
         }
     }
 }
+
+#[test]
+fn every_function_has_a_sample_event() {
+    for (_, binary) in binaries() {
+        assert!(
+            root().join(format!("events/{binary}.json")).exists(),
+            "no events/{binary}.json"
+        );
+    }
+}

@@ -71,15 +71,14 @@ async fn json_of(response: axum::response::Response) -> serde_json::Value {
 async fn on_lambda_the_identity_comes_from_the_authorizer_context_not_the_client() {
     let users = service(Arc::new(MemoryOutbox::new()));
     let app = platform::lambda::http_app(user_service::api::router(users), "user-api");
-    let signup = lambda_http::request::from_str(&sample("user-api-signup.json")).unwrap();
+    let signup = lambda_http::request::from_str(&sample("user-api.json")).unwrap();
     let user_id = json_of(app.clone().oneshot(signup).await.unwrap()).await["userId"]
         .as_str()
         .unwrap()
         .to_owned();
 
     // GET /users/me with a spoofed x-user-id, as API Gateway delivers it after the authorizer.
-    let mut event: serde_json::Value =
-        serde_json::from_str(&sample("user-api-signup.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&sample("user-api.json")).unwrap();
     event["routeKey"] = "GET /users/me".into();
     event["rawPath"] = "/users/me".into();
     event["requestContext"]["http"]["method"] = "GET".into();
@@ -114,7 +113,7 @@ async fn the_api_router_serves_the_sample_api_gateway_request() {
         user_service::api::router(service(outbox.clone())),
         "user-api",
     );
-    let request = lambda_http::request::from_str(&sample("user-api-signup.json")).unwrap();
+    let request = lambda_http::request::from_str(&sample("user-api.json")).unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 201);
     assert_eq!(
