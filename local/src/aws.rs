@@ -15,7 +15,6 @@ use aws_sdk_dynamodbstreams::types::{
     AttributeValue as StreamValue, OperationType, ShardIteratorType,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use axum::Router;
 use contract::{Envelope, Service};
 use platform::batch::{BatchProcessor, SqsFunction, sqs_message};
 use platform::clock::{Clock, SystemClock};
@@ -29,12 +28,11 @@ use platform::relay::{OutboxRecord, relay};
 use platform::sns::SnsPublisher;
 use platform::telemetry;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 use user_service::store::dynamodb::DynamoUserStore;
 
 use crate::config::LocalConfig;
-use crate::system::{World, run_sweep};
+use crate::system::{Running, World, run_sweep};
 use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT};
 
 /// How long a received message stays invisible here: above a handler's run time, short
@@ -148,10 +146,8 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Strin
 
 /// The system running against an AWS API.
 pub struct AwsSystem {
-    router: Router,
+    pub running: Running,
     pub names: Names,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl AwsSystem {
@@ -227,22 +223,17 @@ impl AwsSystem {
             sweep.instrument(telemetry::function_span("order-sweep")),
         ));
         Ok(AwsSystem {
-            router: world.router(),
+            running: Running::new(world.router(), stop, tasks),
             names,
-            stop,
-            tasks,
         })
     }
 
-    pub fn router(&self) -> Router {
-        self.router.clone()
+    pub fn router(&self) -> axum::Router {
+        self.running.router()
     }
 
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.running.shutdown().await
     }
 }
 

@@ -151,14 +151,46 @@ impl World {
     }
 }
 
+/// The gateway and the background tasks of a started system, until it is shut down.
+pub struct Running {
+    router: Router,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub(crate) fn new(
+        router: Router,
+        stop: watch::Sender<bool>,
+        tasks: Vec<JoinHandle<()>>,
+    ) -> Running {
+        Running {
+            router,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The gateway: every route of every service, behind the authorizer.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Stops the background tasks and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
 /// A world running on tokio.
 pub struct LocalSystem {
-    router: Router,
+    pub running: Running,
     pub bus: Arc<MemoryBus>,
     pub services: Services,
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl LocalSystem {
@@ -226,26 +258,21 @@ impl LocalSystem {
             sweep.instrument(telemetry::function_span("order-sweep")),
         ));
         Ok(LocalSystem {
-            router: world.router(),
+            running: Running::new(world.router(), stop, tasks),
             bus: world.bus,
             services: world.services,
             outboxes: world.outboxes,
-            stop,
-            tasks,
         })
     }
 
     /// The gateway: every route of every service, behind the authorizer.
     pub fn router(&self) -> Router {
-        self.router.clone()
+        self.running.router()
     }
 
     /// Stops the relays, event source mappings and the sweep, and waits for them.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.running.shutdown().await
     }
 }
 /// The EventBridge schedule, played locally: the order sweep every `interval`.

@@ -92,6 +92,15 @@ impl OrderService {
         OrderService { ports, settings }
     }
 
+    /// On Lambda: the table from `TABLE_NAME`, the settings from the environment.
+    pub async fn from_env() -> Result<OrderService, platform::config::ConfigError> {
+        let settings = OrderSettings::from_env(&platform::config::ProcessEnv)?;
+        Ok(OrderService::new(
+            platform::lambda::ports_from_env().await?,
+            settings,
+        ))
+    }
+
     pub async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         self.ports
             .store
