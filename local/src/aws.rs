@@ -32,7 +32,7 @@ use tracing::Instrument;
 use user_service::store::dynamodb::DynamoUserStore;
 
 use crate::config::LocalConfig;
-use crate::system::{Running, World, run_sweep};
+use crate::system::{Running, World, spawn_sweep};
 use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT};
 
 /// How long a received message stays invisible here: above a handler's run time, short
@@ -214,14 +214,7 @@ impl AwsSystem {
                 &format!("{}-relay", service.name()),
             ))));
         }
-        let sweep = run_sweep(
-            world.services.orders.clone(),
-            sweep_interval,
-            stopped.clone(),
-        );
-        tasks.push(tokio::spawn(
-            sweep.instrument(telemetry::function_span("order-sweep")),
-        ));
+        tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(AwsSystem {
             running: Running::new(world.router(), stop, tasks),
             names,

@@ -249,14 +249,7 @@ impl LocalSystem {
                 run.await;
             }));
         }
-        let sweep = run_sweep(
-            world.services.orders.clone(),
-            sweep_interval,
-            stopped.clone(),
-        );
-        tasks.push(tokio::spawn(
-            sweep.instrument(telemetry::function_span("order-sweep")),
-        ));
+        tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(LocalSystem {
             running: Running::new(world.router(), stop, tasks),
             bus: world.bus,
@@ -275,8 +268,18 @@ impl LocalSystem {
         self.running.shutdown().await
     }
 }
+/// Starts the schedule's stand-in: the order sweep every `interval`, until `stopped`.
+pub(crate) fn spawn_sweep(
+    world: &World,
+    interval: std::time::Duration,
+    stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let sweep = run_sweep(world.services.orders.clone(), interval, stopped);
+    tokio::spawn(sweep.instrument(telemetry::function_span("order-sweep")))
+}
+
 /// The EventBridge schedule, played locally: the order sweep every `interval`.
-pub(crate) async fn run_sweep(
+async fn run_sweep(
     orders: Arc<OrderService>,
     interval: std::time::Duration,
     mut stopped: watch::Receiver<bool>,
