@@ -424,26 +424,40 @@ async fn read_stream(
     }
 }
 
-/// Moves every message of a dead-letter queue back onto its queue (after the cause was
-/// fixed). Returns how many were moved.
+/// Moves the messages a dead-letter queue holds now back onto its queue (after the cause was
+/// fixed). Only as many as it held when called: a message that fails again comes back to the
+/// DLQ and is not moved around in circles. Returns how many were moved.
 pub async fn redrive(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,
     queue_url: &str,
 ) -> Result<usize, String> {
+    let held: usize = sqs
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(text)?
+        .attributes
+        .and_then(|a| {
+            a.get(&QueueAttributeName::ApproximateNumberOfMessages)
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0);
     let mut moved = 0;
-    loop {
+    while moved < held {
         let out = sqs
             .receive_message()
             .queue_url(dlq_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(i32::try_from((held - moved).min(10)).unwrap_or(10))
             .message_attribute_names("All")
             .send()
             .await
             .map_err(text)?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
-            return Ok(moved);
+            break;
         }
         for m in messages {
             let mut send = sqs
@@ -465,4 +479,5 @@ pub async fn redrive(
             moved += 1;
         }
     }
+    Ok(moved)
 }
