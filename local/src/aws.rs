@@ -16,10 +16,11 @@ use aws_sdk_dynamodbstreams::types::{
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use contract::{Envelope, Service};
-use platform::batch::{BatchProcessor, SqsFunction, sqs_message};
+use platform::batch::{SqsFunction, sqs_message};
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::{IdGenerator, RandomIds};
+use platform::invocations::{Invocations, Meter};
 use platform::lambda::SqsDeadLetters;
 use platform::outbox::OUTBOX_PK_PREFIX;
 use platform::ports::Ports;
@@ -148,6 +149,28 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Strin
 pub struct AwsSystem {
     pub running: Running,
     pub names: Names,
+    /// Every function's invocations, as Lambda would count and bill them.
+    pub invocations: Arc<Invocations>,
+}
+
+/// The clients the system calls AWS with.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> AwsClients {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
 }
 
 impl AwsSystem {
@@ -158,7 +181,17 @@ impl AwsSystem {
         prefix: &str,
     ) -> Result<AwsSystem, ProvisionError> {
         let names = provision(sdk, prefix).await?;
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        AwsSystem::start_with(config, AwsClients::new(sdk), names).await
+    }
+
+    /// The same on provisioned `names`, calling AWS with the `clients` given (a benchmark
+    /// counts their requests).
+    pub async fn start_with(
+        config: LocalConfig,
+        clients: AwsClients,
+        names: Names,
+    ) -> Result<AwsSystem, ProvisionError> {
+        let dynamodb = clients.dynamodb.clone();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         let sweep_interval = config.sweep_interval;
@@ -185,20 +218,20 @@ impl AwsSystem {
         .map_err(|e| failed("the topology")(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let sqs = clients.sqs.clone();
         for (queue, handler) in &world.consumers {
             let (url, dlq) = names.queues[queue].clone();
             let dead_letters = Box::new(SqsDeadLetters::new(sqs.clone(), dlq));
-            let function: Arc<dyn SqsFunction> =
-                Arc::new(BatchProcessor::new(*queue, handler.clone(), dead_letters));
+            let function = world.sqs_function(queue, handler.clone(), dead_letters);
             let poll = poll_queue(sqs.clone(), url, function, stopped.clone());
             tasks.push(tokio::spawn(
                 poll.instrument(telemetry::function_span(queue)),
             ));
         }
-        let sns = aws_sdk_sns::Client::new(sdk);
-        let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+        let sns = clients.sns.clone();
+        let streams = clients.streams.clone();
         for service in Service::ALL {
+            let function = format!("{}-relay", service.name());
             let publisher: Arc<dyn EventPublisher> = Arc::new(SnsPublisher::new(
                 sns.clone(),
                 names.topics[&service].clone(),
@@ -208,16 +241,18 @@ impl AwsSystem {
                 streams.clone(),
                 names.tables[&service].clone(),
                 publisher,
+                world.meter(&function),
                 stopped.clone(),
             );
-            tasks.push(tokio::spawn(read.instrument(telemetry::function_span(
-                &format!("{}-relay", service.name()),
-            ))));
+            tasks.push(tokio::spawn(
+                read.instrument(telemetry::function_span(&function)),
+            ));
         }
         tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(AwsSystem {
             running: Running::new(world.router(), stop, tasks),
             names,
+            invocations: world.invocations,
         })
     }
 
@@ -339,6 +374,7 @@ async fn read_stream(
     streams: aws_sdk_dynamodbstreams::Client,
     table: String,
     publisher: Arc<dyn EventPublisher>,
+    meter: Meter,
     mut stopped: watch::Receiver<bool>,
 ) {
     let stream_arn = match dynamodb.describe_table().table_name(&table).send().await {
@@ -393,7 +429,16 @@ async fn read_stream(
             let records: Vec<OutboxRecord> =
                 out.records().iter().filter_map(outbox_record).collect();
             read_any |= !out.records().is_empty();
-            let next = match relay(records, publisher.as_ref()).await {
+            // The event source mapping's filter passes only outbox items: a batch without
+            // any invokes nothing.
+            let relayed = if records.is_empty() {
+                Ok(0)
+            } else {
+                meter
+                    .time(records.len(), relay(records, publisher.as_ref()))
+                    .await
+            };
+            let next = match relayed {
                 Ok(_) => out.next_shard_iterator,
                 Err(failure) => {
                     tracing::warn!(%table, sequence_number = %failure.sequence_number, reason = %failure.reason, "relay failed; reading again from there");

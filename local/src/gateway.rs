@@ -5,6 +5,7 @@
 //! as on API Gateway, because authorization runs only for a matched route.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -13,12 +14,15 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use platform::http::{ApiError, USER_ID_HEADER, USER_ROLE_HEADER};
+use platform::invocations::Meter;
 use user_service::auth::TokenCodec;
 use user_service::authorizer::authorize;
 
 struct Auth {
     tokens: TokenCodec,
     public: Vec<(&'static str, &'static str)>,
+    /// Counts the authorizer's invocations (API Gateway calls it for every protected route).
+    authorizer: Meter,
 }
 
 /// One router of every service's routes, behind the authorizer.
@@ -26,10 +30,12 @@ pub fn gateway(
     routers: Vec<Router>,
     tokens: TokenCodec,
     public: &[(&'static str, &'static str)],
+    authorizer: Meter,
 ) -> Router {
     let auth = Arc::new(Auth {
         tokens,
         public: public.to_vec(),
+        authorizer,
     });
     let routes = routers.into_iter().fold(Router::new(), Router::merge);
     let routes = routes.route_layer(middleware::from_fn_with_state(auth, authenticate));
@@ -53,7 +59,10 @@ async fn authenticate(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Some(identity) = authorize(&auth.tokens, header) else {
+    let started = Instant::now();
+    let identity = authorize(&auth.tokens, header);
+    auth.authorizer.record(1, started.elapsed());
+    let Some(identity) = identity else {
         return ApiError::unauthorized("a valid bearer token is required").into_response();
     };
     let (Ok(user_id), role) = (

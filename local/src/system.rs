@@ -10,18 +10,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
 use balance_service::app::{BalanceConsumer, BalanceService};
 use contract::Service;
 use coupon_service::app::{CouponConsumer, CouponService};
 use coupon_source_service::app::CouponSourceService;
 use order_service::app::{OrderConsumer, OrderService, OrderSettings, TimelineConsumer};
 use payment_service::app::{PaymentConsumer, PaymentService};
-use platform::batch::{BatchProcessor, EventHandler, SqsFunction};
+use platform::batch::{BatchProcessor, DeadLetters, EventHandler, SqsFunction};
 use platform::bus::{BusDeadLetters, BusPublisher, MemoryBus, TopologyError, mapping};
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::DocStore;
 use platform::docstore::memory::MemoryDocStore;
 use platform::ids::{IdGenerator, RandomIds};
+use platform::invocations::{Invocations, Meter, Metered};
 use platform::outbox::MemoryOutbox;
 use platform::ports::Ports;
 use platform::publish::EventPublisher;
@@ -59,6 +62,8 @@ pub struct World {
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
     /// Each queue's consuming function.
     pub consumers: Vec<(&'static str, Arc<dyn EventHandler>)>,
+    /// Every function's invocations, as Lambda would count and bill them.
+    pub invocations: Arc<Invocations>,
     tokens: TokenCodec,
 }
 
@@ -128,26 +133,68 @@ impl World {
             services,
             outboxes,
             consumers,
+            invocations: Arc::new(Invocations::new()),
             tokens,
         })
     }
 
-    /// The gateway: every route of every service, behind the authorizer.
+    /// The gateway: every route of every service, behind the authorizer. Each request
+    /// counts as an invocation of its service's API function (and of the authorizer).
     pub fn router(&self) -> Router {
         let s = &self.services;
+        let api = |service: Service, router: Router| {
+            let meter = self.meter(&format!("{}-api", service.name()));
+            router.route_layer(middleware::from_fn(move |request: Request, next: Next| {
+                let meter = meter.clone();
+                async move { meter.time(1, next.run(request)).await }
+            }))
+        };
         gateway(
             vec![
-                user_service::api::router(s.users.clone()),
-                balance_service::api::router(s.balance.clone()),
-                product_service::api::router(s.products.clone()),
-                coupon_source_service::api::router(s.coupon_sources.clone()),
-                coupon_service::api::router(s.coupons.clone()),
-                payment_service::api::router(s.payments.clone()),
-                order_service::api::router(s.orders.clone()),
+                api(Service::User, user_service::api::router(s.users.clone())),
+                api(
+                    Service::Balance,
+                    balance_service::api::router(s.balance.clone()),
+                ),
+                api(
+                    Service::Product,
+                    product_service::api::router(s.products.clone()),
+                ),
+                api(
+                    Service::CouponSource,
+                    coupon_source_service::api::router(s.coupon_sources.clone()),
+                ),
+                api(
+                    Service::Coupon,
+                    coupon_service::api::router(s.coupons.clone()),
+                ),
+                api(
+                    Service::Payment,
+                    payment_service::api::router(s.payments.clone()),
+                ),
+                api(Service::Order, order_service::api::router(s.orders.clone())),
             ],
             self.tokens.clone(),
             &user_service::api::PUBLIC_ROUTES,
+            self.meter("user-authorizer"),
         )
+    }
+
+    /// The meter of one function, by its name in `template.yaml`.
+    pub fn meter(&self, function: &str) -> Meter {
+        Meter::new(self.invocations.clone(), function)
+    }
+
+    /// A queue's consuming function as its event source mapping invokes it: poison
+    /// messages to `dead_letters`, every invocation counted.
+    pub fn sqs_function(
+        &self,
+        queue: &'static str,
+        handler: Arc<dyn EventHandler>,
+        dead_letters: Box<dyn DeadLetters>,
+    ) -> Arc<dyn SqsFunction> {
+        let function = Arc::new(BatchProcessor::new(queue, handler, dead_letters));
+        Arc::new(Metered::new(function, self.meter(queue)))
     }
 }
 
@@ -191,6 +238,7 @@ pub struct LocalSystem {
     pub bus: Arc<MemoryBus>,
     pub services: Services,
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
+    pub invocations: Arc<Invocations>,
 }
 
 impl LocalSystem {
@@ -231,14 +279,19 @@ impl LocalSystem {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         for (service, outbox) in &world.outboxes {
-            let relay = run_memory_relay(outbox.clone(), publisher.clone(), stopped.clone());
-            let span = telemetry::function_span(&format!("{}-relay", service.name()));
+            let function = format!("{}-relay", service.name());
+            let relay = run_memory_relay(
+                outbox.clone(),
+                publisher.clone(),
+                world.meter(&function),
+                stopped.clone(),
+            );
+            let span = telemetry::function_span(&function);
             tasks.push(tokio::spawn(relay.instrument(span)));
         }
         for (queue, handler) in &world.consumers {
             let dead_letters = Box::new(BusDeadLetters::new(world.bus.clone(), *queue));
-            let function: Arc<dyn SqsFunction> =
-                Arc::new(BatchProcessor::new(*queue, handler.clone(), dead_letters));
+            let function = world.sqs_function(queue, handler.clone(), dead_letters);
             let run = mapping::run(
                 world.bus.clone(),
                 (*queue).to_owned(),
@@ -255,6 +308,7 @@ impl LocalSystem {
             bus: world.bus,
             services: world.services,
             outboxes: world.outboxes,
+            invocations: world.invocations,
         })
     }
 
@@ -274,13 +328,19 @@ pub(crate) fn spawn_sweep(
     interval: std::time::Duration,
     stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let sweep = run_sweep(world.services.orders.clone(), interval, stopped);
+    let sweep = run_sweep(
+        world.services.orders.clone(),
+        world.meter("order-sweep"),
+        interval,
+        stopped,
+    );
     tokio::spawn(sweep.instrument(telemetry::function_span("order-sweep")))
 }
 
 /// The EventBridge schedule, played locally: the order sweep every `interval`.
 async fn run_sweep(
     orders: Arc<OrderService>,
+    meter: Meter,
     interval: std::time::Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -291,7 +351,7 @@ async fn run_sweep(
             _ = ticks.tick() => {}
             _ = stopped.changed() => continue,
         }
-        match orders.sweep().await {
+        match meter.time(0, orders.sweep()).await {
             Ok(report) if report.due > 0 => {
                 tracing::info!(due = report.due, changed = report.changed, "sweep")
             }

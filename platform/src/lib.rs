@@ -15,6 +15,7 @@ pub mod http;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod invocations;
 pub mod lambda;
 pub mod outbox;
 pub mod ports;

@@ -13,6 +13,7 @@ use contract::Envelope;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::invocations::Meter;
 use crate::outbox::{MemoryOutbox, OUTBOX_PK_PREFIX};
 use crate::publish::EventPublisher;
 
@@ -111,10 +112,12 @@ pub async fn handle_stream(
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 const BATCH: usize = 100;
 
-/// The relay over an in-memory outbox, running until `shutdown` turns true.
+/// The relay over an in-memory outbox, running until `shutdown` turns true. Each batch it
+/// relays counts as one invocation on `meter`, as a stream batch invokes the relay function.
 pub async fn run_memory_relay(
     outbox: Arc<MemoryOutbox>,
     publisher: Arc<dyn EventPublisher>,
+    meter: Meter,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut position = 0usize;
@@ -131,7 +134,7 @@ pub async fn run_memory_relay(
             continue;
         }
         let count = records.len();
-        match relay(records, publisher.as_ref()).await {
+        match meter.time(count, relay(records, publisher.as_ref())).await {
             Ok(_) => position += count,
             Err(failure) => {
                 tracing::warn!(reason = %failure.reason, "relay failed; retrying");

@@ -119,6 +119,47 @@ fn a_topology_naming_an_unknown_topic_is_rejected() {
 }
 
 #[test]
+fn a_queue_added_while_running_receives_only_what_is_published_after() {
+    let bus = bus_with(
+        vec![
+            QueueSpec::new("product-reserve")
+                .subscribe("order", FilterPolicy::types(["OrderCreated"])),
+        ],
+        clock(),
+    );
+    assert_eq!(
+        bus.publish("order", "before", &attrs("OrderConfirmed")),
+        Ok(0)
+    );
+    bus.add_queue(
+        QueueSpec::new("observer").subscribe("order", FilterPolicy::types(["OrderConfirmed"])),
+    )
+    .unwrap();
+    assert_eq!(
+        bus.publish("order", "after", &attrs("OrderConfirmed")),
+        Ok(1)
+    );
+    assert_eq!(
+        bus.publish("order", "created", &attrs("OrderCreated")),
+        Ok(1)
+    );
+    let bodies: Vec<String> = bus
+        .receive("observer", 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, ["after"]);
+
+    // The same rules as a topology: no second queue of a name, no unknown topic.
+    let twice = bus.add_queue(QueueSpec::new("observer"));
+    assert!(twice.is_err_and(|e| e.to_string().contains("twice")));
+    let unknown = bus.add_queue(QueueSpec::new("other").subscribe("ordr", FilterPolicy::All));
+    assert!(unknown.is_err_and(|e| e.to_string().contains("ordr")));
+    assert_eq!(bus.queue_names(), ["observer", "product-reserve"]);
+}
+
+#[test]
 fn a_received_message_is_invisible_until_its_visibility_timeout() {
     let clock = clock();
     let bus = bus_with(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReserved};
+use platform::invocations::{Invocations, Meter};
 use platform::outbox::{MemoryOutbox, dynamo_item};
 use platform::publish::{EventPublisher, PublishError};
 use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
@@ -168,9 +169,11 @@ async fn the_memory_relay_publishes_what_is_appended() {
     let outbox = Arc::new(MemoryOutbox::new());
     let publisher = Arc::new(ListPublisher::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let invocations = Arc::new(Invocations::new());
     let task = tokio::spawn(run_memory_relay(
         outbox.clone(),
         publisher.clone(),
+        Meter::new(invocations.clone(), "order-relay"),
         shutdown,
     ));
     outbox.append([reserved(1), reserved(2)]);
@@ -182,4 +185,8 @@ async fn the_memory_relay_publishes_what_is_appended() {
     stop.send(true).unwrap();
     task.await.unwrap();
     assert_eq!(*publisher.published.lock().unwrap(), ["e-1", "e-2", "e-3"]);
+    // Each batch read is one invocation of the relay function; together they carried all 3.
+    let relayed = invocations.snapshot()["order-relay"];
+    assert!((1..=3).contains(&relayed.invocations), "{relayed:?}");
+    assert_eq!(relayed.records, 3);
 }

@@ -130,6 +130,33 @@ impl MemoryBus {
         })
     }
 
+    /// SQS `CreateQueue` and SNS `Subscribe` while running: a queue for an observer (a
+    /// notification consumer, a benchmark's probe). Checked by the same rules as a topology.
+    pub fn add_queue(&self, spec: QueueSpec) -> Result<(), TopologyError> {
+        let mut state = self.lock();
+        let mut check = Topology {
+            topics: state.subscriptions.keys().cloned().collect(),
+            queues: state.queues.values().map(|q| q.spec.clone()).collect(),
+        };
+        check.queues.push(spec.clone());
+        check.validate()?;
+        for s in &spec.subscriptions {
+            state
+                .subscriptions
+                .entry(s.topic.clone())
+                .or_default()
+                .push((spec.name.clone(), s.filter.clone()));
+        }
+        let queue = Queue {
+            spec: spec.clone(),
+            held: false,
+            messages: Vec::new(),
+            dead: Vec::new(),
+        };
+        state.queues.insert(spec.name, queue);
+        Ok(())
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves consistent data (every mutation is
         // a single push/remove), so a poisoned lock is still usable.
