@@ -1,0 +1,689 @@
+//! The bill per order: the system on the emulator's DynamoDB, Streams, SNS and SQS APIs (the
+//! local system playing Lambda's event source mappings), every AWS request counted by an SDK
+//! interceptor, every function invocation timed, then priced per million orders.
+//!
+//! moto does not report consumed capacity, so read and write units are computed from the
+//! items by DynamoDB's rules: a write is 1 unit per KiB of the item written, a strongly
+//! consistent read 1 unit per 4 KiB read (eventually consistent: half), at least one
+//! KiB / 4 KiB; a transaction counts every item double; a write whose condition fails is
+//! still paid. Where the size is not in the request or response (the item a delete
+//! removes, an item a transaction only checks), 1 KiB is assumed: our items are smaller.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::ConfigBag;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    FinalizerInterceptorContextRef, Input, Output,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use contract::Service;
+use local::aws::{AwsClients, AwsSystem, Names};
+use local::config::LocalConfig;
+use platform::invocations::FunctionStats;
+use tokio::sync::watch;
+
+use crate::measure::ms;
+use crate::prices::{PRICES_AS_OF, US_EAST_1};
+use crate::shop::{self, BenchResult, OUTCOME_EVENTS, Outcome, Outcomes, Placed, Shop};
+
+const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Settings {
+    pub orders: usize,
+    pub clients: usize,
+}
+
+/// One kind of request's totals.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    requests: u64,
+    /// Requests that answered an error (a failed condition, a cancelled transaction).
+    failed: u64,
+    /// Billed requests: SNS and SQS bill each 64 KiB of payload as one request.
+    billed: u64,
+    read_units: f64,
+    write_units: f64,
+    /// Messages received, or published in a batch.
+    messages: u64,
+}
+
+impl Tally {
+    fn since(&self, e: &Tally) -> Tally {
+        Tally {
+            requests: self.requests - e.requests,
+            failed: self.failed - e.failed,
+            billed: self.billed - e.billed,
+            read_units: self.read_units - e.read_units,
+            write_units: self.write_units - e.write_units,
+            messages: self.messages - e.messages,
+        }
+    }
+}
+
+/// Every request made through the counting clients, by (service, operation).
+#[derive(Debug, Default)]
+struct Requests {
+    by_operation: Mutex<BTreeMap<(&'static str, String), Tally>>,
+}
+
+impl Requests {
+    fn snapshot(&self) -> BTreeMap<(&'static str, String), Tally> {
+        self.by_operation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The SDK interceptor that counts one service's requests.
+#[derive(Debug)]
+struct Count {
+    service: &'static str,
+    requests: Arc<Requests>,
+}
+
+impl Intercept for Count {
+    fn name(&self) -> &'static str {
+        "bench-request-count"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut operation = cfg
+            .load::<Metadata>()
+            .map_or_else(|| "unknown".to_owned(), |m| m.name().to_owned());
+        let output = context.output_or_error().and_then(Result::ok);
+        let failed = output.is_none();
+        let input = context.input();
+        let mut tally = Tally {
+            requests: 1,
+            failed: u64::from(failed),
+            billed: 1,
+            ..Tally::default()
+        };
+        match self.service {
+            "dynamodb" => {
+                (tally.read_units, tally.write_units) = capacity(&operation, input, output)
+            }
+            "sqs" if operation == "ReceiveMessage" => {
+                let received = output
+                    .and_then(|o| {
+                        o.downcast_ref::<aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput>()
+                    })
+                    .map_or(0, |o| o.messages().len());
+                tally.messages = received as u64;
+                if received == 0 {
+                    operation = "ReceiveMessage (empty)".to_owned();
+                }
+            }
+            "sns" => (tally.billed, tally.messages) = sns_billed(input),
+            _ => {}
+        }
+        let mut all = self
+            .requests
+            .by_operation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let t = all.entry((self.service, operation)).or_default();
+        t.requests += tally.requests;
+        t.failed += tally.failed;
+        t.billed += tally.billed;
+        t.read_units += tally.read_units;
+        t.write_units += tally.write_units;
+        t.messages += tally.messages;
+        Ok(())
+    }
+}
+
+/// SNS bills every 64 KiB of published payload as one request; returns (billed, messages).
+fn sns_billed(input: Option<&Input>) -> (u64, u64) {
+    use aws_sdk_sns::operation::publish::PublishInput;
+    use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
+    let chunks = |bytes: usize| (bytes.max(1)).div_ceil(64 * 1024) as u64;
+    if let Some(p) = input.and_then(|i| i.downcast_ref::<PublishInput>()) {
+        return (chunks(p.message().map_or(0, str::len)), 1);
+    }
+    if let Some(b) = input.and_then(|i| i.downcast_ref::<PublishBatchInput>()) {
+        let entries = b.publish_batch_request_entries();
+        let bytes = entries.iter().map(|e| e.message().len()).sum();
+        return (chunks(bytes), entries.len() as u64);
+    }
+    (1, 0)
+}
+
+/// The size of an item by DynamoDB's rules: names plus values.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        // About one byte per two significant digits, plus one.
+        AttributeValue::N(n) => {
+            let digits = n.chars().filter(char::is_ascii_digit).count();
+            digits.div_ceil(2) + 1
+        }
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
+const KIB: usize = 1024;
+
+fn write_units(size: usize) -> f64 {
+    size.max(1).div_ceil(KIB) as f64
+}
+
+fn read_units(size: usize, consistent: bool) -> f64 {
+    let units = size.max(1).div_ceil(4 * KIB) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// (read units, write units) of one DynamoDB request.
+fn capacity(operation: &str, input: Option<&Input>, output: Option<&Output>) -> (f64, f64) {
+    use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+    use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+    use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    match operation {
+        "GetItem" => {
+            let consistent = input
+                .and_then(|i| i.downcast_ref::<GetItemInput>())
+                .and_then(GetItemInput::consistent_read)
+                .unwrap_or(false);
+            let size = output
+                .and_then(|o| o.downcast_ref::<GetItemOutput>())
+                .and_then(GetItemOutput::item)
+                .map_or(0, item_size);
+            (read_units(size, consistent), 0.0)
+        }
+        "Query" => {
+            let consistent = input
+                .and_then(|i| i.downcast_ref::<QueryInput>())
+                .and_then(QueryInput::consistent_read)
+                .unwrap_or(false);
+            let size = output
+                .and_then(|o| o.downcast_ref::<QueryOutput>())
+                .map_or(0, |o| o.items().iter().map(item_size).sum());
+            (read_units(size, consistent), 0.0)
+        }
+        "PutItem" => {
+            let size = input
+                .and_then(|i| i.downcast_ref::<PutItemInput>())
+                .and_then(PutItemInput::item)
+                .map_or(KIB, item_size);
+            (0.0, write_units(size))
+        }
+        "DeleteItem" | "UpdateItem" => (0.0, write_units(KIB)),
+        "TransactWriteItems" => {
+            let units = input
+                .and_then(|i| i.downcast_ref::<TransactWriteItemsInput>())
+                .map_or(0.0, |t| {
+                    t.transact_items()
+                        .iter()
+                        .map(|item| {
+                            let size = item.put().map_or(KIB, |p| item_size(p.item()));
+                            2.0 * write_units(size)
+                        })
+                        .sum()
+                });
+            (0.0, units)
+        }
+        _ => (0.0, 0.0),
+    }
+}
+
+fn clients(sdk: &aws_config::SdkConfig, requests: &Arc<Requests>) -> AwsClients {
+    let count = |service| Count {
+        service,
+        requests: requests.clone(),
+    };
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(count("dynamodb"))
+                .build(),
+        ),
+        streams: aws_sdk_dynamodbstreams::Client::from_conf(
+            aws_sdk_dynamodbstreams::config::Builder::from(sdk)
+                .interceptor(count("dynamodbstreams"))
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
+                .interceptor(count("sns"))
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(count("sqs"))
+                .build(),
+        ),
+    }
+}
+
+fn text<E: std::error::Error>(e: E) -> String {
+    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+}
+
+/// A queue subscribed to the order topic's outcomes, read with clients that are not counted
+/// (it is the benchmark's, not the system's).
+async fn listen_for_outcomes(
+    sdk: &aws_config::SdkConfig,
+    names: &Names,
+    prefix: &str,
+    outcomes: Outcomes,
+    stopped: watch::Receiver<bool>,
+) -> BenchResult<()> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}bench-outcomes"))
+        .send()
+        .await
+        .map_err(text)?
+        .queue_url
+        .ok_or("no queue url")?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(text)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or("no queue arn")?;
+    sns.subscribe()
+        .topic_arn(&names.topics[&Service::Order])
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes(
+            "FilterPolicy",
+            serde_json::json!({ "type": OUTCOME_EVENTS }).to_string(),
+        )
+        .send()
+        .await
+        .map_err(text)?;
+    tokio::spawn(async move {
+        while !*stopped.borrow() {
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+            else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let now = Instant::now();
+            for m in out.messages() {
+                outcomes.heard(m.body().unwrap_or_default(), now);
+                if let Some(receipt) = m.receipt_handle() {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Waits until every queue of the system is empty, three looks in a row.
+async fn settle(sqs: &aws_sdk_sqs::Client, names: &Names) -> BenchResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut quiet = 0;
+    while quiet < 3 {
+        if Instant::now() > deadline {
+            return Err("the system did not settle within 180 s".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut busy = false;
+        for (url, dlq) in names.queues.values() {
+            for queue in [url, dlq] {
+                let attributes = sqs
+                    .get_queue_attributes()
+                    .queue_url(queue)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .map_err(text)?
+                    .attributes
+                    .unwrap_or_default();
+                busy |= attributes
+                    .values()
+                    .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0));
+            }
+        }
+        quiet = if busy { 0 } else { quiet + 1 };
+    }
+    Ok(())
+}
+
+/// The template's `MemorySize` (Globals), in GB: what Lambda bills duration at.
+fn lambda_memory_gb() -> f64 {
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+    )
+    .unwrap_or_default();
+    let mb = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MemorySize:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(128.0);
+    mb / 1024.0
+}
+
+pub async fn bill(settings: Settings) -> BenchResult<String> {
+    crate::size::ensure_test_tools()?;
+    let emulator = platform::testing::emulator::emulator();
+    let sdk = emulator.sdk_config().await;
+    let prefix = format!("bench-{}-", chrono::Utc::now().format("%H%M%S"));
+    eprintln!("bill: provisioning the topology on the emulator under {prefix}…");
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let requests = Arc::new(Requests::default());
+    let env = HashMap::from([
+        ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
+        ("ADMIN_EMAILS", shop::ADMIN),
+        // The schedule's runs are a fixed cost, not the orders': none during the run.
+        ("SWEEP_INTERVAL_SECONDS", "3600"),
+    ]);
+    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let system = AwsSystem::start_with(config, clients(&sdk, &requests), names.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcomes = Outcomes::default();
+    let (stop, stopped) = watch::channel(false);
+    listen_for_outcomes(&sdk, &names, &prefix, outcomes.clone(), stopped).await?;
+    let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+    let shop = Shop::new(system.router());
+    eprintln!("bill: setting up {} customers…", settings.clients);
+    let scenario = Arc::new(shop::set_up(&shop, settings.clients, settings.orders).await?);
+    settle(&plain_sqs, &names).await?;
+
+    let requests_before = requests.snapshot();
+    let invocations_before = system.invocations.snapshot();
+    eprintln!(
+        "bill: {} orders from {} clients…",
+        settings.orders, settings.clients
+    );
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let clients = settings.clients.max(1);
+    for c in 0..clients {
+        let (shop, outcomes, scenario) = (shop.clone(), outcomes.clone(), scenario.clone());
+        let orders = settings.orders;
+        tasks.spawn(async move {
+            let customer = &scenario.customers[c];
+            let mut placed = Vec::new();
+            for (kth, n) in (c..orders).step_by(clients).enumerate() {
+                let body = scenario.order(customer, n, kth);
+                placed.push(shop::place(&shop, &outcomes, customer, body, ORDER_TIMEOUT).await?);
+            }
+            Ok::<_, String>(placed)
+        });
+    }
+    let mut placed: Vec<Placed> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        placed.extend(joined.map_err(|e| e.to_string())??);
+    }
+    let elapsed = t0.elapsed();
+    settle(&plain_sqs, &names).await?;
+    let window = t0.elapsed();
+    let requests_after = requests.snapshot();
+    let invocations_after = system.invocations.snapshot();
+    let _ = stop.send(true);
+    system.shutdown().await;
+
+    let requests: BTreeMap<(&'static str, String), Tally> = requests_after
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.since(&requests_before.get(k).copied().unwrap_or_default()),
+            )
+        })
+        .filter(|(_, t)| t.requests > 0)
+        .collect();
+    let invocations: BTreeMap<String, FunctionStats> = invocations_after
+        .iter()
+        .map(|(f, s)| {
+            (
+                f.clone(),
+                s.since(&invocations_before.get(f).copied().unwrap_or_default()),
+            )
+        })
+        .filter(|(_, s)| s.invocations > 0)
+        .collect();
+    Ok(report(
+        &settings,
+        &placed,
+        elapsed,
+        window,
+        &requests,
+        &invocations,
+    ))
+}
+
+fn report(
+    settings: &Settings,
+    placed: &[Placed],
+    elapsed: Duration,
+    window: Duration,
+    requests: &BTreeMap<(&'static str, String), Tally>,
+    invocations: &BTreeMap<String, FunctionStats>,
+) -> String {
+    let n = placed.len().max(1) as f64;
+    let count = |o: Option<Outcome>| placed.iter().filter(|p| p.outcome == o).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## The bill per order\n\n{} orders from {} clients on the emulator (moto; `bench bill --orders {} --clients {}`): {} confirmed, {} failed, {} without an outcome; {:.1} s, {:.1} s until every queue was empty. Per order, everything between the first order and the last event they caused (setup excluded).\n",
+        placed.len(),
+        settings.clients,
+        settings.orders,
+        settings.clients,
+        count(Some(Outcome::Confirmed)),
+        count(Some(Outcome::Failed)),
+        count(None),
+        elapsed.as_secs_f64(),
+        window.as_secs_f64(),
+    );
+    let _ = writeln!(out, "### AWS requests per order\n");
+    let _ = writeln!(
+        out,
+        "| service | request | per order | failed | messages | read units | write units |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for ((service, operation), t) in requests {
+        let _ = writeln!(
+            out,
+            "| {service} | {operation} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            t.requests as f64 / n,
+            t.failed as f64 / n,
+            t.messages as f64 / n,
+            t.read_units / n,
+            t.write_units / n
+        );
+    }
+    let sum = |f: &dyn Fn(&(&'static str, String), &Tally) -> f64| -> f64 {
+        requests.iter().map(|(k, t)| f(k, t)).sum::<f64>() / n
+    };
+    let is = |k: &(&'static str, String), service: &str| k.0 == service;
+    let write_units = sum(&|_, t| t.write_units);
+    let read_units = sum(&|_, t| t.read_units);
+    let sns_billed = sum(&|k, t| if is(k, "sns") { t.billed as f64 } else { 0.0 });
+    // Empty receives are the pollers' idling: a fixed cost per queue, not the orders'.
+    let sqs_billed = sum(&|k, t| {
+        if is(k, "sqs") && k.1 != "ReceiveMessage (empty)" {
+            t.billed as f64
+        } else {
+            0.0
+        }
+    });
+    let dynamodb_requests = sum(&|k, t| {
+        if is(k, "dynamodb") {
+            t.requests as f64
+        } else {
+            0.0
+        }
+    });
+    let _ = writeln!(
+        out,
+        "\nDynamoDB: {dynamodb_requests:.2} requests, {write_units:.2} write units and {read_units:.2} read units per order. SNS: {sns_billed:.2} billed requests. SQS: {sqs_billed:.2} billed requests (without empty receives). Stream reads (`dynamodbstreams`) are free when Lambda reads the stream.\n"
+    );
+
+    let _ = writeln!(out, "### Lambda per order\n");
+    let _ = writeln!(
+        out,
+        "| function | invocations per order | records per invocation | mean duration | billed ms per order |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    for (function, s) in invocations {
+        let _ = writeln!(
+            out,
+            "| {function} | {:.2} | {:.1} | {} | {:.1} |",
+            s.invocations as f64 / n,
+            s.records as f64 / s.invocations.max(1) as f64,
+            ms(s.busy / s.invocations.max(1) as u32),
+            s.billed_ms as f64 / n
+        );
+    }
+    let lambda_invocations: f64 = invocations
+        .values()
+        .map(|s| s.invocations as f64)
+        .sum::<f64>()
+        / n;
+    let billed_ms: f64 = invocations
+        .values()
+        .map(|s| s.billed_ms as f64)
+        .sum::<f64>()
+        / n;
+    let api_requests: f64 = invocations
+        .iter()
+        .filter(|(f, _)| f.ends_with("-api"))
+        .map(|(_, s)| s.invocations as f64)
+        .sum::<f64>()
+        / n;
+    let memory_gb = lambda_memory_gb();
+    let _ = writeln!(
+        out,
+        "\n{lambda_invocations:.2} invocations and {billed_ms:.1} billed ms per order, at {:.0} MB. Durations are measured against the emulator, which serves one request at a time; against DynamoDB they will differ.\n",
+        memory_gb * 1024.0
+    );
+
+    let p = &US_EAST_1;
+    let million = 1.0e6;
+    let lines = [
+        (
+            "API Gateway HTTP API requests",
+            api_requests,
+            p.http_api_request,
+        ),
+        ("Lambda requests", lambda_invocations, p.lambda_request),
+        (
+            "Lambda duration (GB-s, arm64)",
+            billed_ms / 1000.0 * memory_gb,
+            p.lambda_arm64_gb_second * million,
+        ),
+        ("SNS requests", sns_billed, p.sns_request),
+        ("SQS requests", sqs_billed, p.sqs_request),
+        (
+            "DynamoDB write request units",
+            write_units,
+            p.dynamodb_write_unit,
+        ),
+        (
+            "DynamoDB read request units",
+            read_units,
+            p.dynamodb_read_unit,
+        ),
+    ];
+    let _ = writeln!(
+        out,
+        "### Cost per 1M orders (us-east-1 list prices of {PRICES_AS_OF}, no free tier; bench/src/prices.rs)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| item | per order | USD per million | USD per 1M orders |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+    let mut total = 0.0;
+    for (item, per_order, usd_per_million) in lines {
+        let cost = per_order * usd_per_million;
+        total += cost;
+        let _ = writeln!(
+            out,
+            "| {item} | {per_order:.3} | {usd_per_million:.3} | {cost:.2} |"
+        );
+    }
+    let _ = writeln!(out, "| **total** | | | **{total:.2}** |\n");
+    let sweeps_per_month = 30.0 * 24.0 * 60.0;
+    let _ = writeln!(
+        out,
+        "Not per order: the sweep's schedule ({sweeps_per_month:.0} runs a month: {:.3} USD in Lambda requests), the event source mappings' empty long polls (AWS bills them to the queue owner), storage and data transfer.\n",
+        sweeps_per_month * p.lambda_request / million
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_sizes_follow_dynamodbs_rules() {
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("ORDER#1".to_owned())),
+            ("n".to_owned(), AttributeValue::N("12345".to_owned())),
+            ("ok".to_owned(), AttributeValue::Bool(true)),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![AttributeValue::S("ab".to_owned())]),
+            ),
+        ]);
+        // pk: 2 + 7; n: 1 + (3 + 1); ok: 2 + 1; l: 1 + 3 + (1 + 2)
+        assert_eq!(item_size(&item), 9 + 5 + 3 + 7);
+        assert_eq!(write_units(0), 1.0);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(4096, true), 1.0);
+        assert_eq!(read_units(4097, true), 2.0);
+        assert_eq!(read_units(100, false), 0.5);
+    }
+}

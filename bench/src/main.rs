@@ -1,0 +1,99 @@
+//! `cargo run -p bench --profile sim -- <what>`: the benchmarks. Each prints its figures as
+//! Markdown on stdout (progress on stderr); nothing is asserted. docs/benchmarks.md records
+//! them with the machine and the date.
+
+mod bill;
+mod cold_start;
+mod measure;
+mod prices;
+mod shop;
+mod size;
+mod throughput;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: bench <what> [options]
+  throughput [--orders N] [--clients M]   whole saga in memory, in this process (default 10000, 100)
+  bill [--orders K] [--clients M]         requests and cost per order on the emulator (default 300, 10)
+  cold-start [--runs R] [--no-build]      every function's release binary against a Runtime API stub (default 5);
+                                          --no-build measures the binaries already in target/release
+  size                                    release arm64 binaries and zips (cargo lambda build)
+  all                                     every one of them, with their defaults";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value of `--name`, or `default`.
+fn option(args: &[String], name: &str, default: usize) -> Result<usize, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("{name} needs a positive number\n{USAGE}")),
+    }
+}
+
+fn run(args: &[String]) -> Result<String, String> {
+    let what = args.first().map(String::as_str).unwrap_or("");
+    let rest = args.get(1..).unwrap_or_default();
+    let known = ["--orders", "--clients", "--runs"];
+    for (i, a) in rest.iter().enumerate() {
+        let is_value = i > 0 && known.contains(&rest[i - 1].as_str());
+        if !is_value && !known.contains(&a.as_str()) && a != "--no-build" {
+            return Err(format!("unknown argument {a:?}\n{USAGE}"));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let header = format!(
+        "# Benchmark: {what}\n\nMachine: {}. Date: {}.\n",
+        measure::machine(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let body = match what {
+        "throughput" => runtime.block_on(throughput::throughput(throughput::Settings {
+            orders: option(rest, "--orders", 10_000)?,
+            clients: option(rest, "--clients", 100)?,
+        }))?,
+        "bill" => runtime.block_on(bill::bill(bill::Settings {
+            orders: option(rest, "--orders", 300)?,
+            clients: option(rest, "--clients", 10)?,
+        }))?,
+        "cold-start" => runtime.block_on(cold_start::cold_start(
+            option(rest, "--runs", 5)?,
+            !rest.iter().any(|a| a == "--no-build"),
+        ))?,
+        "size" => size::size()?,
+        "all" => {
+            let mut all = runtime.block_on(throughput::throughput(throughput::Settings {
+                orders: 10_000,
+                clients: 100,
+            }))?;
+            all += &runtime.block_on(bill::bill(bill::Settings {
+                orders: 300,
+                clients: 10,
+            }))?;
+            all += &runtime.block_on(cold_start::cold_start(5, true))?;
+            all += &size::size()?;
+            all
+        }
+        "-h" | "--help" | "" => return Ok(USAGE.to_owned()),
+        other => return Err(format!("unknown benchmark {other:?}\n{USAGE}")),
+    };
+    Ok(format!("{header}\n{body}"))
+}
