@@ -20,10 +20,11 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    FinalizerInterceptorContextRef, Input, Output,
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef, Input, Output,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use contract::Service;
 use local::aws::{AwsClients, AwsSystem, Names};
 use local::config::LocalConfig;
@@ -90,9 +91,45 @@ struct Count {
     requests: Arc<Requests>,
 }
 
+/// What a request's input says about its bill, read before the SDK serialises (and drops) it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Facts {
+    consistent_read: bool,
+    write_units: f64,
+    /// SNS: billed requests and messages published.
+    published: (u64, u64),
+}
+
+impl Storable for Facts {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for Count {
     fn name(&self) -> &'static str {
         "bench-request-count"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let facts = match self.service {
+            "dynamodb" => Facts {
+                consistent_read: consistent_read(input),
+                write_units: write_capacity(input),
+                ..Facts::default()
+            },
+            "sns" => Facts {
+                published: sns_billed(input),
+                ..Facts::default()
+            },
+            _ => Facts::default(),
+        };
+        cfg.interceptor_state().store_put(facts);
+        Ok(())
     }
 
     fn read_after_execution(
@@ -106,7 +143,7 @@ impl Intercept for Count {
             .map_or_else(|| "unknown".to_owned(), |m| m.name().to_owned());
         let output = context.output_or_error().and_then(Result::ok);
         let failed = output.is_none();
-        let input = context.input();
+        let facts = cfg.load::<Facts>().copied().unwrap_or_default();
         let mut tally = Tally {
             requests: 1,
             failed: u64::from(failed),
@@ -115,7 +152,8 @@ impl Intercept for Count {
         };
         match self.service {
             "dynamodb" => {
-                (tally.read_units, tally.write_units) = capacity(&operation, input, output)
+                tally.read_units = read_capacity(&operation, facts.consistent_read, output);
+                tally.write_units = facts.write_units;
             }
             "sqs" if operation == "ReceiveMessage" => {
                 let received = output
@@ -128,7 +166,7 @@ impl Intercept for Count {
                     operation = "ReceiveMessage (empty)".to_owned();
                 }
             }
-            "sns" => (tally.billed, tally.messages) = sns_billed(input),
+            "sns" => (tally.billed, tally.messages) = facts.published,
             _ => {}
         }
         let mut all = self
@@ -148,14 +186,14 @@ impl Intercept for Count {
 }
 
 /// SNS bills every 64 KiB of published payload as one request; returns (billed, messages).
-fn sns_billed(input: Option<&Input>) -> (u64, u64) {
+fn sns_billed(input: &Input) -> (u64, u64) {
     use aws_sdk_sns::operation::publish::PublishInput;
     use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
     let chunks = |bytes: usize| (bytes.max(1)).div_ceil(64 * 1024) as u64;
-    if let Some(p) = input.and_then(|i| i.downcast_ref::<PublishInput>()) {
+    if let Some(p) = input.downcast_ref::<PublishInput>() {
         return (chunks(p.message().map_or(0, str::len)), 1);
     }
-    if let Some(b) = input.and_then(|i| i.downcast_ref::<PublishBatchInput>()) {
+    if let Some(b) = input.downcast_ref::<PublishBatchInput>() {
         let entries = b.publish_batch_request_entries();
         let bytes = entries.iter().map(|e| e.message().len()).sum();
         return (chunks(bytes), entries.len() as u64);
@@ -203,58 +241,57 @@ fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
-/// (read units, write units) of one DynamoDB request.
-fn capacity(operation: &str, input: Option<&Input>, output: Option<&Output>) -> (f64, f64) {
-    use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+fn consistent_read(input: &Input) -> bool {
+    use aws_sdk_dynamodb::operation::get_item::GetItemInput;
+    use aws_sdk_dynamodb::operation::query::QueryInput;
+    let get = input
+        .downcast_ref::<GetItemInput>()
+        .and_then(GetItemInput::consistent_read);
+    let query = input
+        .downcast_ref::<QueryInput>()
+        .and_then(QueryInput::consistent_read);
+    get.or(query).unwrap_or(false)
+}
+
+/// The write units of a DynamoDB request, from the items it writes.
+fn write_capacity(input: &Input) -> f64 {
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
     use aws_sdk_dynamodb::operation::put_item::PutItemInput;
-    use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
-    match operation {
-        "GetItem" => {
-            let consistent = input
-                .and_then(|i| i.downcast_ref::<GetItemInput>())
-                .and_then(GetItemInput::consistent_read)
-                .unwrap_or(false);
-            let size = output
-                .and_then(|o| o.downcast_ref::<GetItemOutput>())
-                .and_then(GetItemOutput::item)
-                .map_or(0, item_size);
-            (read_units(size, consistent), 0.0)
-        }
-        "Query" => {
-            let consistent = input
-                .and_then(|i| i.downcast_ref::<QueryInput>())
-                .and_then(QueryInput::consistent_read)
-                .unwrap_or(false);
-            let size = output
-                .and_then(|o| o.downcast_ref::<QueryOutput>())
-                .map_or(0, |o| o.items().iter().map(item_size).sum());
-            (read_units(size, consistent), 0.0)
-        }
-        "PutItem" => {
-            let size = input
-                .and_then(|i| i.downcast_ref::<PutItemInput>())
-                .and_then(PutItemInput::item)
-                .map_or(KIB, item_size);
-            (0.0, write_units(size))
-        }
-        "DeleteItem" | "UpdateItem" => (0.0, write_units(KIB)),
-        "TransactWriteItems" => {
-            let units = input
-                .and_then(|i| i.downcast_ref::<TransactWriteItemsInput>())
-                .map_or(0.0, |t| {
-                    t.transact_items()
-                        .iter()
-                        .map(|item| {
-                            let size = item.put().map_or(KIB, |p| item_size(p.item()));
-                            2.0 * write_units(size)
-                        })
-                        .sum()
-                });
-            (0.0, units)
-        }
-        _ => (0.0, 0.0),
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+    if let Some(put) = input.downcast_ref::<PutItemInput>() {
+        return write_units(put.item().map_or(KIB, item_size));
     }
+    if input.downcast_ref::<DeleteItemInput>().is_some()
+        || input.downcast_ref::<UpdateItemInput>().is_some()
+    {
+        return write_units(KIB);
+    }
+    input
+        .downcast_ref::<TransactWriteItemsInput>()
+        .map_or(0.0, |t| {
+            t.transact_items()
+                .iter()
+                .map(|item| 2.0 * write_units(item.put().map_or(KIB, |p| item_size(p.item()))))
+                .sum()
+        })
+}
+
+/// The read units of a DynamoDB request, from the items it read.
+fn read_capacity(operation: &str, consistent: bool, output: Option<&Output>) -> f64 {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    let size = match operation {
+        "GetItem" => output
+            .and_then(|o| o.downcast_ref::<GetItemOutput>())
+            .and_then(GetItemOutput::item)
+            .map_or(0, item_size),
+        "Query" => output
+            .and_then(|o| o.downcast_ref::<QueryOutput>())
+            .map_or(0, |o| o.items().iter().map(item_size).sum()),
+        _ => return 0.0,
+    };
+    read_units(size, consistent)
 }
 
 fn clients(sdk: &aws_config::SdkConfig, requests: &Arc<Requests>) -> AwsClients {
@@ -333,17 +370,21 @@ async fn listen_for_outcomes(
         .map_err(text)?;
     tokio::spawn(async move {
         while !*stopped.borrow() {
+            // Short polls: the emulator serves one request at a time, and a long poll would
+            // hold every other request up while it waits.
             let Ok(out) = sqs
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(10)
-                .wait_time_seconds(1)
                 .send()
                 .await
             else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
+            if out.messages().is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let now = Instant::now();
             for m in out.messages() {
                 outcomes.heard(m.body().unwrap_or_default(), now);
@@ -361,16 +402,31 @@ async fn listen_for_outcomes(
     Ok(())
 }
 
-/// Waits until every queue of the system is empty, three looks in a row.
-async fn settle(sqs: &aws_sdk_sqs::Client, names: &Names) -> BenchResult<()> {
+/// Waits until every queue of the system is empty and no function ran, three looks in a
+/// row (a record still in a table's stream shows up as a relay invocation).
+async fn settle(
+    sqs: &aws_sdk_sqs::Client,
+    names: &Names,
+    invocations: &platform::invocations::Invocations,
+) -> BenchResult<()> {
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut quiet = 0;
+    let mut last = invocations.snapshot();
+    let mut still_busy = String::new();
     while quiet < 3 {
         if Instant::now() > deadline {
-            return Err("the system did not settle within 180 s".to_owned());
+            return Err(format!(
+                "the system did not settle within 180 s; still busy: {still_busy}"
+            ));
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut busy = false;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = invocations.snapshot();
+        let mut busy: Vec<String> = now
+            .iter()
+            .filter(|(f, s)| last.get(*f) != Some(*s))
+            .map(|(f, _)| f.clone())
+            .collect();
+        last = now;
         for (url, dlq) in names.queues.values() {
             for queue in [url, dlq] {
                 let attributes = sqs
@@ -383,12 +439,18 @@ async fn settle(sqs: &aws_sdk_sqs::Client, names: &Names) -> BenchResult<()> {
                     .map_err(text)?
                     .attributes
                     .unwrap_or_default();
-                busy |= attributes
+                if attributes
                     .values()
-                    .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0));
+                    .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+                {
+                    busy.push(queue.rsplit('/').next().unwrap_or(queue).to_owned());
+                }
             }
         }
-        quiet = if busy { 0 } else { quiet + 1 };
+        if !busy.is_empty() {
+            still_busy = busy.join(", ");
+        }
+        quiet = if busy.is_empty() { quiet + 1 } else { 0 };
     }
     Ok(())
 }
@@ -434,7 +496,7 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     let shop = Shop::new(system.router());
     eprintln!("bill: setting up {} customers…", settings.clients);
     let scenario = Arc::new(shop::set_up(&shop, settings.clients, settings.orders).await?);
-    settle(&plain_sqs, &names).await?;
+    settle(&plain_sqs, &names, &system.invocations).await?;
 
     let requests_before = requests.snapshot();
     let invocations_before = system.invocations.snapshot();
@@ -463,7 +525,7 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
         placed.extend(joined.map_err(|e| e.to_string())??);
     }
     let elapsed = t0.elapsed();
-    settle(&plain_sqs, &names).await?;
+    settle(&plain_sqs, &names, &system.invocations).await?;
     let window = t0.elapsed();
     let requests_after = requests.snapshot();
     let invocations_after = system.invocations.snapshot();

@@ -21,6 +21,10 @@ const USAGE: &str = "usage: bench <what> [options]
   all                                     every one of them, with their defaults";
 
 fn main() -> ExitCode {
+    // The system's logs only when asked for (RUST_LOG): writing them costs time too.
+    if std::env::var_os("RUST_LOG").is_some() {
+        platform::telemetry::init(platform::telemetry::LogTarget::Stderr);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(report) => {

@@ -367,6 +367,60 @@ fn outbox_record(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<Outb
     })
 }
 
+/// Where the relay of one shard goes on from.
+#[derive(Debug, Clone)]
+enum Position {
+    /// After this record: it and those before were relayed.
+    After(String),
+    /// At this record: relaying it failed, it is read again.
+    At(String),
+}
+
+/// How long a stream reader goes without records before it takes fresh iterators: that
+/// finds shards opened since (DynamoDB rolls them over every few hours), and iterators
+/// that no longer see new records (moto replaces a table's stream when it rolls back a
+/// cancelled transaction).
+const FRESH_ITERATORS_AFTER: Duration = Duration::from_secs(1);
+
+/// An iterator for every shard of the stream, each at its relay position (new shards from
+/// their start).
+async fn iterators_at(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    positions: &BTreeMap<String, Position>,
+) -> BTreeMap<String, String> {
+    let shards = streams
+        .describe_stream()
+        .stream_arn(stream_arn)
+        .send()
+        .await
+        .ok()
+        .and_then(|d| d.stream_description)
+        .map(|d| d.shards.unwrap_or_default())
+        .unwrap_or_default();
+    let mut iterators = BTreeMap::new();
+    for shard in shards {
+        let Some(id) = shard.shard_id else { continue };
+        let request = streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(&id);
+        let request = match positions.get(&id) {
+            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            Some(Position::After(seq)) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(seq),
+            Some(Position::At(seq)) => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .sequence_number(seq),
+        };
+        if let Ok(Some(it)) = request.send().await.map(|o| o.shard_iterator) {
+            iterators.insert(id, it);
+        }
+    }
+    iterators
+}
+
 /// The stream relay of one table: reads every shard from its start, relays outbox inserts,
 /// and after a failure reads again from the failed record.
 async fn read_stream(
@@ -385,31 +439,13 @@ async fn read_stream(
         }
     };
     let Some(stream_arn) = stream_arn else { return };
+    let mut positions: BTreeMap<String, Position> = BTreeMap::new();
     let mut iterators: BTreeMap<String, String> = BTreeMap::new();
+    let mut last_read = tokio::time::Instant::now();
     while !*stopped.borrow() {
-        if iterators.is_empty() {
-            let shards = streams
-                .describe_stream()
-                .stream_arn(&stream_arn)
-                .send()
-                .await
-                .ok()
-                .and_then(|d| d.stream_description)
-                .map(|d| d.shards.unwrap_or_default())
-                .unwrap_or_default();
-            for shard in shards {
-                let Some(id) = shard.shard_id else { continue };
-                let iterator = streams
-                    .get_shard_iterator()
-                    .stream_arn(&stream_arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await;
-                if let Ok(Some(it)) = iterator.map(|o| o.shard_iterator) {
-                    iterators.insert(id, it);
-                }
-            }
+        if iterators.is_empty() || last_read.elapsed() > FRESH_ITERATORS_AFTER {
+            iterators = iterators_at(&streams, &stream_arn, &positions).await;
+            last_read = tokio::time::Instant::now();
         }
         let mut read_any = false;
         for (shard, iterator) in iterators.clone() {
@@ -423,9 +459,16 @@ async fn read_stream(
                 Ok(out) => out,
                 Err(e) => {
                     tracing::warn!(%table, error = %text(e), "reading the stream failed; trying again");
+                    iterators.remove(&shard);
                     continue;
                 }
             };
+            let last = out
+                .records()
+                .last()
+                .and_then(|r| r.dynamodb())
+                .and_then(|c| c.sequence_number())
+                .map(str::to_owned);
             let records: Vec<OutboxRecord> =
                 out.records().iter().filter_map(outbox_record).collect();
             read_any |= !out.records().is_empty();
@@ -438,32 +481,28 @@ async fn read_stream(
                     .time(records.len(), relay(records, publisher.as_ref()))
                     .await
             };
-            let next = match relayed {
-                Ok(_) => out.next_shard_iterator,
+            match relayed {
+                Ok(_) => {
+                    if let Some(last) = last {
+                        positions.insert(shard.clone(), Position::After(last));
+                    }
+                    match out.next_shard_iterator {
+                        Some(next) => iterators.insert(shard, next),
+                        None => iterators.remove(&shard),
+                    };
+                }
                 Err(failure) => {
                     tracing::warn!(%table, sequence_number = %failure.sequence_number, reason = %failure.reason, "relay failed; reading again from there");
-                    streams
-                        .get_shard_iterator()
-                        .stream_arn(&stream_arn)
-                        .shard_id(&shard)
-                        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                        .sequence_number(&failure.sequence_number)
-                        .send()
-                        .await
-                        .ok()
-                        .and_then(|o| o.shard_iterator)
-                }
-            };
-            match next {
-                Some(next) => {
-                    iterators.insert(shard, next);
-                }
-                None => {
+                    positions.insert(shard.clone(), Position::At(failure.sequence_number));
+                    // Read again from the failed record, after a pause.
                     iterators.remove(&shard);
+                    pause(Duration::from_millis(500), &mut stopped).await;
                 }
             }
         }
-        if !read_any {
+        if read_any {
+            last_read = tokio::time::Instant::now();
+        } else {
             pause(Duration::from_millis(100), &mut stopped).await;
         }
     }
