@@ -58,7 +58,8 @@ pub struct Services {
 pub struct World {
     pub bus: Arc<MemoryBus>,
     pub services: Services,
-    /// Each service's outbox: every event it ever wrote, in order.
+    /// Each service's outbox: the events it wrote, in order (a running system drops those
+    /// its relay published; a driven world keeps them all).
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
     /// Each queue's consuming function.
     pub consumers: Vec<(&'static str, Arc<dyn EventHandler>)>,

@@ -7,7 +7,7 @@
 //! relay. In memory, a store appends to a [`MemoryOutbox`] inside the same critical section
 //! as its state change, and the relay reads it like a stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -58,11 +58,20 @@ pub fn dynamo_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// An append-only in-memory outbox, read by the relay like a stream.
+/// An append-only in-memory outbox, read by the relay like a stream. Positions are
+/// absolute: what the relay has published can be dropped ([`MemoryOutbox::relayed`]) without
+/// moving the rest, as a stream's records expire.
 #[derive(Default)]
 pub struct MemoryOutbox {
-    log: Mutex<Vec<Envelope>>,
+    log: Mutex<Log>,
     appended: Notify,
+}
+
+#[derive(Default)]
+struct Log {
+    /// The position of `events[0]`: how many were dropped before it.
+    base: usize,
+    events: VecDeque<Envelope>,
 }
 
 impl MemoryOutbox {
@@ -72,37 +81,54 @@ impl MemoryOutbox {
 
     /// Call while holding the lock of the state the events belong to, so both commit together.
     pub fn append(&self, events: impl IntoIterator<Item = Envelope>) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let before = log.len();
-        log.extend(events);
-        let grew = log.len() > before;
+        let mut log = self.lock();
+        let before = log.events.len();
+        log.events.extend(events);
+        let grew = log.events.len() > before;
         drop(log);
         if grew {
             self.appended.notify_waiters();
         }
     }
 
-    /// Up to `max` records from position `from`; the sequence number is the position.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Up to `max` records from position `from` (or from the oldest still kept); the
+    /// sequence number is the position.
     pub fn read(&self, from: usize, max: usize) -> Vec<OutboxRecord> {
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.iter()
+        let log = self.lock();
+        let skip = from.saturating_sub(log.base);
+        log.events
+            .iter()
             .enumerate()
-            .skip(from)
+            .skip(skip)
             .take(max)
             .map(|(i, e)| OutboxRecord {
-                sequence_number: i.to_string(),
+                sequence_number: (log.base + i).to_string(),
                 event: Ok(e.clone()),
             })
             .collect()
     }
 
-    /// Every event ever appended, in order.
-    pub fn events(&self) -> Vec<Envelope> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Drops the events before position `upto`: the relay published them. A long-running
+    /// local system would otherwise keep every event it ever wrote.
+    pub fn relayed(&self, upto: usize) {
+        let mut log = self.lock();
+        let drop = upto.saturating_sub(log.base).min(log.events.len());
+        log.events.drain(..drop);
+        log.base += drop;
     }
 
+    /// Every event appended and not dropped as relayed, in order.
+    pub fn events(&self) -> Vec<Envelope> {
+        self.lock().events.iter().cloned().collect()
+    }
+
+    /// How many are kept.
     pub fn len(&self) -> usize {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.lock().events.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -112,5 +138,63 @@ impl MemoryOutbox {
     /// Resolves when events are appended; `enable()` it before reading.
     pub(crate) fn appended(&self) -> Notified<'_> {
         self.appended.notified()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use contract::{EventMeta, StockReserved};
+
+    use super::*;
+
+    fn event(n: u32) -> Envelope {
+        let meta = EventMeta {
+            event_id: format!("e-{n}"),
+            occurred_at: Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap(),
+            correlation_id: format!("o-{n}"),
+            causation_id: None,
+        };
+        Envelope::new(
+            meta,
+            format!("o-{n}"),
+            StockReserved {
+                order_id: format!("o-{n}"),
+            },
+        )
+    }
+
+    fn ids(records: Vec<OutboxRecord>) -> Vec<(String, String)> {
+        records
+            .into_iter()
+            .map(|r| {
+                (
+                    r.sequence_number,
+                    r.event.map(|e| e.event_id).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn relayed_events_are_dropped_and_positions_stay() {
+        let outbox = MemoryOutbox::new();
+        outbox.append((1..=4).map(event));
+        outbox.relayed(2);
+        assert_eq!(outbox.len(), 2);
+        assert_eq!(
+            ids(outbox.read(2, 10)),
+            [("2".into(), "e-3".into()), ("3".into(), "e-4".into())]
+        );
+        // A position already dropped reads from the oldest kept.
+        assert_eq!(ids(outbox.read(0, 1)), [("2".into(), "e-3".into())]);
+        outbox.append([event(5)]);
+        assert_eq!(ids(outbox.read(4, 10)), [("4".into(), "e-5".into())]);
+        // Dropping is idempotent and never past the end.
+        outbox.relayed(1);
+        outbox.relayed(99);
+        assert!(outbox.is_empty());
+        outbox.append([event(6)]);
+        assert_eq!(ids(outbox.read(5, 10)), [("5".into(), "e-6".into())]);
     }
 }

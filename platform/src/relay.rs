@@ -31,28 +31,38 @@ pub struct RelayFailure {
     pub reason: String,
 }
 
-/// Publishes the records in order; returns how many were published.
+/// Publishes the records in order, in as few requests as the publisher takes; returns how
+/// many were published.
 pub async fn relay(
     records: impl IntoIterator<Item = OutboxRecord>,
     publisher: &dyn EventPublisher,
 ) -> Result<usize, RelayFailure> {
-    let mut published = 0;
-    for record in records {
-        let fail = |reason: String| RelayFailure {
-            sequence_number: record.sequence_number.clone(),
-            reason,
-        };
-        // An unreadable outbox item is reported, not skipped: after bounded retries the
-        // stream's on-failure destination keeps it for inspection.
-        let event = record.event.as_ref().map_err(|e| fail(e.clone()))?;
-        publisher
-            .publish(event)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+    let records: Vec<OutboxRecord> = records.into_iter().collect();
+    // An unreadable outbox item is reported, not skipped: after bounded retries the
+    // stream's on-failure destination keeps it for inspection. What comes before it goes.
+    let readable: Vec<&Envelope> = records
+        .iter()
+        .map_while(|r| r.event.as_ref().ok())
+        .collect();
+    let fail = |index: usize, reason: String| RelayFailure {
+        sequence_number: records[index].sequence_number.clone(),
+        reason,
+    };
+    let published = publisher.publish_all(&readable).await;
+    let done = match &published {
+        Ok(()) => readable.len(),
+        Err(e) => e.index,
+    };
+    for event in &readable[..done] {
         tracing::info!(eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), "published");
-        published += 1;
     }
-    Ok(published)
+    if let Err(e) = published {
+        return Err(fail(e.index, e.error.to_string()));
+    }
+    if let Some(Err(reason)) = records.get(done).map(|r| &r.event) {
+        return Err(fail(done, reason.clone()));
+    }
+    Ok(done)
 }
 
 #[derive(Deserialize)]
@@ -135,7 +145,10 @@ pub async fn run_memory_relay(
         }
         let count = records.len();
         match meter.time(count, relay(records, publisher.as_ref())).await {
-            Ok(_) => position += count,
+            Ok(_) => {
+                position += count;
+                outbox.relayed(position);
+            }
             Err(failure) => {
                 tracing::warn!(reason = %failure.reason, "relay failed; retrying");
                 position = failure.sequence_number.parse().unwrap_or(position);

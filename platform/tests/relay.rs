@@ -165,6 +165,24 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_reports_the_failed_se
 }
 
 #[tokio::test]
+async fn what_comes_before_an_unreadable_record_is_published_and_the_relay_stops_there() {
+    let publisher = ListPublisher::default();
+    let records = vec![
+        record(1, reserved(1)),
+        record(2, reserved(2)),
+        OutboxRecord {
+            sequence_number: "3".into(),
+            event: Err("outbox item without a readable event".into()),
+        },
+        record(4, reserved(4)),
+    ];
+    let failure = relay(records, &publisher).await.unwrap_err();
+    assert_eq!(failure.sequence_number, "3");
+    assert!(failure.reason.contains("readable"), "{failure}");
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1", "e-2"]);
+}
+
+#[tokio::test]
 async fn the_memory_relay_publishes_what_is_appended() {
     let outbox = Arc::new(MemoryOutbox::new());
     let publisher = Arc::new(ListPublisher::default());

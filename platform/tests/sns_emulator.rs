@@ -105,6 +105,98 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
 }
 
 #[tokio::test]
+async fn a_batch_of_events_is_published_in_batches_and_filtered_like_single_ones() {
+    let config = emulator().sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let topic_arn = sns
+        .create_topic()
+        .name(format!("product-batch-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("order-steps-batch-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", r#"{"type": ["StockReserved"]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // 23 events: three PublishBatch requests (10 + 10 + 3); 12 of them pass the filter.
+    let events: Vec<Envelope> = (0..23)
+        .map(|n| {
+            if n % 2 == 0 {
+                envelope(
+                    n,
+                    StockReserved {
+                        order_id: format!("o-{n}"),
+                    },
+                )
+            } else {
+                envelope(
+                    n,
+                    StockReleased {
+                        order_id: format!("o-{n}"),
+                        released: false,
+                    },
+                )
+            }
+        })
+        .collect();
+    let refs: Vec<&Envelope> = events.iter().collect();
+    SnsPublisher::new(sns, topic_arn)
+        .publish_all(&refs)
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            let attributes = m.message_attributes.as_ref().unwrap();
+            assert_eq!(attributes["type"].string_value(), Some("StockReserved"));
+            assert_eq!(attributes["source"].string_value(), Some("product"));
+            received.push(Envelope::from_json(m.body().unwrap()).unwrap().event_id);
+        }
+    }
+    received.sort();
+    let mut expected: Vec<String> = (0..23).step_by(2).map(|n| format!("e-{n}")).collect();
+    expected.sort();
+    assert_eq!(received, expected);
+}
+
+#[tokio::test]
 async fn a_poison_message_is_kept_in_the_dead_letter_queue_with_its_reason() {
     use platform::batch::DeadLetters;
     let config = emulator().sdk_config().await;
