@@ -14,7 +14,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodbstreams::types::{
     AttributeValue as StreamValue, OperationType, ShardIteratorType,
 };
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use contract::{Envelope, Service};
 use platform::batch::{SqsFunction, sqs_message};
 use platform::clock::{Clock, SystemClock};
@@ -330,19 +332,34 @@ async fn poll_queue(
             })
             .collect();
         let response = function.handle_batch(event).await;
-        for m in &messages {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
-            if !failed && let Some(receipt) = m.receipt_handle() {
-                let _ = sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await;
-            }
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                !response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| Some(f.item_identifier.as_str()) == m.message_id())
+            })
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        // One request for the batch's successes, as Lambda's event source mapping deletes
+        // them. What is not deleted comes back after the visibility timeout: at least once.
+        if !done.is_empty()
+            && let Err(e) = sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(done))
+                .send()
+                .await
+        {
+            tracing::warn!(error = %text(e), "deleting the handled messages failed; they will come back");
         }
     }
 }
