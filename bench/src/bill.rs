@@ -92,8 +92,10 @@ struct Count {
 }
 
 /// What a request's input says about its bill, read before the SDK serialises (and drops) it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Facts {
+    /// The DynamoDB table the request is for (a transaction: its first item's).
+    table: Option<String>,
     consistent_read: bool,
     write_units: f64,
     /// SNS: billed requests and messages published.
@@ -118,6 +120,7 @@ impl Intercept for Count {
         let input = context.input();
         let facts = match self.service {
             "dynamodb" => Facts {
+                table: table_name(input),
                 consistent_read: consistent_read(input),
                 write_units: write_capacity(input),
                 ..Facts::default()
@@ -143,7 +146,17 @@ impl Intercept for Count {
             .map_or_else(|| "unknown".to_owned(), |m| m.name().to_owned());
         let output = context.output_or_error().and_then(Result::ok);
         let failed = output.is_none();
-        let facts = cfg.load::<Facts>().copied().unwrap_or_default();
+        let facts = cfg.load::<Facts>().cloned().unwrap_or_default();
+        if let Some(table) = &facts.table {
+            // Tables are named <prefix><service>: the service says whose writes they are.
+            let service = Service::ALL
+                .iter()
+                .map(|s| s.name())
+                .filter(|s| table.ends_with(s))
+                .max_by_key(|s| s.len())
+                .unwrap_or("?");
+            operation = format!("{operation} ({service})");
+        }
         let mut tally = Tally {
             requests: 1,
             failed: u64::from(failed),
@@ -152,7 +165,7 @@ impl Intercept for Count {
         };
         match self.service {
             "dynamodb" => {
-                tally.read_units = read_capacity(&operation, facts.consistent_read, output);
+                tally.read_units = read_capacity(output, facts.consistent_read);
                 tally.write_units = facts.write_units;
             }
             "sqs" if operation == "ReceiveMessage" => {
@@ -241,6 +254,44 @@ fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
+fn table_name(input: &Input) -> Option<String> {
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
+    use aws_sdk_dynamodb::operation::get_item::GetItemInput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+    use aws_sdk_dynamodb::operation::query::QueryInput;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    let name = input
+        .downcast_ref::<GetItemInput>()
+        .and_then(GetItemInput::table_name)
+        .or_else(|| {
+            input
+                .downcast_ref::<PutItemInput>()
+                .and_then(PutItemInput::table_name)
+        })
+        .or_else(|| {
+            input
+                .downcast_ref::<QueryInput>()
+                .and_then(QueryInput::table_name)
+        })
+        .or_else(|| {
+            input
+                .downcast_ref::<DeleteItemInput>()
+                .and_then(DeleteItemInput::table_name)
+        })
+        .or_else(|| {
+            let first = input
+                .downcast_ref::<TransactWriteItemsInput>()?
+                .transact_items()
+                .first()?;
+            first
+                .put()
+                .map(|p| p.table_name())
+                .or_else(|| first.delete().map(|d| d.table_name()))
+                .or_else(|| first.condition_check().map(|c| c.table_name()))
+        });
+    name.map(str::to_owned)
+}
+
 fn consistent_read(input: &Input) -> bool {
     use aws_sdk_dynamodb::operation::get_item::GetItemInput;
     use aws_sdk_dynamodb::operation::query::QueryInput;
@@ -277,19 +328,19 @@ fn write_capacity(input: &Input) -> f64 {
         })
 }
 
-/// The read units of a DynamoDB request, from the items it read.
-fn read_capacity(operation: &str, consistent: bool, output: Option<&Output>) -> f64 {
+/// The read units of a DynamoDB request, from the items it read (none for a write).
+fn read_capacity(output: Option<&Output>, consistent: bool) -> f64 {
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::query::QueryOutput;
-    let size = match operation {
-        "GetItem" => output
-            .and_then(|o| o.downcast_ref::<GetItemOutput>())
-            .and_then(GetItemOutput::item)
-            .map_or(0, item_size),
-        "Query" => output
-            .and_then(|o| o.downcast_ref::<QueryOutput>())
-            .map_or(0, |o| o.items().iter().map(item_size).sum()),
-        _ => return 0.0,
+    let Some(output) = output else {
+        return 0.0;
+    };
+    let size = if let Some(get) = output.downcast_ref::<GetItemOutput>() {
+        get.item().map_or(0, item_size)
+    } else if let Some(query) = output.downcast_ref::<QueryOutput>() {
+        query.items().iter().map(item_size).sum()
+    } else {
+        return 0.0;
     };
     read_units(size, consistent)
 }
