@@ -265,6 +265,10 @@ pub struct OrderConfirmed {
 pub struct OrderFailed {
     pub order_id: String,
     pub reason: FailureReason,
+    /// Whether the order used a coupon: `false` spares the coupon service an undo with
+    /// nothing to undo. Absent (from an older producer) means unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_coupon: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +276,9 @@ pub struct OrderFailed {
 pub struct OrderCancelled {
     pub order_id: String,
     pub was_confirmed: bool,
+    /// As in [`OrderFailed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_coupon: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,11 +131,13 @@ fn samples() -> Vec<Event> {
         OrderFailed {
             order_id: o(),
             reason: FailureReason::OutOfStock,
+            has_coupon: Some(false),
         }
         .into(),
         OrderCancelled {
             order_id: o(),
             was_confirmed: true,
+            has_coupon: Some(true),
         }
         .into(),
         StockReleased {
@@ -214,6 +216,7 @@ fn the_source_is_the_catalogue_producer_and_goes_into_the_attributes() {
         OrderFailed {
             order_id: "o-1".into(),
             reason: FailureReason::Expired,
+            has_coupon: None,
         }
         .into(),
     );
@@ -282,6 +285,31 @@ fn unknown_fields_are_ignored() {
         Event::StockReserved(StockReserved {
             order_id: "o-1".into()
         })
+    );
+}
+
+#[test]
+fn an_undo_from_an_older_producer_does_not_say_whether_the_order_had_a_coupon() {
+    let failed = |has_coupon| {
+        envelope(
+            OrderFailed {
+                order_id: "o-1".into(),
+                reason: FailureReason::Expired,
+                has_coupon,
+            }
+            .into(),
+        )
+    };
+    let wire: serde_json::Value = serde_json::from_str(&failed(Some(false)).to_json()).unwrap();
+    assert_eq!(wire["payload"]["hasCoupon"], false);
+    let mut older = wire.clone();
+    older["payload"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hasCoupon");
+    assert_eq!(
+        Envelope::from_json(&older.to_string()).unwrap(),
+        failed(None)
     );
 }
 

@@ -385,6 +385,26 @@ async fn a_failed_order_cannot_be_cancelled() {
         han.await_order(&order_id, &["FAILED", "CONFIRMED"]).await["status"],
         "FAILED"
     );
+    // No coupon, nothing for the coupon service to undo: it answers nothing at all.
+    let drained = |queue: &str| {
+        sys.system
+            .bus
+            .depth(queue)
+            .is_ok_and(|d| d.visible == 0 && d.in_flight == 0)
+    };
+    han.await_get(&format!("/orders/{order_id}/timeline"), |t| {
+        t.to_string().contains("OrderFailureCompleted")
+            && drained("coupon-order-undo")
+            && drained("order-timeline")
+    })
+    .await;
+    let types = han.timeline_types(&order_id).await;
+    assert!(
+        types.contains(&"StockReleased".to_owned())
+            && types.contains(&"PaymentCancelled".to_owned())
+            && !types.contains(&"CouponRestored".to_owned()),
+        "{types:?}"
+    );
     let (status, body) = han
         .post(&format!("/orders/{order_id}/cancel"), json!({}))
         .await;

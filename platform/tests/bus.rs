@@ -351,6 +351,7 @@ async fn a_poison_message_goes_straight_to_the_dlq_and_the_rest_of_the_batch_suc
         OrderCancelled {
             order_id: "o-3".into(),
             was_confirmed: false,
+            has_coupon: None,
         },
     );
     bus.publish("order", &good.to_json(), &attrs("OrderCancelled"))

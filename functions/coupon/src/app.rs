@@ -4,7 +4,8 @@
 //!   (absent) + `CouponUsed`, or the record + `CouponUseFailed`: a transaction. The version
 //!   condition keeps a coupon from being used by two orders.
 //! - restore (`OrderFailed`/`OrderCancelled`): the coupon (version) + the record +
-//!   `CouponRestored`, or a tombstone + `CouponRestored{restored:false}`.
+//!   `CouponRestored`, or a tombstone + `CouponRestored{restored:false}`; nothing at all
+//!   for an order that had no coupon (`hasCoupon: false`).
 //!
 //! Table: `COUPON#<id>`/`COUPON` (gsi1 `USER#<userId>` / `<issuedAt>#<id>`),
 //! `ORDER#<orderId>`/`COUPON_USE`.
@@ -284,6 +285,10 @@ impl EventHandler for CouponConsumer {
                     self.0.use_coupon(event, e, coupon_id, attempt).await?;
                 }
             }
+            // An order without a coupon has nothing here to undo, and its order does not
+            // wait for this service's answer: no write, no event.
+            Event::OrderFailed(e) if e.has_coupon == Some(false) => {}
+            Event::OrderCancelled(e) if e.has_coupon == Some(false) => {}
             Event::OrderFailed(e) => self.0.restore(event, &e.order_id).await?,
             Event::OrderCancelled(e) => self.0.restore(event, &e.order_id).await?,
             other => tracing::warn!(

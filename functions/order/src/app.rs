@@ -335,11 +335,13 @@ impl OrderService {
             Emit::Failed(reason) => OrderFailed {
                 order_id: order_id.clone(),
                 reason,
+                has_coupon: Some(order.coupon_id.is_some()),
             }
             .into(),
             Emit::Cancelled { was_confirmed } => OrderCancelled {
                 order_id: order_id.clone(),
                 was_confirmed,
+                has_coupon: Some(order.coupon_id.is_some()),
             }
             .into(),
             Emit::FailureCompleted(reason) => OrderFailureCompleted {
