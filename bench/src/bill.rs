@@ -556,25 +556,15 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
         settings.orders, settings.clients
     );
     let t0 = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let clients = settings.clients.max(1);
-    for c in 0..clients {
-        let (shop, outcomes, scenario) = (shop.clone(), outcomes.clone(), scenario.clone());
-        let orders = settings.orders;
-        tasks.spawn(async move {
-            let customer = &scenario.customers[c];
-            let mut placed = Vec::new();
-            for (kth, n) in (c..orders).step_by(clients).enumerate() {
-                let body = scenario.order(customer, n, kth);
-                placed.push(shop::place(&shop, &outcomes, customer, body, ORDER_TIMEOUT).await?);
-            }
-            Ok::<_, String>(placed)
-        });
-    }
-    let mut placed: Vec<Placed> = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        placed.extend(joined.map_err(|e| e.to_string())??);
-    }
+    let placed = shop::closed_loop(
+        &shop,
+        &outcomes,
+        &scenario,
+        settings.clients,
+        settings.orders,
+        ORDER_TIMEOUT,
+    )
+    .await?;
     let elapsed = t0.elapsed();
     settle(&plain_sqs, &names, &system.invocations).await?;
     let window = t0.elapsed();

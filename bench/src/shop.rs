@@ -345,6 +345,39 @@ pub async fn place(
     })
 }
 
+/// Each of `clients` customers places its share of `orders`, the next when the last ended
+/// (a closed loop). Returns every order placed.
+pub async fn closed_loop(
+    shop: &Shop,
+    outcomes: &Outcomes,
+    scenario: &Arc<Scenario>,
+    clients: usize,
+    orders: usize,
+    timeout: Duration,
+) -> BenchResult<Vec<Placed>> {
+    let clients = clients.clamp(1, scenario.customers.len().max(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (shop, outcomes, scenario) = (shop.clone(), outcomes.clone(), scenario.clone());
+        tasks.spawn(async move {
+            let Some(customer) = scenario.customers.get(c) else {
+                return Ok(Vec::new());
+            };
+            let mut placed = Vec::new();
+            for (kth, n) in (c..orders).step_by(clients).enumerate() {
+                let body = scenario.order(customer, n, kth);
+                placed.push(place(&shop, &outcomes, customer, body, timeout).await?);
+            }
+            Ok::<_, String>(placed)
+        });
+    }
+    let mut placed = Vec::with_capacity(orders);
+    while let Some(joined) = tasks.join_next().await {
+        placed.extend(joined.map_err(|e| e.to_string())??);
+    }
+    Ok(placed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,53 +226,22 @@ async fn run(settings: &Settings, arrivals: Arrivals) -> BenchResult<Run> {
     let peak_resettable = measure::reset_peak_memory();
     let cpu_before = measure::cpu_time();
     let t0 = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let clients = settings.clients.max(1);
-    match arrivals {
+    let placed = match arrivals {
         Arrivals::ClosedLoop => {
-            for c in 0..clients {
-                let (shop, outcomes, scenario) = (
-                    started.shop.clone(),
-                    started.outcomes.clone(),
-                    scenario.clone(),
-                );
-                let orders = settings.orders;
-                tasks.spawn(async move {
-                    let customer = &scenario.customers[c];
-                    let mut placed = Vec::new();
-                    for (kth, n) in (c..orders).step_by(clients).enumerate() {
-                        let body = scenario.order(customer, n, kth);
-                        placed.push(
-                            shop::place(&shop, &outcomes, customer, body, ORDER_TIMEOUT).await?,
-                        );
-                    }
-                    Ok::<_, String>(placed)
-                });
-            }
+            shop::closed_loop(
+                &started.shop,
+                &started.outcomes,
+                &scenario,
+                settings.clients,
+                settings.orders,
+                ORDER_TIMEOUT,
+            )
+            .await?
         }
         Arrivals::OpenLoop { per_second } => {
-            let gap = Duration::from_secs_f64(1.0 / per_second.max(1.0));
-            for n in 0..settings.orders {
-                tokio::time::sleep_until((t0 + gap * n as u32).into()).await;
-                let (shop, outcomes, scenario) = (
-                    started.shop.clone(),
-                    started.outcomes.clone(),
-                    scenario.clone(),
-                );
-                tasks.spawn(async move {
-                    let customer = &scenario.customers[n % clients];
-                    let body = scenario.order(customer, n, n / clients);
-                    Ok(vec![
-                        shop::place(&shop, &outcomes, customer, body, ORDER_TIMEOUT).await?,
-                    ])
-                });
-            }
+            open_loop(&started, &scenario, settings, per_second, t0).await?
         }
-    }
-    let mut placed = Vec::with_capacity(settings.orders);
-    while let Some(joined) = tasks.join_next().await {
-        placed.extend(joined.map_err(|e| e.to_string())??);
-    }
+    };
     let elapsed = t0.elapsed();
     let cpu = measure::cpu_time().saturating_sub(cpu_before);
     let peak_memory = if peak_resettable {
@@ -300,6 +269,42 @@ async fn run(settings: &Settings, arrivals: Arrivals) -> BenchResult<Run> {
         memory_before,
         invocations,
     })
+}
+
+/// One order every 1/`per_second` seconds from `t0`, by the customers in turn, whatever
+/// happens to the others.
+async fn open_loop(
+    started: &Started,
+    scenario: &Arc<Scenario>,
+    settings: &Settings,
+    per_second: f64,
+    t0: Instant,
+) -> BenchResult<Vec<Placed>> {
+    let customers = scenario.customers.len().max(1);
+    let gap = Duration::from_secs_f64(1.0 / per_second.max(1.0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..settings.orders {
+        tokio::time::sleep_until((t0 + gap * n as u32).into()).await;
+        let (shop, outcomes, scenario) = (
+            started.shop.clone(),
+            started.outcomes.clone(),
+            scenario.clone(),
+        );
+        tasks.spawn(async move {
+            let Some(customer) = scenario.customers.get(n % customers) else {
+                return Ok(None);
+            };
+            let body = scenario.order(customer, n, n / customers);
+            shop::place(&shop, &outcomes, customer, body, ORDER_TIMEOUT)
+                .await
+                .map(Some)
+        });
+    }
+    let mut placed = Vec::with_capacity(settings.orders);
+    while let Some(joined) = tasks.join_next().await {
+        placed.extend(joined.map_err(|e| e.to_string())??);
+    }
+    Ok(placed)
 }
 
 /// Both runs, as a Markdown section.

@@ -18,8 +18,9 @@ fn envelope(n: u32, event: impl Into<contract::Event>) -> Envelope {
     Envelope::new(meta, "o-1", event)
 }
 
-#[tokio::test]
-async fn published_events_reach_a_filtered_raw_subscription_with_their_attributes() {
+/// A product topic with a queue subscribed to its `StockReserved` events (raw delivery).
+async fn topic_with_a_filtered_queue() -> (aws_sdk_sns::Client, String, aws_sdk_sqs::Client, String)
+{
     let config = emulator().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -60,6 +61,12 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
         .send()
         .await
         .unwrap();
+    (sns, topic_arn, sqs, queue_url)
+}
+
+#[tokio::test]
+async fn published_events_reach_a_filtered_raw_subscription_with_their_attributes() {
+    let (sns, topic_arn, sqs, queue_url) = topic_with_a_filtered_queue().await;
 
     let publisher = SnsPublisher::new(sns, topic_arn);
     let wanted = envelope(
@@ -106,45 +113,7 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
 
 #[tokio::test]
 async fn a_batch_of_events_is_published_in_batches_and_filtered_like_single_ones() {
-    let config = emulator().sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topic_arn = sns
-        .create_topic()
-        .name(format!("product-batch-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("order-steps-batch-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .attributes("FilterPolicy", r#"{"type": ["StockReserved"]}"#)
-        .send()
-        .await
-        .unwrap();
+    let (sns, topic_arn, sqs, queue_url) = topic_with_a_filtered_queue().await;
 
     // 23 events: three PublishBatch requests (10 + 10 + 3); 12 of them pass the filter.
     let events: Vec<Envelope> = (0..23)
