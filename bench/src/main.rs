@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: bench <what> [options]
   throughput [--orders N] [--clients M]   whole saga in memory, in this process (default 10000, 100)
-  bill [--orders K] [--clients M]         requests and cost per order on the emulator (default 300, 10)
+  bill [--orders K] [--clients M]         requests and cost per order on the emulator (default 100, 10)
   cold-start [--runs R] [--no-build]      every function's release binary against a Runtime API stub (default 5);
                                           --no-build measures the binaries already in target/release
   size                                    release arm64 binaries and zips (cargo lambda build)
@@ -75,7 +75,7 @@ fn run(args: &[String]) -> Result<String, String> {
             clients: option(rest, "--clients", 100)?,
         }))?,
         "bill" => runtime.block_on(bill::bill(bill::Settings {
-            orders: option(rest, "--orders", 300)?,
+            orders: option(rest, "--orders", 100)?,
             clients: option(rest, "--clients", 10)?,
         }))?,
         "cold-start" => runtime.block_on(cold_start::cold_start(
@@ -89,7 +89,7 @@ fn run(args: &[String]) -> Result<String, String> {
                 clients: 100,
             }))?;
             all += &runtime.block_on(bill::bill(bill::Settings {
-                orders: 300,
+                orders: 100,
                 clients: 10,
             }))?;
             all += &runtime.block_on(cold_start::cold_start(5, true))?;
