@@ -397,28 +397,8 @@ async fn listen_for_outcomes(
         .map_err(text)?
         .queue_url
         .ok_or("no queue url")?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(text)?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or("no queue arn")?;
-    sns.subscribe()
-        .topic_arn(&names.topics[&Service::Order])
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("RawMessageDelivery", "true")
-        .attributes(
-            "FilterPolicy",
-            serde_json::json!({ "type": OUTCOME_EVENTS }).to_string(),
-        )
-        .send()
-        .await
-        .map_err(text)?;
+    let arn = local::aws::queue_arn(&sqs, &url).await?;
+    local::aws::subscribe(&sns, &names.topics[&Service::Order], &arn, &OUTCOME_EVENTS).await?;
     tokio::spawn(async move {
         while !*stopped.borrow() {
             // Short polls: the emulator serves one request at a time, and a long poll would

@@ -118,23 +118,38 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, Provision
             .unwrap_or_default();
         let arn = queue_arn(&sqs, &url).await.map_err(failed(&name))?;
         for (topic, types) in consumer.subscriptions {
-            let filter = serde_json::json!({ "type": types }).to_string();
-            sns.subscribe()
-                .topic_arn(&names.topics[topic])
-                .protocol("sqs")
-                .endpoint(&arn)
-                .attributes("RawMessageDelivery", "true")
-                .attributes("FilterPolicy", filter)
-                .send()
+            subscribe(&sns, &names.topics[topic], &arn, types)
                 .await
-                .map_err(|e| failed(format!("{name} subscription to {}", topic.name()))(text(e)))?;
+                .map_err(failed(format!("{name} subscription to {}", topic.name())))?;
         }
         names.queues.insert(consumer.queue, (url, dlq));
     }
     Ok(names)
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+/// Subscribes a queue to a topic as every consumer is: raw delivery, filtered on `type`.
+pub async fn subscribe(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    queue_arn: &str,
+    types: &[&str],
+) -> Result<(), String> {
+    sns.subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes(
+            "FilterPolicy",
+            serde_json::json!({ "type": types }).to_string(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(text)
+}
+
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)

@@ -48,19 +48,17 @@ impl Invocations {
 
     pub fn record(&self, function: &str, records: usize, took: Duration) {
         let mut all = self.by_function.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = all.entry(function.to_owned()).or_default();
+        // Every request and batch passes here: no new key after a function's first call.
+        if !all.contains_key(function) {
+            all.insert(function.to_owned(), FunctionStats::default());
+        }
+        let Some(stats) = all.get_mut(function) else {
+            return;
+        };
         stats.invocations += 1;
         stats.records += records as u64;
         stats.busy += took;
         stats.billed_ms += took.as_nanos().div_ceil(1_000_000) as u64;
-    }
-
-    /// Runs `work` as one invocation of `function` carrying `records`.
-    pub async fn time<F: Future>(&self, function: &str, records: usize, work: F) -> F::Output {
-        let started = Instant::now();
-        let output = work.await;
-        self.record(function, records, started.elapsed());
-        output
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, FunctionStats> {
@@ -88,7 +86,10 @@ impl Meter {
 
     /// Runs `work` as one invocation carrying `records`.
     pub async fn time<F: Future>(&self, records: usize, work: F) -> F::Output {
-        self.invocations.time(&self.function, records, work).await
+        let started = Instant::now();
+        let output = work.await;
+        self.record(records, started.elapsed());
+        output
     }
 
     pub fn record(&self, records: usize, took: Duration) {
