@@ -36,7 +36,7 @@ use user_service::store::dynamodb::DynamoUserStore;
 
 use crate::config::LocalConfig;
 use crate::system::{Running, World, spawn_sweep};
-use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT};
+use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT, SQS_BATCH_SIZE, SQS_LONG_POLL_SECONDS};
 
 /// How long a received message stays invisible here: above a handler's run time, short
 /// enough that a failed message comes back soon when developing.
@@ -70,12 +70,13 @@ fn text<E: std::error::Error>(e: E) -> String {
 /// Creates (or finds) every table, topic, queue, dead-letter queue and subscription.
 pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, ProvisionError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
     let sns = aws_sdk_sns::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut names = Names::default();
     for service in Service::ALL {
         let table = format!("{prefix}{}", service.name());
-        platform::dynamo::create_table(&dynamodb, &table)
+        platform::dynamo::create_table(&dynamodb, &streams, &table)
             .await
             .map_err(|e| failed(&table)(e.to_string()))?;
         names.tables.insert(service, table);
@@ -290,7 +291,8 @@ async fn pause(duration: Duration, stopped: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The event source mapping of one queue: receive, hand over, delete only successes.
+/// The event source mapping of one queue, as Lambda's: long-poll for up to a batch, hand it
+/// over, delete only the successes.
 async fn poll_queue(
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -298,14 +300,20 @@ async fn poll_queue(
     mut stopped: watch::Receiver<bool>,
 ) {
     while !*stopped.borrow() {
-        let received = sqs
+        let receive = sqs
             .receive_message()
             .queue_url(&url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(SQS_BATCH_SIZE)
+            .wait_time_seconds(SQS_LONG_POLL_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names("All")
-            .send()
-            .await;
+            .send();
+        // A long poll is abandoned when the system stops: what it would have received stays
+        // in the queue (or comes back after the visibility timeout).
+        let received = tokio::select! {
+            received = receive => received,
+            _ = stopped.changed() => break,
+        };
         let messages = match received {
             Ok(out) => out.messages.unwrap_or_default(),
             Err(e) => {
@@ -315,7 +323,6 @@ async fn poll_queue(
             }
         };
         if messages.is_empty() {
-            pause(Duration::from_millis(100), &mut stopped).await;
             continue;
         }
         let mut event = SqsEvent::default();
@@ -408,11 +415,13 @@ enum Position {
     At(String),
 }
 
-/// How long a stream reader goes without records before it takes fresh iterators: that
-/// finds shards opened since (DynamoDB rolls them over every few hours), and iterators
-/// that no longer see new records (moto replaces a table's stream when it rolls back a
-/// cancelled transaction).
-const FRESH_ITERATORS_AFTER: Duration = Duration::from_secs(1);
+/// How often a stream reader polls a shard that had nothing new: Lambda's rate for a
+/// DynamoDB stream event source (four times a second per shard).
+const STREAM_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often a stream reader looks for shards opened since (DynamoDB rolls them over every
+/// few hours; a closed shard makes it look at once).
+const SHARD_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// An iterator for every shard of the stream, each at its relay position (new shards from
 /// their start).
@@ -420,6 +429,7 @@ async fn iterators_at(
     streams: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
     positions: &BTreeMap<String, Position>,
+    finished: &std::collections::BTreeSet<String>,
 ) -> BTreeMap<String, String> {
     let shards = streams
         .describe_stream()
@@ -432,7 +442,9 @@ async fn iterators_at(
         .unwrap_or_default();
     let mut iterators = BTreeMap::new();
     for shard in shards {
-        let Some(id) = shard.shard_id else { continue };
+        let Some(id) = shard.shard_id.filter(|id| !finished.contains(id)) else {
+            continue;
+        };
         let request = streams
             .get_shard_iterator()
             .stream_arn(stream_arn)
@@ -473,11 +485,20 @@ async fn read_stream(
     let Some(stream_arn) = stream_arn else { return };
     let mut positions: BTreeMap<String, Position> = BTreeMap::new();
     let mut iterators: BTreeMap<String, String> = BTreeMap::new();
-    let mut last_read = tokio::time::Instant::now();
+    let mut shards = 0;
+    // Closed shards read to their end.
+    let mut finished = std::collections::BTreeSet::new();
+    let mut refreshed = tokio::time::Instant::now();
     while !*stopped.borrow() {
-        if iterators.is_empty() || last_read.elapsed() > FRESH_ITERATORS_AFTER {
-            iterators = iterators_at(&streams, &stream_arn, &positions).await;
-            last_read = tokio::time::Instant::now();
+        // Fresh iterators for every shard when one was lost (closed, expired, failed) or new
+        // shards may have opened.
+        if iterators.len() < shards
+            || iterators.is_empty()
+            || refreshed.elapsed() > SHARD_REFRESH_INTERVAL
+        {
+            iterators = iterators_at(&streams, &stream_arn, &positions, &finished).await;
+            shards = iterators.len();
+            refreshed = tokio::time::Instant::now();
         }
         let mut read_any = false;
         for (shard, iterator) in iterators.clone() {
@@ -519,9 +540,14 @@ async fn read_stream(
                         positions.insert(shard.clone(), Position::After(last));
                     }
                     match out.next_shard_iterator {
-                        Some(next) => iterators.insert(shard, next),
-                        None => iterators.remove(&shard),
-                    };
+                        Some(next) => {
+                            iterators.insert(shard, next);
+                        }
+                        None => {
+                            iterators.remove(&shard);
+                            finished.insert(shard);
+                        }
+                    }
                 }
                 Err(failure) => {
                     tracing::warn!(%table, sequence_number = %failure.sequence_number, reason = %failure.reason, "relay failed; reading again from there");
@@ -532,10 +558,8 @@ async fn read_stream(
                 }
             }
         }
-        if read_any {
-            last_read = tokio::time::Instant::now();
-        } else {
-            pause(Duration::from_millis(100), &mut stopped).await;
+        if !read_any {
+            pause(STREAM_POLL_INTERVAL, &mut stopped).await;
         }
     }
 }

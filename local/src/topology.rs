@@ -133,6 +133,14 @@ pub const TIMELINE_QUEUE: &str = "order-timeline";
 pub const LOCAL_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
+/// Each SQS event source's batch size (`BatchSize` in `template.yaml`; no batching window).
+pub const SQS_BATCH_SIZE: i32 = 10;
+
+/// How long a poll of an SQS event source waits for messages, as Lambda's does (20 s, the
+/// longest SQS allows): an idle queue costs one request every 20 s, and a message is handed
+/// over as soon as it arrives.
+pub const SQS_LONG_POLL_SECONDS: i32 = 20;
+
 pub fn topology() -> Topology {
     Topology {
         topics: Service::ALL.iter().map(|s| s.name().to_owned()).collect(),

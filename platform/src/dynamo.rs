@@ -72,24 +72,43 @@ pub fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(at.timestamp().to_string())
 }
 
+/// How long provisioning waits for a new table to be ACTIVE and its stream ENABLED.
+const TABLE_READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Creates a table shaped like every table of ours, unless it exists: `pk`/`sk`, sparse
 /// indexes `gsi1` and `gsi2` on `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (all attributes),
 /// on demand, a stream of new images, TTL on `ttl`. The same shape as in `template.yaml`.
-pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+///
+/// Returns once the table is ACTIVE and its stream ENABLED: records written before that
+/// may never reach the stream (LocalStack drops them). A table that exists, or that another
+/// process is creating at the same moment, is success.
+pub async fn create_table(
+    client: &Client,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    name: &str,
+) -> Result<(), StoreError> {
+    let exists = match client.describe_table().table_name(name).send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(StoreError::unavailable(e)),
+    };
+    if !exists && create(client, name).await? {
+        enable_ttl(client, name).await?;
+    }
+    wait_until_ready(client, streams, name).await
+}
+
+/// Sends CreateTable; `false` when another process created the table first.
+async fn create(client: &Client, name: &str) -> Result<bool, StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-        TimeToLiveSpecification,
     };
-    if client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
-    }
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -117,7 +136,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
             .build()
             .map_err(StoreError::unavailable)
     };
-    client
+    let created = client
         .create_table()
         .table_name(name)
         .attribute_definitions(attr("pk")?)
@@ -139,8 +158,23 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .map_err(StoreError::unavailable)?,
         )
         .send()
-        .await
-        .map_err(StoreError::unavailable)?;
+        .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::unavailable(e)),
+    }
+}
+
+async fn enable_ttl(client: &Client, name: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+    // UpdateTimeToLive is refused while the table is CREATING on AWS: wait for ACTIVE first.
+    wait_until_active(client, name).await?;
     client
         .update_time_to_live()
         .table_name(name)
@@ -155,4 +189,72 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .await
         .map_err(StoreError::unavailable)?;
     Ok(())
+}
+
+/// Polls with a growing pause until `ready` answers `Some`, or the deadline passes.
+async fn poll_until<T, F, Fut>(what: &str, mut ready: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        if let Some(value) = ready().await? {
+            return Ok(value);
+        }
+        if started.elapsed() > TABLE_READY_DEADLINE {
+            return Err(StoreError::Unavailable(format!(
+                "{what} after {TABLE_READY_DEADLINE:?}"
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
+}
+
+/// Waits for the table to be ACTIVE; answers its stream's ARN.
+async fn wait_until_active(client: &Client, name: &str) -> Result<Option<String>, StoreError> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    poll_until(&format!("table {name} is not ACTIVE"), || async {
+        let table = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?
+            .table;
+        Ok(table
+            .filter(|t| t.table_status() == Some(&TableStatus::Active))
+            .map(|t| t.latest_stream_arn))
+    })
+    .await
+}
+
+async fn wait_until_ready(
+    client: &Client,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    name: &str,
+) -> Result<(), StoreError> {
+    use aws_sdk_dynamodbstreams::types::StreamStatus;
+    let Some(stream_arn) = wait_until_active(client, name).await? else {
+        return Err(StoreError::Unavailable(format!(
+            "table {name} has no stream; it was made by something else"
+        )));
+    };
+    poll_until(
+        &format!("the stream of table {name} is not ENABLED"),
+        || async {
+            let status = streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?
+                .stream_description
+                .and_then(|d| d.stream_status);
+            Ok((status == Some(StreamStatus::Enabled)).then_some(()))
+        },
+    )
+    .await
 }

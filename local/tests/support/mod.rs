@@ -244,9 +244,9 @@ impl Client {
         body["orderId"].as_str().unwrap().to_owned()
     }
 
-    /// Waits (at most 20 s) until the order is in one of `statuses`; returns it.
+    /// Waits (at most 60 s) until the order is in one of `statuses`; returns it.
     pub async fn await_order(&self, order_id: &str, statuses: &[&str]) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let order = self.get(&format!("/orders/{order_id}")).await;
             if statuses.contains(&order["status"].as_str().unwrap_or_default()) {
@@ -254,24 +254,25 @@ impl Client {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "order {order_id} still {} after 20 s",
+                "order {order_id} still {} after 60 s",
                 order["status"]
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Waits (at most 20 s) for `check` to hold of `GET path`.
+    /// Waits (at most 60 s) for `GET path` to answer 200 with a body of which `check` holds
+    /// (what it answers until then, a 404 say, is "not yet").
     pub async fn await_get(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let body = self.get(path).await;
-            if check(&body) {
+            let (status, body) = self.call(Method::GET, path, None).await;
+            if status == StatusCode::OK && check(&body) {
                 return body;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "GET {path} never satisfied the check: {body}"
+                "GET {path} never satisfied the check; it last answered {status}: {body}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -1,6 +1,6 @@
 //! Test support shared by every crate's tests (feature `testing`).
 
-pub mod emulator;
+pub mod aws;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -23,10 +23,11 @@ impl OutboxProbe for std::sync::Arc<MemoryOutbox> {
     }
 }
 
-/// The outbox items of a DynamoDB table (a scan: for tests only).
+/// The outbox items of a test's DynamoDB table (a scan: for tests only). Holds the table,
+/// which is deleted when the probe goes.
 pub struct DynamoOutboxProbe {
     pub client: Client,
-    pub table: String,
+    pub table: aws::TestTable,
 }
 
 #[async_trait]
@@ -35,7 +36,7 @@ impl OutboxProbe for DynamoOutboxProbe {
         let out = self
             .client
             .scan()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .filter_expression("begins_with(pk, :p)")
             .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PK_PREFIX.to_owned()))
             .consistent_read(true)

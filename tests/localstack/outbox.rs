@@ -1,4 +1,4 @@
-//! The outbox and de-duplication items on the emulator's DynamoDB: a transaction with a
+//! The outbox and de-duplication items on DynamoDB: a transaction with a
 //! repeated business key is cancelled at that item, and the recorded outcome is read back.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -7,7 +7,7 @@ use contract::{Envelope, EventMeta, StockReserved};
 use platform::dynamo::{cancellation_codes, condition_failed_at};
 use platform::idempotency::{Claim, dynamo_claim, dynamo_put};
 use platform::outbox;
-use platform::testing::emulator::emulator;
+use platform::testing::aws::endpoint;
 
 fn effect(table: &str, order: &str) -> TransactWriteItem {
     let put = Put::builder()
@@ -21,9 +21,9 @@ fn effect(table: &str, order: &str) -> TransactWriteItem {
 
 #[tokio::test]
 async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answered_again() {
-    let emulator = emulator();
-    let client = emulator.dynamodb().await;
-    let table = emulator.create_table(&client, "platform").await;
+    let client = endpoint().dynamodb().await;
+    let test_table = endpoint().table(&client, "platform").await;
+    let table = test_table.name.clone();
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
     let event = |n: u32| {
         let meta = EventMeta {
@@ -76,7 +76,13 @@ async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answere
         Claim::Done(r#"{"reserved":true}"#.to_owned())
     );
     // Nothing of the cancelled transaction was written: no second effect, no second event.
-    let scan = client.scan().table_name(&table).send().await.unwrap();
+    let scan = client
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
     let mut keys: Vec<String> = scan
         .items()
         .iter()

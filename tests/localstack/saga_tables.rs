@@ -1,33 +1,32 @@
-//! The saga with every service's document store on DynamoDB (the emulator): the same
-//! handlers and repositories, on real conditional writes, transactions and indexes.
-
-mod support;
+//! The saga with every service's document store on DynamoDB (the in-memory bus between
+//! them): the same handlers and repositories, on real conditional writes, transactions and
+//! indexes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::{self, serve};
 use contract::Service;
 use local::system::LocalSystem;
 use platform::clock::SystemClock;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::RandomIds;
 use platform::testing::TeeStore;
-use platform::testing::emulator::emulator;
+use platform::testing::aws::{TestTable, endpoint};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::serve;
 
-async fn start() -> support::TestSystem {
-    let emulator = emulator();
-    let client = emulator.dynamodb().await;
+/// The system, and its tables (deleted when they go).
+async fn start() -> (support::TestSystem, Vec<TestTable>) {
+    let client = endpoint().dynamodb().await;
     let mut tables = BTreeMap::new();
+    let mut kept = Vec::new();
     for service in Service::ALL {
-        tables.insert(
-            service,
-            emulator.create_table(&client, service.name()).await,
-        );
+        let table = endpoint().table(&client, service.name()).await;
+        tables.insert(service, table.name.clone());
+        kept.push(table);
     }
-    serve(&[], move |config| {
+    let system = serve(&[], move |config| {
         LocalSystem::start_on(
             config,
             Arc::new(SystemClock),
@@ -42,12 +41,13 @@ async fn start() -> support::TestSystem {
         )
         .expect("start")
     })
-    .await
+    .await;
+    (system, kept)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_success_and_failure_sagas_on_dynamodb() {
-    let sys = start().await;
+    let (sys, _tables) = start().await;
     let admin = sys.admin().await;
     let kim = sys.user("kim@shop.kr").await;
     kim.charge(30_000).await;
@@ -99,7 +99,7 @@ async fn the_success_and_failure_sagas_on_dynamodb() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_users_racing_for_twenty_coupons_on_dynamodb_get_exactly_twenty() {
-    let sys = start().await;
+    let (sys, _tables) = start().await;
     let admin = sys.admin().await;
     let source = admin
         .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 20)

@@ -1,12 +1,17 @@
-//! The SNS publisher on the emulator: an event reaches a subscribed queue (raw delivery)
-//! with its `type` and `source` attributes, and a filter policy on `type` holds it back.
+//! The SNS publisher: an event reaches a subscribed queue (raw delivery) with its `type` and
+//! `source` attributes, and a filter policy on `type` holds the others back.
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReleased, StockReserved};
 use platform::publish::EventPublisher;
 use platform::sns::SnsPublisher;
-use platform::testing::emulator::emulator;
+use platform::testing::aws::{Cleanup, endpoint, unique_name};
+
+use crate::queues::{receive, receive_exactly};
+
+/// How long SNS may take to deliver to SQS (asynchronously) on a loaded machine.
+const DELIVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn envelope(n: u32, event: impl Into<contract::Event>) -> Envelope {
     let meta = EventMeta {
@@ -19,29 +24,37 @@ fn envelope(n: u32, event: impl Into<contract::Event>) -> Envelope {
 }
 
 /// A product topic with a queue subscribed to its `StockReserved` events (raw delivery).
-async fn topic_with_a_filtered_queue() -> (aws_sdk_sns::Client, String, aws_sdk_sqs::Client, String)
-{
-    let config = emulator().sdk_config().await;
+/// Deleted, with everything else the test made, when the returned [`Cleanup`] goes.
+async fn topic_with_a_filtered_queue() -> (
+    aws_sdk_sns::Client,
+    String,
+    aws_sdk_sqs::Client,
+    String,
+    Cleanup,
+) {
+    let config = endpoint().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let cleanup = Cleanup::new(endpoint());
 
     let topic_arn = sns
         .create_topic()
-        .name(format!("product-{suffix}"))
+        .name(unique_name("product"))
         .send()
         .await
         .unwrap()
         .topic_arn
         .unwrap();
+    cleanup.topic(&topic_arn);
     let queue_url = sqs
         .create_queue()
-        .queue_name(format!("order-steps-{suffix}"))
+        .queue_name(unique_name("order-steps"))
         .send()
         .await
         .unwrap()
         .queue_url
         .unwrap();
+    cleanup.queue(&queue_url);
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -61,12 +74,12 @@ async fn topic_with_a_filtered_queue() -> (aws_sdk_sns::Client, String, aws_sdk_
         .send()
         .await
         .unwrap();
-    (sns, topic_arn, sqs, queue_url)
+    (sns, topic_arn, sqs, queue_url, cleanup)
 }
 
 #[tokio::test]
 async fn published_events_reach_a_filtered_raw_subscription_with_their_attributes() {
-    let (sns, topic_arn, sqs, queue_url) = topic_with_a_filtered_queue().await;
+    let (sns, topic_arn, sqs, queue_url, _cleanup) = topic_with_a_filtered_queue().await;
 
     let publisher = SnsPublisher::new(sns, topic_arn);
     let wanted = envelope(
@@ -87,20 +100,8 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
         .unwrap();
     publisher.publish(&wanted).await.unwrap();
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .unwrap();
-    let messages = received.messages.unwrap_or_default();
-    assert_eq!(
-        messages.len(),
-        1,
-        "the filter policy lets only StockReserved through"
-    );
+    // The filter policy lets only StockReserved through.
+    let messages = receive_exactly(&sqs, &queue_url, 1, DELIVERY).await;
     let message = &messages[0];
     assert_eq!(
         Envelope::from_json(message.body().unwrap()).unwrap(),
@@ -113,7 +114,7 @@ async fn published_events_reach_a_filtered_raw_subscription_with_their_attribute
 
 #[tokio::test]
 async fn a_batch_of_events_is_published_in_batches_and_filtered_like_single_ones() {
-    let (sns, topic_arn, sqs, queue_url) = topic_with_a_filtered_queue().await;
+    let (sns, topic_arn, sqs, queue_url, _cleanup) = topic_with_a_filtered_queue().await;
 
     // 23 events: three PublishBatch requests (10 + 10 + 3); 12 of them pass the filter.
     let events: Vec<Envelope> = (0..23)
@@ -143,21 +144,11 @@ async fn a_batch_of_events_is_published_in_batches_and_filtered_like_single_ones
         .unwrap();
 
     let mut received = Vec::new();
-    for _ in 0..5 {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        for m in out.messages() {
-            let attributes = m.message_attributes.as_ref().unwrap();
-            assert_eq!(attributes["type"].string_value(), Some("StockReserved"));
-            assert_eq!(attributes["source"].string_value(), Some("product"));
-            received.push(Envelope::from_json(m.body().unwrap()).unwrap().event_id);
-        }
+    for m in receive_exactly(&sqs, &queue_url, 12, DELIVERY).await {
+        let attributes = m.message_attributes.as_ref().unwrap();
+        assert_eq!(attributes["type"].string_value(), Some("StockReserved"));
+        assert_eq!(attributes["source"].string_value(), Some("product"));
+        received.push(Envelope::from_json(m.body().unwrap()).unwrap().event_id);
     }
     received.sort();
     let mut expected: Vec<String> = (0..23).step_by(2).map(|n| format!("e-{n}")).collect();
@@ -168,17 +159,18 @@ async fn a_batch_of_events_is_published_in_batches_and_filtered_like_single_ones
 #[tokio::test]
 async fn a_poison_message_is_kept_in_the_dead_letter_queue_with_its_reason() {
     use platform::batch::DeadLetters;
-    let config = emulator().sdk_config().await;
+    let config = endpoint().sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let name = format!("dlq-{}", uuid::Uuid::new_v4().simple());
+    let cleanup = Cleanup::new(endpoint());
     let dlq = sqs
         .create_queue()
-        .queue_name(name)
+        .queue_name(unique_name("dlq"))
         .send()
         .await
         .unwrap()
         .queue_url
         .unwrap();
+    cleanup.queue(&dlq);
     let dead_letters = platform::lambda::SqsDeadLetters::new(sqs.clone(), dlq.clone());
     let message =
         platform::batch::sqs_message("m-1", "r-1", "not an event", &Default::default(), 1);
@@ -187,14 +179,7 @@ async fn a_poison_message_is_kept_in_the_dead_letter_queue_with_its_reason() {
         .await
         .unwrap();
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&dlq)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .unwrap();
-    let messages = received.messages.unwrap_or_default();
+    let messages = receive(&sqs, &dlq, 1).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].body(), Some("not an event"));
     let reason = messages[0].message_attributes.as_ref().unwrap()["poisonReason"].string_value();

@@ -1,0 +1,500 @@
+//! The whole system on AWS APIs: it provisions the topology, long-polls the SQS queues, reads
+//! the DynamoDB streams and publishes to SNS, and the saga runs on them. Each test has a
+//! system of its own (its own tables, topics and queues, deleted at the end).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use contract::{Envelope, Service};
+use local::aws::{AwsSystem, Names};
+use local::config::LocalConfig;
+use platform::testing::aws::{Cleanup, endpoint, unique_name};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::queues::{drained, receive};
+use crate::support::{ADMIN, Client, signed_up};
+
+const SECRET: &str = "localstack-tests-secret-32-bytes-long";
+
+/// How long the queues may take to empty after the last request of a test.
+const QUIET: Duration = Duration::from_secs(60);
+
+struct AwsTest {
+    system: AwsSystem,
+    sdk: aws_config::SdkConfig,
+    prefix: String,
+    base: String,
+    // Declared last: dropped after the system, also when the test fails.
+    _cleanup: Cleanup,
+}
+
+/// Starts a system on the endpoint under a fresh prefix, served on a free port.
+async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
+    let sdk = endpoint().sdk_config().await;
+    let prefix = format!("{}-", unique_name("t"));
+    let mut env = HashMap::from([
+        ("JWT_SECRET", SECRET),
+        ("ADMIN_EMAILS", ADMIN),
+        ("SWEEP_INTERVAL_SECONDS", "1"),
+    ]);
+    env.extend(settings.iter().copied());
+    let cleanup = Cleanup::new(endpoint());
+    // (If provisioning fails half-way, what it made stays: its names are this run's own.)
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .expect("provision");
+    remember(&cleanup, &names);
+    let system = AwsSystem::start_with(
+        LocalConfig::from_env(&env).expect("test configuration"),
+        local::aws::AwsClients::new(&sdk),
+        names,
+    )
+    .await
+    .expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = system.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    AwsTest {
+        system,
+        sdk,
+        prefix,
+        base,
+        _cleanup: cleanup,
+    }
+}
+
+fn remember(cleanup: &Cleanup, names: &Names) {
+    for table in names.tables.values() {
+        cleanup.table(table);
+    }
+    for topic in names.topics.values() {
+        cleanup.topic(topic);
+    }
+    for (queue, dlq) in names.queues.values() {
+        cleanup.queue(queue);
+        cleanup.queue(dlq);
+    }
+}
+
+impl AwsTest {
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+
+    fn queue(&self, name: &str) -> String {
+        self.system.names.queues[name].0.clone()
+    }
+
+    fn dlq(&self, name: &str) -> String {
+        self.system.names.queues[name].1.clone()
+    }
+
+    /// Every consumer queue (not the DLQs).
+    fn queues(&self) -> Vec<String> {
+        self.system
+            .names
+            .queues
+            .values()
+            .map(|(q, _)| q.clone())
+            .collect()
+    }
+
+    /// The events of `aggregate` in `service`'s outbox, oldest first.
+    async fn outbox_events(&self, service: Service, aggregate: &str) -> Vec<Envelope> {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .scan()
+                .table_name(&self.system.names.tables[&service])
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S("OUTBOX#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the outbox");
+            for item in page.items() {
+                let event = Envelope::from_json(item["event"].as_s().unwrap()).unwrap();
+                if event.aggregate_id == aggregate {
+                    events.push(event);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        events.sort_by_key(|e| e.occurred_at);
+        events
+    }
+
+    /// Takes `queue`'s subscription off `topic`: its messages are lost from now on.
+    async fn unsubscribe(&self, topic: Service, queue: &str) {
+        let sns = self.sns();
+        let suffix = format!(":{}{queue}", self.prefix);
+        let subscriptions = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&self.system.names.topics[&topic])
+            .send()
+            .await
+            .unwrap();
+        let mut found = 0;
+        for s in subscriptions.subscriptions() {
+            if s.endpoint().is_some_and(|e| e.ends_with(&suffix)) {
+                sns.unsubscribe()
+                    .subscription_arn(s.subscription_arn().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                found += 1;
+            }
+        }
+        assert_eq!(found, 1, "{queue} was subscribed to {topic:?} once");
+    }
+
+    /// Sends `event` to `queue` as its subscription would (raw, with its attributes).
+    async fn deliver(&self, queue: &str, event: &Envelope) {
+        let attribute = |value: &str| {
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .unwrap()
+        };
+        let mut send = self
+            .sqs()
+            .send_message()
+            .queue_url(self.queue(queue))
+            .message_body(event.to_json());
+        for (name, value) in event.message_attributes() {
+            send = send.message_attributes(name, attribute(value));
+        }
+        send.send().await.unwrap();
+    }
+
+    async fn finish(self) {
+        drained(&self.sqs(), &self.queues(), QUIET).await;
+        self.system.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_and_both_kinds_of_payment_failure_with_compensation() {
+    let t = start(&[]).await;
+
+    // Provisioning twice finds what exists.
+    let again = local::aws::provision(&t.sdk, &t.prefix)
+        .await
+        .expect("idempotent");
+    assert_eq!(again.queues.len(), t.system.names.queues.len());
+
+    let admin = signed_up(&t.base, ADMIN).await;
+    let kim = signed_up(&t.base, "kim@shop.kr").await;
+    kim.charge(30_000).await;
+    let tea = admin.product("Tea", 3_000, 10).await;
+    let vase = admin.product("Vase", 25_000, 5).await;
+    let lamp = admin.product("Lamp", 10_000, 1).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 10)
+        .await;
+    let coupon = kim.issue(&source).await;
+
+    // Success: the events travel state + outbox → stream → SNS → filtered SQS → handlers.
+    let order = kim
+        .placed(json!([{"productId": tea, "quantity": 4}]), Some(&coupon))
+        .await;
+    assert_eq!(
+        kim.await_order(&order, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    assert_eq!(kim.balance().await, 30_000 - 11_000);
+    assert_eq!(admin.stock(&tea).await, 6);
+    assert_eq!(kim.coupon_status(&coupon).await, "USED");
+
+    // The payment is refused (not enough money): stock and coupon come back.
+    let other_source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    let second = kim.issue(&other_source).await;
+    let refused = kim
+        .placed(json!([{"productId": vase, "quantity": 1}]), Some(&second))
+        .await;
+    let failed = kim.await_order(&refused, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["failureReason"].as_str()),
+        (Some("FAILED"), Some("PAYMENT_FAILED"))
+    );
+    assert_eq!(kim.balance().await, 19_000);
+    assert_eq!(admin.stock(&vase).await, 5);
+    kim.await_get("/coupons", |c| {
+        c["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["couponId"] == second.as_str() && c["status"] == "ISSUED")
+    })
+    .await;
+
+    // The payment is approved, then the stock runs out: the payment is refunded. The stock
+    // step hears of the order only after the payment was approved (its message is held back
+    // here, by taking its subscription away, and delivered by hand).
+    kim.charge(30_000).await;
+    t.unsubscribe(Service::Order, "product-order-created").await;
+    let refunded = kim
+        .placed(json!([{"productId": lamp, "quantity": 2}]), None)
+        .await;
+    kim.await_get(&format!("/payments?orderId={refunded}"), |p| {
+        p["status"] == "APPROVED"
+    })
+    .await;
+    assert_eq!(kim.balance().await, 49_000 - 20_000);
+    let created = t.outbox_events(Service::Order, &refunded).await;
+    let created = created
+        .iter()
+        .find(|e| e.event_type().name() == "OrderCreated")
+        .expect("the OrderCreated event is in the outbox");
+    t.deliver("product-order-created", created).await;
+    let failed = kim.await_order(&refunded, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["failureReason"].as_str()),
+        (Some("FAILED"), Some("OUT_OF_STOCK")),
+        "{failed}"
+    );
+    kim.await_get(&format!("/payments?orderId={refunded}"), |p| {
+        p["status"] == "REFUNDED"
+    })
+    .await;
+    assert_eq!(kim.balance().await, 49_000, "refunded");
+    assert_eq!(admin.stock(&lamp).await, 1);
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
+    let t = start(&[]).await;
+    let admin = signed_up(&t.base, ADMIN).await;
+    let choi = signed_up(&t.base, "choi@shop.kr").await;
+    choi.charge(100_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    let coupon = choi.issue(&source).await;
+
+    // Confirmed, then cancelled.
+    let confirmed = choi
+        .placed(json!([{"productId": pen, "quantity": 5}]), Some(&coupon))
+        .await;
+    assert_eq!(
+        choi.await_order(&confirmed, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    assert_eq!(choi.balance().await, 100_000 - 9_500);
+    let (status, body) = choi
+        .post(&format!("/orders/{confirmed}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        choi.await_order(&confirmed, &["CANCELLED"]).await["status"],
+        "CANCELLED"
+    );
+    assert_eq!(choi.balance().await, 100_000);
+    assert_eq!(admin.stock(&pen).await, 20);
+    assert_eq!(choi.coupon_status(&coupon).await, "ISSUED");
+
+    // Cancelled while still PENDING: the payment step never hears of the order (its
+    // subscription is gone), so the order cannot be confirmed before the cancel.
+    t.unsubscribe(Service::Order, "payment-order-created").await;
+    let pending = choi
+        .placed(json!([{"productId": pen, "quantity": 3}]), Some(&coupon))
+        .await;
+    choi.await_get(&format!("/orders/{pending}"), |o| {
+        o["status"] == "PENDING" && o["steps"]["stock"] == "DONE"
+    })
+    .await;
+    let (status, body) = choi
+        .post(&format!("/orders/{pending}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        choi.await_order(&pending, &["CANCELLED"]).await["status"],
+        "CANCELLED"
+    );
+    assert_eq!(choi.balance().await, 100_000);
+    choi.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
+        .await;
+    choi.await_get("/coupons", |c| c["items"][0]["status"] == "ISSUED")
+        .await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
+    let t = start(&[]).await;
+    let admin = signed_up(&t.base, ADMIN).await;
+    let lee = signed_up(&t.base, "lee@shop.kr").await;
+    lee.charge(50_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+
+    // First come, first served: 100 users at once for 20 coupons.
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 100}), 0, 20)
+        .await;
+    let codec = user_service::auth::TokenCodec::new(
+        &user_service::auth::JwtSecret::parse("JWT_SECRET", SECRET).unwrap(),
+        chrono::Duration::hours(1),
+        std::sync::Arc::new(platform::clock::SystemClock),
+    );
+    let racers: Vec<_> = (0..100)
+        .map(|n| {
+            let user_id = format!("racer-{n}");
+            let token = codec
+                .issue(&user_id, platform::identity::Role::Customer)
+                .unwrap()
+                .token;
+            let client = Client {
+                base: t.base.clone(),
+                token,
+                user_id,
+            };
+            let path = format!("/coupon-sources/{source}/issue");
+            tokio::spawn(async move { client.post(&path, json!({})).await })
+        })
+        .collect();
+    let mut issued = 0;
+    for r in racers {
+        let (status, body) = r.await.unwrap();
+        match status.as_u16() {
+            201 => issued += 1,
+            409 => assert_eq!(body["error"]["code"], "SOLD_OUT"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(issued, 20);
+    assert_eq!(
+        admin.get(&format!("/coupon-sources/{source}")).await["issued"],
+        20
+    );
+
+    // Every event of a confirmed order published again through SNS changes nothing.
+    let order = lee
+        .placed(json!([{"productId": pen, "quantity": 2}]), None)
+        .await;
+    assert_eq!(
+        lee.await_order(&order, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    drained(&t.sqs(), &t.queues(), QUIET).await;
+    let before = lee.get(&format!("/orders/{order}")).await;
+    for service in [
+        Service::Order,
+        Service::Product,
+        Service::Payment,
+        Service::Balance,
+    ] {
+        let publisher =
+            platform::sns::SnsPublisher::new(t.sns(), t.system.names.topics[&service].clone());
+        for event in t.outbox_events(service, &order).await {
+            platform::publish::EventPublisher::publish(&publisher, &event)
+                .await
+                .unwrap();
+        }
+    }
+    drained(&t.sqs(), &t.queues(), QUIET).await;
+    assert_eq!(lee.balance().await, 50_000 - 4_000);
+    assert_eq!(admin.stock(&pen).await, 18);
+    let after = lee.get(&format!("/orders/{order}")).await;
+    assert_eq!(after["status"], "CONFIRMED");
+    assert_eq!(after["steps"], before["steps"]);
+    let ledger = lee.get("/balance/transactions").await;
+    assert_eq!(ledger["items"].as_array().unwrap().len(), 2, "{ledger}");
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_fails_an_order_whose_message_was_lost_and_compensation_completes() {
+    // The only order of this system is the one that cannot complete, so a short time to
+    // live says nothing about how fast the endpoint is.
+    let t = start(&[("ORDER_TTL_SECONDS", "5")]).await;
+    let admin = signed_up(&t.base, ADMIN).await;
+    let lee = signed_up(&t.base, "lee@shop.kr").await;
+    lee.charge(50_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+
+    // A message lost between SNS and a queue: payment never hears of the order.
+    t.unsubscribe(Service::Order, "payment-order-created").await;
+    let stalled = lee
+        .placed(json!([{"productId": pen, "quantity": 1}]), None)
+        .await;
+    let failed = lee.await_order(&stalled, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["failureReason"].as_str()),
+        (Some("FAILED"), Some("EXPIRED"))
+    );
+    lee.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
+        .await;
+    assert_eq!(lee.balance().await, 50_000);
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_its_dead_letter_queue_and_comes_back_after_a_redrive() {
+    let t = start(&[]).await;
+    let sqs = t.sqs();
+    let type_attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value("OrderConfirmed")
+        .build()
+        .unwrap();
+    t.sns()
+        .publish()
+        .topic_arn(&t.system.names.topics[&Service::Order])
+        .message("this is not an event")
+        .message_attributes("type", type_attribute)
+        .send()
+        .await
+        .unwrap();
+    let (queue, dlq) = (
+        t.queue("product-order-confirmed"),
+        t.dlq("product-order-confirmed"),
+    );
+    let poisoned = await_message(&sqs, &dlq).await;
+    assert_eq!(poisoned.body(), Some("this is not an event"));
+
+    // Redriven, it is poisoned again and comes back to the DLQ: nothing is lost, and nothing
+    // is retried forever.
+    sqs.change_message_visibility()
+        .queue_url(&dlq)
+        .receipt_handle(poisoned.receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local::aws::redrive(&sqs, &dlq, &queue).await.unwrap(), 1);
+    let back = await_message(&sqs, &dlq).await;
+    assert_eq!(back.body(), Some("this is not an event"));
+    t.finish().await;
+}
+
+/// The first message to arrive in `queue` (failing after a minute).
+async fn await_message(sqs: &aws_sdk_sqs::Client, queue: &str) -> aws_sdk_sqs::types::Message {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(m) = receive(sqs, queue, 1).await.into_iter().next() {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message reached {queue}"
+        );
+    }
+}
