@@ -1,8 +1,9 @@
-//! The bill per order: the system on the emulator's DynamoDB, Streams, SNS and SQS APIs (the
+//! The bill per order: the system on LocalStack's DynamoDB, Streams, SNS and SQS APIs (the
 //! local system playing Lambda's event source mappings), every AWS request counted by an SDK
 //! interceptor, every function invocation timed, then priced per million orders.
 //!
-//! moto does not report consumed capacity, so read and write units are computed from the
+//! The read and write units are not taken from the responses (DynamoDB Local reports none
+//! unless asked, and an account's figures would mix in other traffic): so read and write units are computed from the
 //! items by DynamoDB's rules: a write is 1 unit per KiB of the item written, a strongly
 //! consistent read 1 unit per 4 KiB read (eventually consistent: half), at least one
 //! KiB / 4 KiB; a transaction counts every item double; a write whose condition fails is
@@ -44,8 +45,8 @@ pub struct Settings {
 
 /// One kind of request's totals.
 #[derive(Debug, Clone, Copy, Default)]
-struct Tally {
-    requests: u64,
+pub(crate) struct Tally {
+    pub(crate) requests: u64,
     /// Requests that answered an error (a failed condition, a cancelled transaction).
     failed: u64,
     /// Billed requests: SNS and SQS bill each 64 KiB of payload as one request.
@@ -57,7 +58,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn since(&self, e: &Tally) -> Tally {
+    pub(crate) fn since(&self, e: &Tally) -> Tally {
         Tally {
             requests: self.requests - e.requests,
             failed: self.failed - e.failed,
@@ -71,12 +72,12 @@ impl Tally {
 
 /// Every request made through the counting clients, by (service, operation).
 #[derive(Debug, Default)]
-struct Requests {
+pub(crate) struct Requests {
     by_operation: Mutex<BTreeMap<(&'static str, String), Tally>>,
 }
 
 impl Requests {
-    fn snapshot(&self) -> BTreeMap<(&'static str, String), Tally> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<(&'static str, String), Tally> {
         self.by_operation
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -345,7 +346,7 @@ fn read_capacity(output: Option<&Output>, consistent: bool) -> f64 {
     read_units(size, consistent)
 }
 
-fn clients(sdk: &aws_config::SdkConfig, requests: &Arc<Requests>) -> AwsClients {
+pub(crate) fn clients(sdk: &aws_config::SdkConfig, requests: &Arc<Requests>) -> AwsClients {
     let count = |service| Count {
         service,
         requests: requests.clone(),
@@ -380,7 +381,20 @@ fn text<E: std::error::Error>(e: E) -> String {
 
 /// A queue subscribed to the order topic's outcomes, read with clients that are not counted
 /// (it is the benchmark's, not the system's).
-async fn listen_for_outcomes(
+/// Deletes the benchmark's tables, topics and queues when dropped (the outcome queue too).
+pub(crate) fn cleanup_of(names: &Names, prefix: &str) -> platform::testing::aws::Cleanup {
+    let cleanup = platform::testing::aws::Cleanup::new(platform::testing::aws::endpoint());
+    names.tables.values().for_each(|t| cleanup.table(t));
+    names.topics.values().for_each(|t| cleanup.topic(t));
+    for (queue, dlq) in names.queues.values() {
+        cleanup.queue(queue);
+        cleanup.queue(dlq);
+    }
+    cleanup.queue_named(&format!("{prefix}bench-outcomes"));
+    cleanup
+}
+
+pub(crate) async fn listen_for_outcomes(
     sdk: &aws_config::SdkConfig,
     names: &Names,
     prefix: &str,
@@ -401,21 +415,19 @@ async fn listen_for_outcomes(
     local::aws::subscribe(&sns, &names.topics[&Service::Order], &arn, &OUTCOME_EVENTS).await?;
     tokio::spawn(async move {
         while !*stopped.borrow() {
-            // Short polls: the emulator serves one request at a time, and a long poll would
-            // hold every other request up while it waits.
+            // Long polls of a second: an outcome is heard as soon as it arrives, and the
+            // loop sees the stop soon.
             let Ok(out) = sqs
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(10)
+                .wait_time_seconds(1)
                 .send()
                 .await
             else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
-            if out.messages().is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
             let now = Instant::now();
             for m in out.messages() {
                 outcomes.heard(m.body().unwrap_or_default(), now);
@@ -435,7 +447,7 @@ async fn listen_for_outcomes(
 
 /// Waits until every queue of the system is empty and no function ran, three looks in a
 /// row (a record still in a table's stream shows up as a relay invocation).
-async fn settle(
+pub(crate) async fn settle(
     sqs: &aws_sdk_sqs::Client,
     names: &Names,
     invocations: &platform::invocations::Invocations,
@@ -502,13 +514,14 @@ fn lambda_memory_gb() -> f64 {
 
 pub async fn bill(settings: Settings) -> BenchResult<String> {
     crate::size::ensure_test_tools()?;
-    let emulator = platform::testing::emulator::emulator();
-    let sdk = emulator.sdk_config().await;
-    let prefix = format!("bench-{}-", chrono::Utc::now().format("%H%M%S"));
-    eprintln!("bill: provisioning the topology on the emulator under {prefix}…");
+    let endpoint = platform::testing::aws::endpoint();
+    let sdk = endpoint.sdk_config().await;
+    let prefix = format!("{}-", platform::testing::aws::unique_name("bench"));
+    eprintln!("bill: provisioning the topology on LocalStack under {prefix}…");
     let names = local::aws::provision(&sdk, &prefix)
         .await
         .map_err(|e| e.to_string())?;
+    let _cleanup = cleanup_of(&names, &prefix);
     let requests = Arc::new(Requests::default());
     let env = HashMap::from([
         ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
@@ -596,7 +609,7 @@ fn report(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## The bill per order\n\n{} orders from {} clients on the emulator (moto; `bench bill --orders {} --clients {}`): {} confirmed, {} failed, {} without an outcome; {:.1} s, {:.1} s until every queue was empty. Per order, everything between the first order and the last event they caused (setup excluded).\n",
+        "## The bill per order\n\n{} orders from {} clients on LocalStack (`bench bill --orders {} --clients {}`): {} confirmed, {} failed, {} without an outcome; {:.1} s, {:.1} s until every queue was empty. Per order, everything between the first order and the last event they caused (setup excluded).\n",
         placed.len(),
         settings.clients,
         settings.orders,
@@ -686,7 +699,7 @@ fn report(
     let memory_gb = lambda_memory_gb();
     let _ = writeln!(
         out,
-        "\n{lambda_invocations:.2} invocations and {billed_ms:.1} billed ms per order, at {:.0} MB. Durations are measured against the emulator, which serves one request at a time; against DynamoDB they will differ.\n",
+        "\n{lambda_invocations:.2} invocations and {billed_ms:.1} billed ms per order, at {:.0} MB. Durations are measured against LocalStack on this machine (DynamoDB Local, kinesis-mock); against AWS they will differ.\n",
         memory_gb * 1024.0
     );
 

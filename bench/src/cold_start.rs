@@ -1,7 +1,7 @@
 //! Cold starts: every function's release binary, started as Lambda starts it, against a
 //! minimal Runtime API on 127.0.0.1. Measured: the time from exec to its first
 //! `GET /2018-06-01/runtime/invocation/next` (initialisation), then its sample event
-//! (events/<function>.json) handled against the emulator's tables, topics and queues, and
+//! (events/<function>.json) handled against LocalStack's tables, topics and queues, and
 //! the process's peak memory when it answers. A hello-world `lambda_runtime` binary, built
 //! with the same profile in the same run, is the baseline.
 
@@ -226,7 +226,7 @@ impl Runner {
     }
 }
 
-/// The environment `template.yaml` gives a function, pointed at the emulator's resources.
+/// The environment `template.yaml` gives a function, pointed at LocalStack's resources.
 fn environment(
     service: &str,
     function: &str,
@@ -301,12 +301,12 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     } else {
         size::root().join("target/release")
     };
-    let emulator = platform::testing::emulator::emulator();
-    let sdk = emulator.sdk_config().await;
-    let prefix = format!("cold-{}-", chrono::Utc::now().format("%H%M%S"));
+    let sdk = platform::testing::aws::endpoint().sdk_config().await;
+    let prefix = format!("{}-", platform::testing::aws::unique_name("cold"));
     let names = local::aws::provision(&sdk, &prefix)
         .await
         .map_err(|e| e.to_string())?;
+    let _cleanup = crate::bill::cleanup_of(&names, &prefix);
     let mut runner = Runner::start().await?;
     let mut measured = Vec::new();
     let mut targets: Vec<(String, String, String)> = vec![(
@@ -343,7 +343,7 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## Cold start\n\nEach release binary (this machine's architecture) started {runs} times against a Runtime API stub on 127.0.0.1 (`bench cold-start --runs {runs}`); medians. *Init* is exec → first `GET …/invocation/next`; *first event* is that → the answer to its sample event, handled against the emulator; *peak memory* is the process's peak resident size when it answered.\n"
+        "## Cold start\n\nEach release binary (this machine's architecture) started {runs} times against a Runtime API stub on 127.0.0.1 (`bench cold-start --runs {runs}`); medians. *Init* is exec → first `GET …/invocation/next`; *first event* is that → the answer to its sample event, handled against LocalStack; *peak memory* is the process's peak resident size when it answered.\n"
     );
     let _ = writeln!(
         out,

@@ -4,6 +4,7 @@
 
 mod bill;
 mod cold_start;
+mod latency;
 mod measure;
 mod prices;
 mod shop;
@@ -14,7 +15,10 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: bench <what> [options]
   throughput [--orders N] [--clients M]   whole saga in memory, in this process (default 10000, 100)
-  bill [--orders K] [--clients M]         requests and cost per order on the emulator (default 100, 10)
+  bill [--orders K] [--clients M]         requests and cost per order on LocalStack (default 100, 10)
+  latency [--sequential S] [--orders K] [--clients M] [--idle-seconds T]
+                                          POST -> CONFIRMED on LocalStack, and the idle request rate
+                                          (default 20, 100, 10, 20)
   cold-start [--runs R] [--no-build]      every function's release binary against a Runtime API stub (default 5);
                                           --no-build measures the binaries already in target/release
   size                                    release arm64 binaries and zips (cargo lambda build)
@@ -53,7 +57,13 @@ fn option(args: &[String], name: &str, default: usize) -> Result<usize, String> 
 fn run(args: &[String]) -> Result<String, String> {
     let what = args.first().map(String::as_str).unwrap_or("");
     let rest = args.get(1..).unwrap_or_default();
-    let known = ["--orders", "--clients", "--runs"];
+    let known = [
+        "--orders",
+        "--clients",
+        "--runs",
+        "--sequential",
+        "--idle-seconds",
+    ];
     for (i, a) in rest.iter().enumerate() {
         let is_value = i > 0 && known.contains(&rest[i - 1].as_str());
         if !is_value && !known.contains(&a.as_str()) && a != "--no-build" {
@@ -77,6 +87,12 @@ fn run(args: &[String]) -> Result<String, String> {
         "bill" => runtime.block_on(bill::bill(bill::Settings {
             orders: option(rest, "--orders", 100)?,
             clients: option(rest, "--clients", 10)?,
+        }))?,
+        "latency" => runtime.block_on(latency::latency(latency::Settings {
+            sequential: option(rest, "--sequential", 20)?,
+            orders: option(rest, "--orders", 100)?,
+            clients: option(rest, "--clients", 10)?,
+            idle: std::time::Duration::from_secs(option(rest, "--idle-seconds", 20)? as u64),
         }))?,
         "cold-start" => runtime.block_on(cold_start::cold_start(
             option(rest, "--runs", 5)?,

@@ -59,7 +59,7 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-/// The tests' tools (moto) in .venv, installed once by the test command's own script.
+/// The tests' tools (.venv, and LocalStack in .cache), installed once by the test command's own script.
 pub fn ensure_test_tools() -> BenchResult<()> {
     run(
         &mut Command::new(root().join("scripts/install-tools.sh")),

@@ -166,6 +166,7 @@ pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, S
 /// The system running against an AWS API.
 pub struct AwsSystem {
     pub running: Running,
+    pub services: crate::system::Services,
     pub names: Names,
     /// Every function's invocations, as Lambda would count and bill them.
     pub invocations: Arc<Invocations>,
@@ -269,6 +270,7 @@ impl AwsSystem {
         tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(AwsSystem {
             running: Running::new(world.router(), stop, tasks),
+            services: world.services.clone(),
             names,
             invocations: world.invocations,
         })

@@ -6,7 +6,7 @@ use chrono::Duration;
 use contract::{Discount, Won};
 use coupon_source_service::app::NewSource;
 
-use crate::system::LocalSystem;
+use crate::system::Services;
 
 pub const ADMIN_EMAIL: &str = "admin@shop.kr";
 pub const ADMIN_PASSWORD: &str = "admin1234";
@@ -25,9 +25,9 @@ fn failed(e: impl std::fmt::Display) -> DemoError {
     DemoError(e.to_string())
 }
 
-/// Creates the demo data. `ADMIN_EMAIL` must be among the configured administrators.
-pub async fn seed(system: &LocalSystem) -> Result<Demo, DemoError> {
-    let services = &system.services;
+/// Creates the demo data, in memory or on AWS APIs. `ADMIN_EMAIL` must be among the
+/// configured administrators.
+pub async fn seed(services: &Services) -> Result<Demo, DemoError> {
     services
         .users
         .sign_up(ADMIN_EMAIL, ADMIN_PASSWORD, "Demo admin")

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use local::aws::AwsSystem;
 use local::config::LocalConfig;
-use local::system::{LocalSystem, Running};
+use local::system::{LocalSystem, Running, Services};
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 
@@ -67,24 +67,26 @@ async fn run() -> Result<(), (u8, String)> {
         let system = AwsSystem::start(config, &sdk, &prefix)
             .await
             .map_err(|e| (1, e.to_string()))?;
-        println!(
-            "shop-local listening on http://{addr} (on AWS APIs, resources prefixed {prefix})"
-        );
+        println!("shop-local listening on http://{addr}");
+        println!("on AWS APIs: resources prefixed {prefix}");
+        if demo {
+            seed_demo(&system.services).await?;
+        }
         system.running
     } else {
         let system = LocalSystem::start(config)
             .map_err(|e| (1, format!("the event topology is invalid: {e}")))?;
         println!("shop-local listening on http://{addr}");
         if demo {
-            seed_demo(&system).await?;
+            seed_demo(&system.services).await?;
         }
         system.running
     };
     serve(listener, running, shutdown).await
 }
 
-async fn seed_demo(system: &LocalSystem) -> Result<(), (u8, String)> {
-    let seeded = local::demo::seed(system)
+async fn seed_demo(services: &Services) -> Result<(), (u8, String)> {
+    let seeded = local::demo::seed(services)
         .await
         .map_err(|e| (1, e.to_string()))?;
     println!(

@@ -44,6 +44,7 @@ use crate::gateway::gateway;
 use crate::topology::{CONSUMERS, TIMELINE_QUEUE, topology};
 
 /// The services of a system, for tests and tools that look inside.
+#[derive(Clone)]
 pub struct Services {
     pub users: Arc<UserService>,
     pub balance: Arc<BalanceService>,

@@ -253,3 +253,27 @@ fn every_function_has_a_sample_event() {
         );
     }
 }
+
+#[test]
+fn the_local_event_source_mappings_batch_as_the_template_says() {
+    let mut sqs_sources = 0;
+    for (id, lines) in resources() {
+        // An SQS event source (a relay names an SQS queue only as its on-failure target).
+        let is_stream = lines.iter().any(|l| l.starts_with("StartingPosition:"));
+        if is_stream || !lines.iter().any(|l| l == "Type: SQS") {
+            continue;
+        }
+        sqs_sources += 1;
+        assert_eq!(
+            value(&lines, "BatchSize:"),
+            Some(local::topology::SQS_BATCH_SIZE.to_string().as_str()),
+            "{id}: the batch size the local event source mappings use"
+        );
+        assert_eq!(
+            value(&lines, "MaximumBatchingWindowInSeconds:"),
+            None,
+            "{id}: the local event source mappings have no batching window"
+        );
+    }
+    assert_eq!(sqs_sources, local::topology::CONSUMERS.len());
+}

@@ -2,7 +2,8 @@
 //! sign-up → login → me, and what the gateway refuses.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -23,6 +24,58 @@ impl Drop for Local {
     }
 }
 
+/// How long `shop-local` may take to say something, or to exit when it should.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// `shop-local`, in memory whatever this test's environment says about AWS.
+fn shop_local() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shop-local"));
+    command
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("STACK_PREFIX");
+    command
+}
+
+/// Runs `command` to its end, killing it if it is still running after `PATIENCE`.
+fn output_of(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shop-local");
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().expect("wait for shop-local").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("shop-local still running after {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the output of shop-local")
+}
+
+/// The lines a child writes to `stdout`, read on a thread of their own so that waiting for
+/// one has a deadline.
+fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Read to the end even when nobody listens any more: the child must never
+            // block on a full pipe, nor fail writing to a closed one.
+            let _ = send.send(line);
+        }
+    });
+    receive
+}
+
+fn next_line(lines: &mpsc::Receiver<String>) -> String {
+    lines
+        .recv_timeout(PATIENCE)
+        .unwrap_or_else(|e| panic!("shop-local said nothing more within {PATIENCE:?}: {e}"))
+}
+
 fn start(env: &[(&str, &str)]) -> Local {
     start_with_args(env, &[]).0
 }
@@ -30,7 +83,7 @@ fn start(env: &[(&str, &str)]) -> Local {
 /// Starts `shop-local` with `args`; with `--demo`, also returns the five lines of its
 /// report (admin, three products, the coupon source).
 fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shop-local"))
+    let mut child = shop_local()
         .args(args)
         .env("PORT", "0")
         .env("JWT_SECRET", SECRET)
@@ -40,9 +93,8 @@ fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) 
         .stderr(Stdio::null())
         .spawn()
         .expect("start shop-local");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    let lines = lines_of(child.stdout.take().expect("stdout is piped"));
+    let first = next_line(&lines);
     let base = first
         .trim()
         .strip_prefix("shop-local listening on ")
@@ -52,9 +104,7 @@ fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) 
     let mut report = Vec::new();
     if args.contains(&"--demo") {
         for _ in 0..5 {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            report.push(line.trim().to_owned());
+            report.push(next_line(&lines).trim().to_owned());
         }
     }
     (Local { child, base }, report)
@@ -395,12 +445,7 @@ fn invalid_configuration_is_a_clear_error_at_start() {
         ("ADMIN_EMAILS", "boss"),
         ("ORDER_TTL_SECONDS", "0"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_shop-local"))
-            .env("PORT", "0")
-            .env(name, value)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = output_of(shop_local().env("PORT", "0").env(name, value));
         assert_eq!(output.status.code(), Some(2), "{name}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -535,11 +580,7 @@ async fn with_demo_data_a_newcomer_orders_with_a_coupon() {
 
 #[test]
 fn an_unknown_argument_is_refused_with_the_usage() {
-    let output = Command::new(env!("CARGO_BIN_EXE_shop-local"))
-        .arg("--dmeo")
-        .env("PORT", "0")
-        .output()
-        .unwrap();
+    let output = output_of(shop_local().arg("--dmeo").env("PORT", "0"));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: shop-local [--demo]"));
 }

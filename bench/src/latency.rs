@@ -1,0 +1,160 @@
+//! How long an order takes on LocalStack, POST → CONFIRMED, one at a time and from several
+//! clients at once; and how many requests the system sends LocalStack while idle (the long
+//! polls of its event source mappings and the stream readers' polls).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use local::aws::AwsSystem;
+use local::config::LocalConfig;
+use tokio::sync::watch;
+
+use crate::bill::{Requests, cleanup_of, clients, listen_for_outcomes, settle};
+use crate::measure::{ms, percentile};
+use crate::shop::{self, BenchResult, Outcome, Placed, Shop};
+
+pub struct Settings {
+    /// Orders placed one at a time.
+    pub sequential: usize,
+    /// Orders placed by `clients` at once, each client one at a time.
+    pub orders: usize,
+    pub clients: usize,
+    /// How long the idle request rate is counted.
+    pub idle: Duration,
+}
+
+const ORDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn latency(settings: Settings) -> BenchResult<String> {
+    crate::size::ensure_test_tools()?;
+    let sdk = platform::testing::aws::endpoint().sdk_config().await;
+    let prefix = format!("{}-", platform::testing::aws::unique_name("latency"));
+    eprintln!("latency: provisioning the topology on LocalStack under {prefix}…");
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _cleanup = cleanup_of(&names, &prefix);
+    let requests = Arc::new(Requests::default());
+    // The defaults, the sweep's included: the idle rate is the system's as it runs.
+    let env = HashMap::from([
+        ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
+        ("ADMIN_EMAILS", shop::ADMIN),
+    ]);
+    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let system = AwsSystem::start_with(config, clients(&sdk, &requests), names.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcomes = shop::Outcomes::default();
+    let (stop, stopped) = watch::channel(false);
+    listen_for_outcomes(&sdk, &names, &prefix, outcomes.clone(), stopped).await?;
+    let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+    let shop = Shop::new(system.router());
+    let total = settings.sequential + settings.orders;
+    eprintln!("latency: setting up {} customers…", settings.clients);
+    let scenario = Arc::new(shop::set_up(&shop, settings.clients, total).await?);
+    settle(&plain_sqs, &names, &system.invocations).await?;
+
+    eprintln!(
+        "latency: counting requests while idle for {:?}…",
+        settings.idle
+    );
+    let before = requests.snapshot();
+    tokio::time::sleep(settings.idle).await;
+    let after = requests.snapshot();
+    let idle: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, t)| {
+            let since = t.since(&before.get(k).copied().unwrap_or_default());
+            (
+                format!("{} {}", k.0, k.1),
+                since.requests as f64 / settings.idle.as_secs_f64(),
+            )
+        })
+        .filter(|(_, rate)| *rate > 0.0)
+        .collect();
+
+    eprintln!("latency: {} orders one at a time…", settings.sequential);
+    let one_at_a_time = shop::closed_loop(
+        &shop,
+        &outcomes,
+        &scenario,
+        1,
+        settings.sequential,
+        ORDER_TIMEOUT,
+    )
+    .await?;
+    eprintln!(
+        "latency: {} orders from {} clients…",
+        settings.orders, settings.clients
+    );
+    let concurrent = shop::closed_loop(
+        &shop,
+        &outcomes,
+        &scenario,
+        settings.clients,
+        settings.orders,
+        ORDER_TIMEOUT,
+    )
+    .await?;
+    let _ = stop.send(true);
+    system.shutdown().await;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Order latency on LocalStack\n\nPOST /orders → the order service's `OrderConfirmed` heard on SNS, with the system on LocalStack's DynamoDB, Streams, SNS and SQS APIs (`bench latency`).\n"
+    );
+    let _ = writeln!(out, "| orders | confirmed | median | p95 | max |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    for (label, placed) in [
+        (
+            format!("{} one at a time", settings.sequential),
+            &one_at_a_time,
+        ),
+        (
+            format!("{} from {} clients", settings.orders, settings.clients),
+            &concurrent,
+        ),
+    ] {
+        let mut confirmed: Vec<Duration> = placed
+            .iter()
+            .filter(|p: &&Placed| matches!(p.outcome, Some(Outcome::Confirmed)))
+            .map(|p| p.latency)
+            .collect();
+        confirmed.sort();
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} |",
+            confirmed.len(),
+            ms(percentile(&confirmed, 50.0)),
+            ms(percentile(&confirmed, 95.0)),
+            ms(percentile(&confirmed, 100.0)),
+        );
+    }
+    let queues = names.queues.len() as f64;
+    let tables = names.tables.len() as f64;
+    let rate = |op: &str| {
+        idle.iter()
+            .filter(|(k, _)| k.ends_with(op))
+            .map(|(_, r)| r)
+            .sum::<f64>()
+    };
+    let all: f64 = idle.iter().map(|(_, r)| r).sum();
+    let _ = writeln!(
+        out,
+        "\nIdle, over {:.0} s: {all:.2} requests/s in all; ReceiveMessage {:.2}/s ({:.3} per queue, {queues} queues); GetRecords {:.2}/s ({:.2} per table, {tables} tables).\n",
+        settings.idle.as_secs_f64(),
+        rate("ReceiveMessage"),
+        rate("ReceiveMessage") / queues,
+        rate("GetRecords"),
+        rate("GetRecords") / tables,
+    );
+    let _ = writeln!(out, "| request while idle | per second |");
+    let _ = writeln!(out, "| --- | ---: |");
+    for (k, r) in &idle {
+        let _ = writeln!(out, "| {k} | {r:.2} |");
+    }
+    Ok(out)
+}
