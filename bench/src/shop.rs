@@ -115,6 +115,7 @@ pub struct Customer {
 }
 
 /// The shop the orders are placed in.
+#[derive(Clone)]
 pub struct Scenario {
     pub customers: Vec<Customer>,
     /// Plenty of stock: these orders succeed when paid.
@@ -255,6 +256,8 @@ enum Entry {
 #[derive(Clone, Default)]
 pub struct Outcomes {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// When each outcome was decided: its event's `occurredAt` (the first one heard).
+    decided: Arc<Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
 
 /// The event types an outcome subscriber listens to.
@@ -274,6 +277,16 @@ impl Outcomes {
         let Some(order) = event["aggregateId"].as_str() else {
             return;
         };
+        if let Some(at) = event["occurredAt"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            self.decided
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(order.to_owned())
+                .or_insert(at.to_utc());
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.remove(order) {
             Some(Entry::Waiting(tx)) => {
@@ -287,6 +300,15 @@ impl Outcomes {
                 entries.insert(order.to_owned(), Entry::Arrived(outcome, at));
             }
         }
+    }
+
+    /// When the outcome of `order` was decided, by the clock of the service that decided it.
+    pub fn decided_at(&self, order: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.decided
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(order)
+            .copied()
     }
 
     /// Waits (at most `timeout`) for the outcome of `order`, and when it was heard.
@@ -312,6 +334,9 @@ pub struct Placed {
     pub outcome: Option<Outcome>,
     /// From sending `POST /orders` to hearing the outcome.
     pub latency: Duration,
+    /// From sending `POST /orders` to the outcome's decision (the order CONFIRMED or its
+    /// failure completed): `latency` less the outcome event's own trip to the listener.
+    pub decided: Option<Duration>,
 }
 
 /// Places an order and waits for its outcome (at most `timeout`).
@@ -323,6 +348,7 @@ pub async fn place(
     timeout: Duration,
 ) -> BenchResult<Placed> {
     let sent = Instant::now();
+    let sent_at = chrono::Utc::now();
     let created = shop
         .expect(
             StatusCode::CREATED,
@@ -337,10 +363,14 @@ pub async fn place(
         Some((outcome, at)) => Placed {
             outcome: Some(outcome),
             latency: at.saturating_duration_since(sent),
+            decided: outcomes
+                .decided_at(&order)
+                .and_then(|t| (t - sent_at).to_std().ok()),
         },
         None => Placed {
             outcome: None,
             latency: sent.elapsed(),
+            decided: None,
         },
     })
 }
