@@ -133,9 +133,10 @@ async fn bad_orders_are_refused_and_change_nothing() {
             "UNKNOWN_COUPON",
         ),
         (
+            // Another user's coupon answers exactly as an unknown one (no existence oracle).
             json!({"items": [{"productId": tea, "quantity": 7}], "couponId": lees_coupon}),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "COUPON_NOT_YOURS",
+            "UNKNOWN_COUPON",
         ),
         (
             json!({"items": [{"productId": tea, "quantity": 1}], "couponId": kims_coupon}),
@@ -144,6 +145,21 @@ async fn bad_orders_are_refused_and_change_nothing() {
         ),
     ];
     expect_all(&kim, Method::POST, "/orders", cases).await;
+
+    // Not even the message tells another user's coupon from one that does not exist.
+    let (_, foreign) = kim
+        .post(
+            "/orders",
+            json!({"items": [{"productId": tea, "quantity": 7}], "couponId": lees_coupon}),
+        )
+        .await;
+    let (_, unknown) = kim
+        .post(
+            "/orders",
+            json!({"items": [{"productId": tea, "quantity": 7}], "couponId": "nope"}),
+        )
+        .await;
+    assert_eq!(foreign, unknown);
 
     // Lee's coupon is used by Lee's confirmed order.
     let (status, body) = lee

@@ -34,6 +34,9 @@ fn failure(e: OrderFailure) -> ApiError {
         OrderFailure::NotCancellable(e) => {
             ApiError::conflict("ORDER_NOT_CANCELLABLE", e.to_string())
         }
+        OrderFailure::KeyReused(e) => {
+            ApiError::unprocessable("IDEMPOTENCY_KEY_REUSED", e.to_string())
+        }
         OrderFailure::NotFound => ApiError::not_found("no such order"),
         OrderFailure::Store(e) => e.into(),
     }

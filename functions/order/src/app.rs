@@ -23,6 +23,7 @@ use platform::docstore::{
 };
 use platform::dynamo::StoreError;
 use platform::events::Cause;
+use platform::idempotency::KeyedRequest;
 use platform::ports::{Ports, sortable_time};
 
 use crate::domain::{self, Emit, Input, Line, NotCancellable, Order, OrderError};
@@ -69,6 +70,8 @@ pub enum OrderFailure {
     Invalid(#[from] OrderError),
     #[error(transparent)]
     NotCancellable(#[from] NotCancellable),
+    #[error(transparent)]
+    KeyReused(#[from] platform::idempotency::KeyReused),
     #[error("no such order")]
     NotFound,
     #[error(transparent)]
@@ -177,11 +180,13 @@ impl OrderService {
         domain::validate_lines(&lines)?;
         let store = self.ports.store.as_ref();
         let business_key = idempotency_key.map(|k| order_business_key(user_id, k));
+        let fingerprint = domain::fingerprint(&lines, coupon_id.as_deref());
         let order_id = self.ports.ids.next_id();
         commit_with_retries(store, || async {
             if let Some(key) = &business_key
-                && let Some(first) = store.processed(key).await?
+                && let Some(recorded) = store.processed(key).await?
             {
+                let first = KeyedRequest::recall(&recorded, &fingerprint)?;
                 return Ok(Decision::Done(
                     self.order(&first).await?.ok_or(OrderFailure::NotFound)?,
                 ));
@@ -210,8 +215,10 @@ impl OrderService {
                         .await?
                         .ok_or(OrderError::UnknownCoupon)?;
                     let mut copy: CouponCopy = item.parse()?;
+                    // Another user's coupon answers as an unknown one: the answer must not
+                    // tell whether a coupon id exists.
                     if copy.user_id != user_id {
-                        return Err(OrderError::NotYourCoupon.into());
+                        return Err(OrderError::UnknownCoupon.into());
                     }
                     if copy.held_by.is_some() {
                         return Err(OrderError::CouponUsed.into());
@@ -266,7 +273,7 @@ impl OrderService {
                 )
                 .event(event);
             if let Some(key) = &business_key {
-                commit = commit.processed(key, order_id.clone());
+                commit = commit.processed(key, KeyedRequest::record(&fingerprint, &order_id));
             }
             Ok(Decision::Commit(commit, order))
         })

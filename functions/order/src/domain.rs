@@ -361,6 +361,17 @@ pub struct Line {
     pub quantity: i64,
 }
 
+/// What makes two order requests the same request, for an `Idempotency-Key`: the lines (in
+/// any order) and the coupon, in one canonical form.
+pub fn fingerprint(lines: &[Line], coupon_id: Option<&str>) -> String {
+    let mut lines: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| (l.product_id.as_str(), l.quantity))
+        .collect();
+    lines.sort_unstable();
+    serde_json::json!({ "lines": lines, "couponId": coupon_id }).to_string()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
     #[error("an order needs 1 to 50 distinct products")]
@@ -375,10 +386,9 @@ pub enum OrderError {
     AmountTooLarge,
     #[error("no such product: {0}")]
     UnknownProduct(String),
+    /// Also another user's coupon: the answer does not tell whether the id exists.
     #[error("no such coupon")]
     UnknownCoupon,
-    #[error("the coupon belongs to another user")]
-    NotYourCoupon,
     #[error("the coupon is used by another order")]
     CouponUsed,
     #[error("the coupon has expired")]
@@ -397,7 +407,6 @@ impl OrderError {
             OrderError::AmountTooLarge => "AMOUNT_TOO_LARGE",
             OrderError::UnknownProduct(_) => "UNKNOWN_PRODUCT",
             OrderError::UnknownCoupon => "UNKNOWN_COUPON",
-            OrderError::NotYourCoupon => "COUPON_NOT_YOURS",
             OrderError::CouponUsed => "COUPON_USED",
             OrderError::CouponExpired => "COUPON_EXPIRED",
             OrderError::BelowMinimum => "BELOW_MINIMUM_ORDER_AMOUNT",
