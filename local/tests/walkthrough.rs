@@ -399,6 +399,16 @@ async fn unknown_routes_wrong_methods_and_bad_bodies_get_error_bodies() {
             "INVALID_PASSWORD",
         ),
         (
+            json!({"email": "a@shop.kr", "password": "secret123", "name": "\u{200B}\u{200D}"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_NAME",
+        ),
+        (
+            json!({"email": "a@shop.kr", "password": "secret123", "name": "Kim\u{202E}nimda"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_NAME",
+        ),
+        (
             json!({"email": "a@shop.kr", "password": "secret123", "name": "x".repeat(101)}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "INVALID_NAME",

@@ -103,9 +103,35 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters, no control characters.
+/// A display name: trimmed, 1 to 100 characters, no control characters, no bidirectional
+/// overrides or isolates (which make a name read differently from what it is), and at least
+/// one visible character (not only zero-width characters or Hangul fillers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
+
+/// Marks that change the direction text is shown in: embeddings, overrides, isolates and the
+/// directional marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: zero-width spaces and joiners, invisible operators, the
+/// byte-order mark, the soft hyphen, Hangul fillers.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
+}
 
 impl UserName {
     pub const MAX_CHARS: usize = 100;
@@ -124,6 +150,14 @@ impl UserName {
             return Err(ValidationError::Name(
                 "the name contains control characters",
             ));
+        }
+        if name.chars().any(is_bidi_control) {
+            return Err(ValidationError::Name(
+                "the name contains bidirectional control characters",
+            ));
+        }
+        if !name.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
+            return Err(ValidationError::Name("the name has no visible character"));
         }
         Ok(UserName(name.to_owned()))
     }
@@ -227,6 +261,24 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"가".repeat(101)).is_err());
         assert!(UserName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn names_must_show_something_and_read_as_they_are() {
+        // Only zero-width characters, a byte-order mark or Hangul fillers: nothing to see.
+        for invisible in [
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{FEFF}",
+            "\u{3164}\u{3164}",
+            "\u{2060} \u{00AD}",
+        ] {
+            assert!(UserName::parse(invisible).is_err(), "{invisible:?}");
+        }
+        // A right-to-left override makes "Kim\u{202E}nimda" show as "Kimadmin".
+        assert!(UserName::parse("Kim\u{202E}nimda").is_err());
+        assert!(UserName::parse("\u{2067}Kim\u{2069}").is_err());
+        // A joiner inside a visible name is fine (emoji sequences, Indic scripts).
+        assert!(UserName::parse("Kim \u{1F468}\u{200D}\u{1F373}").is_ok());
     }
 
     #[test]
