@@ -581,4 +581,46 @@ async fn an_idempotency_key_makes_a_repeated_order_or_charge_happen_once() {
     );
     assert_eq!(kang.balance().await, 5_000 - 2_000);
     assert_eq!(admin.stock(&tea).await, 8);
+
+    // The same keys with another request are refused, and change nothing.
+    let (status, body) = support::request(
+        &kang.base,
+        Method::POST,
+        "/balance/charge",
+        Some(&kang.token),
+        Some(json!({"amount": 100_000})),
+        &charge_key,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("IDEMPOTENCY_KEY_REUSED")
+        ),
+        "{body}"
+    );
+    let (status, body) = support::request(
+        &kang.base,
+        Method::POST,
+        "/orders",
+        Some(&kang.token),
+        Some(json!({"items": [{"productId": tea, "quantity": 5}]})),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("IDEMPOTENCY_KEY_REUSED")
+        ),
+        "{body}"
+    );
+    assert_eq!(kang.balance().await, 5_000 - 2_000);
+    assert_eq!(admin.stock(&tea).await, 8);
+    assert_eq!(
+        kang.get("/orders").await["items"].as_array().unwrap().len(),
+        1
+    );
 }

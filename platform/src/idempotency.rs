@@ -135,3 +135,62 @@ mod tests {
         assert_eq!(keys.len(), 1);
     }
 }
+
+/// What a client's `Idempotency-Key` recorded: the request it was first used with (its
+/// fingerprint: the request's meaningful fields in a canonical form) and that request's
+/// outcome. The same key with another request is refused instead of answered with the first
+/// request's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyedRequest {
+    pub fingerprint: String,
+    pub outcome: String,
+}
+
+/// The same `Idempotency-Key` was used before for a different request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this Idempotency-Key was used for a different request")]
+pub struct KeyReused;
+
+impl KeyedRequest {
+    /// The value to record with the key.
+    pub fn record(fingerprint: &str, outcome: &str) -> String {
+        serde_json::to_string(&KeyedRequest {
+            fingerprint: fingerprint.to_owned(),
+            outcome: outcome.to_owned(),
+        })
+        .unwrap_or_default()
+    }
+
+    /// The recorded outcome if `fingerprint` is the request the key was first used with. A
+    /// record from before fingerprints (a bare outcome) is taken as the same request.
+    pub fn recall(recorded: &str, fingerprint: &str) -> Result<String, KeyReused> {
+        match serde_json::from_str::<KeyedRequest>(recorded) {
+            Ok(first) if first.fingerprint == fingerprint => Ok(first.outcome),
+            Ok(_) => Err(KeyReused),
+            Err(_) => Ok(recorded.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod keyed_request_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_answers_again_only_for_the_request_it_was_first_used_with() {
+        let recorded = KeyedRequest::record("amount=100", "1100");
+        assert_eq!(
+            KeyedRequest::recall(&recorded, "amount=100"),
+            Ok("1100".to_owned())
+        );
+        assert_eq!(
+            KeyedRequest::recall(&recorded, "amount=5000"),
+            Err(KeyReused)
+        );
+        // Recorded before fingerprints: the outcome alone.
+        assert_eq!(
+            KeyedRequest::recall("1100", "amount=5000"),
+            Ok("1100".to_owned())
+        );
+    }
+}

@@ -66,6 +66,10 @@ async fn charge(
     {
         Ok(account) => Ok(Json(account.into())),
         Err(ChargeFailure::Invalid(e)) => Err(ApiError::unprocessable(e.code(), e.to_string())),
+        Err(ChargeFailure::KeyReused(e)) => Err(ApiError::unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            e.to_string(),
+        )),
         Err(ChargeFailure::Store(e)) => Err(e.into()),
     }
 }

@@ -21,6 +21,7 @@ use platform::docstore::{
 };
 use platform::dynamo::StoreError;
 use platform::events::Cause;
+use platform::idempotency::KeyedRequest;
 use platform::ports::Ports;
 
 use crate::domain::{self, ChargeError, DeductAnswer, PaymentRecord};
@@ -37,6 +38,8 @@ pub struct BalanceService {
 pub enum ChargeFailure {
     #[error(transparent)]
     Invalid(#[from] ChargeError),
+    #[error(transparent)]
+    KeyReused(#[from] platform::idempotency::KeyReused),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,7 +79,8 @@ impl BalanceService {
         account_of(item.as_ref(), user_id)
     }
 
-    /// Adds `amount`; with an idempotency key, a repeat answers the first charge's balance.
+    /// Adds `amount`; with an idempotency key, a repeat answers the first charge's balance
+    /// (and the same key with another amount is refused).
     pub async fn charge(
         &self,
         user_id: &str,
@@ -85,11 +89,13 @@ impl BalanceService {
     ) -> Result<Account, ChargeFailure> {
         let store = self.ports.store.as_ref();
         let business_key = idempotency_key.map(|k| charge_business_key(user_id, k));
+        let fingerprint = format!("charge amount={amount}");
         commit_with_retries(store, || async {
             if let Some(key) = &business_key
                 && let Some(recorded) = store.processed(key).await?
             {
-                let amount = recorded.parse().map_err(StoreError::corrupt)?;
+                let outcome = KeyedRequest::recall(&recorded, &fingerprint)?;
+                let amount = outcome.parse().map_err(StoreError::corrupt)?;
                 let account = Account {
                     user_id: user_id.to_owned(),
                     amount: Won(amount),
@@ -110,7 +116,10 @@ impl BalanceService {
             };
             let mut commit = self.money_moved(user_id, item.as_ref(), moved)?;
             if let Some(key) = &business_key {
-                commit = commit.processed(key, after.0.to_string());
+                commit = commit.processed(
+                    key,
+                    KeyedRequest::record(&fingerprint, &after.0.to_string()),
+                );
             }
             Ok(Decision::Commit(
                 commit,
