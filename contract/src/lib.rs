@@ -4,8 +4,10 @@
 
 mod catalogue;
 mod envelope;
+mod ids;
 mod money;
 
 pub use catalogue::*;
 pub use envelope::{DecodeError, Envelope, EventMeta, SCHEMA_VERSION, Service};
+pub use ids::{MAX_ID_LEN, is_valid_id};
 pub use money::Won;

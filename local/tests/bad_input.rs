@@ -575,3 +575,53 @@ async fn bad_routes_methods_and_query_strings_get_error_bodies() {
         (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
     );
 }
+
+#[tokio::test]
+async fn ids_of_another_shape_are_refused_before_any_store_sees_them() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let kim = sys.user("kim@shop.kr").await;
+    kim.charge(10_000).await;
+    let tea = admin.product("Tea", 1_000, 10).await;
+    let long = "x".repeat(1_000);
+    for path in [
+        "/products/%ff%fe".to_owned(),
+        "/products/a%2Fb".to_owned(),
+        format!("/products/{long}"),
+        format!("/orders/{long}"),
+        format!("/orders/{long}/timeline"),
+        format!("/coupon-sources/{long}"),
+        format!("/users/{long}"),
+    ] {
+        let client = if path.starts_with("/users/") { &admin } else { &kim };
+        let (status, body) = client.call(Method::GET, &path, None).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "INVALID_ID"),
+            "GET {path}: {body}"
+        );
+    }
+    let (status, body) = kim
+        .call(Method::GET, &format!("/payments?orderId={long}"), None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+        "{body}"
+    );
+    // A 60 KB coupon id (under the body limit) is refused by shape, not looked up.
+    let (status, body) = kim
+        .post(
+            "/orders",
+            json!({"items": [{"productId": tea, "quantity": 1}], "couponId": "c".repeat(60_000)}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "INVALID_COUPON_ID"),
+        "{body}"
+    );
+    assert_eq!(kim.balance().await, 10_000);
+    assert_eq!(admin.stock(&tea).await, 10);
+    assert!(kim.get("/orders").await["items"].as_array().unwrap().is_empty());
+}

@@ -212,6 +212,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// The one id in a route's path (`/orders/{id}`), checked for shape before anything looks
+/// it up ([`contract::is_valid_id`]: every id we hand out is of that shape). A path that does not decode, or an id of another shape, is a 400 `INVALID_ID`
+/// with the error body, never a plain-text rejection or a key the store would refuse.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = || ApiError::bad_request("INVALID_ID", "the id in the path is not valid");
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| invalid())?;
+        if contract::is_valid_id(&id) {
+            Ok(PathId(id))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
 /// `?limit=&cursor=` of a list route.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

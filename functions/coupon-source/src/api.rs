@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use contract::{Discount, Won};
-use platform::http::{Admin, ApiError, Identity, JsonBody};
+use platform::http::{Admin, ApiError, Identity, JsonBody, PathId};
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +102,7 @@ async fn create(
 async fn read(
     State(service): State<Arc<CouponSourceService>>,
     _: Identity,
-    Path(source_id): Path<String>,
+    PathId(source_id): PathId,
 ) -> Result<Json<SourceView>, ApiError> {
     let source = service
         .source(&source_id)
@@ -124,7 +124,7 @@ struct UpdateBody {
 async fn update(
     State(service): State<Arc<CouponSourceService>>,
     _: Admin,
-    Path(source_id): Path<String>,
+    PathId(source_id): PathId,
     JsonBody(b): JsonBody<UpdateBody>,
 ) -> Result<Json<SourceView>, ApiError> {
     let change = SourceChange {
@@ -152,7 +152,7 @@ struct Issued {
 async fn issue(
     State(service): State<Arc<CouponSourceService>>,
     identity: Identity,
-    Path(source_id): Path<String>,
+    PathId(source_id): PathId,
 ) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let coupon_id = service
         .issue(&source_id, &identity.user_id)

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use contract::{FailureReason, OrderItem, Won};
 use platform::http::{
-    ApiError, Identity, JsonBody, ListPage, PageParams, QueryParams, idempotency_key,
+    ApiError, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams, idempotency_key,
 };
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,7 @@ async fn create(
 async fn read(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
-    Path(order_id): Path<String>,
+    PathId(order_id): PathId,
 ) -> Result<Json<OrderView>, ApiError> {
     Ok(Json(
         service
@@ -155,7 +155,7 @@ async fn mine(
 async fn cancel(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
-    Path(order_id): Path<String>,
+    PathId(order_id): PathId,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let order = service
         .cancel(&identity.user_id, &order_id)
@@ -183,7 +183,7 @@ struct TimelineLine {
 async fn timeline(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
-    Path(order_id): Path<String>,
+    PathId(order_id): PathId,
     QueryParams(params): QueryParams<TimelineParams>,
 ) -> Result<Response, ApiError> {
     let mermaid = match params.format.as_deref() {

@@ -178,6 +178,9 @@ impl OrderService {
         idempotency_key: Option<&str>,
     ) -> Result<Order, OrderFailure> {
         domain::validate_lines(&lines)?;
+        if let Some(id) = &coupon_id {
+            domain::validate_coupon_id(id)?;
+        }
         let store = self.ports.store.as_ref();
         let business_key = idempotency_key.map(|k| order_business_key(user_id, k));
         let fingerprint = domain::fingerprint(&lines, coupon_id.as_deref());

@@ -382,6 +382,8 @@ pub enum OrderError {
     DuplicateProduct,
     #[error("a product id is empty or too long")]
     ProductId,
+    #[error("the coupon id is empty, too long or of another shape")]
+    CouponId,
     #[error("the order's amount is too large")]
     AmountTooLarge,
     #[error("no such product: {0}")]
@@ -404,6 +406,7 @@ impl OrderError {
             OrderError::Quantity => "INVALID_QUANTITY",
             OrderError::DuplicateProduct => "DUPLICATE_PRODUCT",
             OrderError::ProductId => "INVALID_PRODUCT_ID",
+            OrderError::CouponId => "INVALID_COUPON_ID",
             OrderError::AmountTooLarge => "AMOUNT_TOO_LARGE",
             OrderError::UnknownProduct(_) => "UNKNOWN_PRODUCT",
             OrderError::UnknownCoupon => "UNKNOWN_COUPON",
@@ -421,7 +424,17 @@ impl OrderError {
                 | OrderError::Quantity
                 | OrderError::DuplicateProduct
                 | OrderError::ProductId
+                | OrderError::CouponId
         )
+    }
+}
+
+/// Checks the shape of a coupon id (before it is looked up).
+pub fn validate_coupon_id(id: &str) -> Result<(), OrderError> {
+    if contract::is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(OrderError::CouponId)
     }
 }
 

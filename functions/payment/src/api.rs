@@ -37,6 +37,12 @@ async fn of_order(
     identity: Identity,
     QueryParams(q): QueryParams<OfOrder>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    if !contract::is_valid_id(&q.order_id) {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "orderId is not a valid id",
+        ));
+    }
     match service.payment_of_order(&q.order_id).await? {
         // Another user's payment is answered as if it did not exist.
         Some(p) if p.user_id == identity.user_id => Ok(Json(PaymentView {

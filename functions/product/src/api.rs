@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use contract::Won;
-use platform::http::{Admin, ApiError, Identity, JsonBody, ListPage, PageParams, QueryParams};
+use platform::http::{
+    Admin, ApiError, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{ProductChange, ProductFailure, ProductService};
@@ -116,7 +118,7 @@ async fn list(
 async fn read(
     State(service): State<Arc<ProductService>>,
     _: Identity,
-    Path(product_id): Path<String>,
+    PathId(product_id): PathId,
 ) -> Result<Json<ProductView>, ApiError> {
     let product = service
         .product(&product_id)
@@ -137,7 +139,7 @@ struct ChangeBody {
 async fn change(
     State(service): State<Arc<ProductService>>,
     _: Admin,
-    Path(product_id): Path<String>,
+    PathId(product_id): PathId,
     JsonBody(body): JsonBody<ChangeBody>,
 ) -> Result<Json<ProductView>, ApiError> {
     let change = ProductChange {
@@ -215,7 +217,7 @@ struct StatsLine {
 async fn stats(
     State(service): State<Arc<ProductService>>,
     _: Admin,
-    Path(product_id): Path<String>,
+    PathId(product_id): PathId,
     QueryParams(params): QueryParams<StatsParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let days = params.days.unwrap_or(7);

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::SecondsFormat;
-use platform::http::{Admin, ApiError, Identity, JsonBody};
+use platform::http::{Admin, ApiError, Identity, JsonBody, PathId};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{LoginError, Profile, ProfileError, SignUpError, UserService};
@@ -122,7 +122,7 @@ async fn me(
 async fn user_by_id(
     State(service): State<Arc<UserService>>,
     _: Admin,
-    Path(user_id): Path<String>,
+    PathId(user_id): PathId,
 ) -> Result<Json<Me>, ApiError> {
     profile_answer(service.profile_of(&user_id).await)
 }
