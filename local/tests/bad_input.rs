@@ -593,7 +593,11 @@ async fn ids_of_another_shape_are_refused_before_any_store_sees_them() {
         format!("/coupon-sources/{long}"),
         format!("/users/{long}"),
     ] {
-        let client = if path.starts_with("/users/") { &admin } else { &kim };
+        let client = if path.starts_with("/users/") {
+            &admin
+        } else {
+            &kim
+        };
         let (status, body) = client.call(Method::GET, &path, None).await;
         assert_eq!(
             (status, code(&body)),
@@ -623,5 +627,10 @@ async fn ids_of_another_shape_are_refused_before_any_store_sees_them() {
     );
     assert_eq!(kim.balance().await, 10_000);
     assert_eq!(admin.stock(&tea).await, 10);
-    assert!(kim.get("/orders").await["items"].as_array().unwrap().is_empty());
+    assert!(
+        kim.get("/orders").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
