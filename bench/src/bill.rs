@@ -2,8 +2,8 @@
 //! local system playing Lambda's event source mappings), every AWS request counted by an SDK
 //! interceptor, every function invocation timed, then priced per million orders.
 //!
-//! The read and write units are not taken from the responses (DynamoDB Local reports none
-//! unless asked, and an account's figures would mix in other traffic): so read and write units are computed from the
+//! Read and write units are not taken from the responses (DynamoDB Local reports none unless
+//! asked, and an account's figures would mix in other traffic): they are computed from the
 //! items by DynamoDB's rules: a write is 1 unit per KiB of the item written, a strongly
 //! consistent read 1 unit per 4 KiB read (eventually consistent: half), at least one
 //! KiB / 4 KiB; a transaction counts every item double; a write whose condition fails is
@@ -379,40 +379,67 @@ fn text<E: std::error::Error>(e: E) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
 }
 
-/// A queue subscribed to the order topic's outcomes, read with clients that are not counted
-/// (it is the benchmark's, not the system's).
-/// Deletes the benchmark's tables, topics and queues when dropped (the outcome queue too).
-pub(crate) fn cleanup_of(names: &Names, prefix: &str) -> platform::testing::aws::Cleanup {
-    let cleanup = platform::testing::aws::Cleanup::new(platform::testing::aws::endpoint());
+/// The topology provisioned on the tests' endpoint (LocalStack, or `AWS_ENDPOINT_URL`) under
+/// a fresh prefix, for one benchmark.
+pub(crate) struct Provisioned {
+    pub sdk: aws_config::SdkConfig,
+    pub prefix: String,
+    pub names: Names,
+    /// Deletes every table, topic and queue when the benchmark is done.
+    pub cleanup: platform::testing::aws::Cleanup,
+}
+
+/// Installs the tools if needed, then provisions the topology for the benchmark `what`.
+pub(crate) async fn provisioned(what: &str) -> BenchResult<Provisioned> {
+    crate::size::ensure_test_tools()?;
+    let endpoint = platform::testing::aws::endpoint();
+    let sdk = endpoint.sdk_config().await;
+    let prefix = format!("{}-", platform::testing::aws::unique_name(what));
+    eprintln!("{what}: provisioning the topology on LocalStack under {prefix}…");
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cleanup = platform::testing::aws::Cleanup::new(endpoint);
     names.tables.values().for_each(|t| cleanup.table(t));
     names.topics.values().for_each(|t| cleanup.topic(t));
     for (queue, dlq) in names.queues.values() {
         cleanup.queue(queue);
         cleanup.queue(dlq);
     }
-    cleanup.queue_named(&format!("{prefix}bench-outcomes"));
-    cleanup
+    Ok(Provisioned {
+        sdk,
+        prefix,
+        names,
+        cleanup,
+    })
 }
 
+/// A queue subscribed to the order topic's outcomes, read with clients that are not counted
+/// (it is the benchmark's, not the system's); deleted with the rest of `at`.
 pub(crate) async fn listen_for_outcomes(
-    sdk: &aws_config::SdkConfig,
-    names: &Names,
-    prefix: &str,
+    at: &Provisioned,
     outcomes: Outcomes,
     stopped: watch::Receiver<bool>,
 ) -> BenchResult<()> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(&at.sdk);
+    let sns = aws_sdk_sns::Client::new(&at.sdk);
     let url = sqs
         .create_queue()
-        .queue_name(format!("{prefix}bench-outcomes"))
+        .queue_name(format!("{}bench-outcomes", at.prefix))
         .send()
         .await
         .map_err(text)?
         .queue_url
         .ok_or("no queue url")?;
+    at.cleanup.queue(&url);
     let arn = local::aws::queue_arn(&sqs, &url).await?;
-    local::aws::subscribe(&sns, &names.topics[&Service::Order], &arn, &OUTCOME_EVENTS).await?;
+    local::aws::subscribe(
+        &sns,
+        &at.names.topics[&Service::Order],
+        &arn,
+        &OUTCOME_EVENTS,
+    )
+    .await?;
     tokio::spawn(async move {
         while !*stopped.borrow() {
             // Long polls of a second: an outcome is heard as soon as it arrives, and the
@@ -513,15 +540,8 @@ fn lambda_memory_gb() -> f64 {
 }
 
 pub async fn bill(settings: Settings) -> BenchResult<String> {
-    crate::size::ensure_test_tools()?;
-    let endpoint = platform::testing::aws::endpoint();
-    let sdk = endpoint.sdk_config().await;
-    let prefix = format!("{}-", platform::testing::aws::unique_name("bench"));
-    eprintln!("bill: provisioning the topology on LocalStack under {prefix}…");
-    let names = local::aws::provision(&sdk, &prefix)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _cleanup = cleanup_of(&names, &prefix);
+    let at = provisioned("bill").await?;
+    let (sdk, names) = (&at.sdk, &at.names);
     let requests = Arc::new(Requests::default());
     let env = HashMap::from([
         ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
@@ -530,17 +550,17 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
         ("SWEEP_INTERVAL_SECONDS", "3600"),
     ]);
     let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let system = AwsSystem::start_with(config, clients(&sdk, &requests), names.clone())
+    let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;
     let outcomes = Outcomes::default();
     let (stop, stopped) = watch::channel(false);
-    listen_for_outcomes(&sdk, &names, &prefix, outcomes.clone(), stopped).await?;
-    let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+    listen_for_outcomes(&at, outcomes.clone(), stopped).await?;
+    let plain_sqs = aws_sdk_sqs::Client::new(sdk);
     let shop = Shop::new(system.router());
     eprintln!("bill: setting up {} customers…", settings.clients);
     let scenario = Arc::new(shop::set_up(&shop, settings.clients, settings.orders).await?);
-    settle(&plain_sqs, &names, &system.invocations).await?;
+    settle(&plain_sqs, names, &system.invocations).await?;
 
     let requests_before = requests.snapshot();
     let invocations_before = system.invocations.snapshot();
@@ -559,7 +579,7 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     )
     .await?;
     let elapsed = t0.elapsed();
-    settle(&plain_sqs, &names, &system.invocations).await?;
+    settle(&plain_sqs, names, &system.invocations).await?;
     let window = t0.elapsed();
     let requests_after = requests.snapshot();
     let invocations_after = system.invocations.snapshot();

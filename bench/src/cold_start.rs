@@ -295,18 +295,13 @@ impl Measured {
 
 /// `build`: build the release binaries first (else measure those already in target/release).
 pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
-    size::ensure_test_tools()?;
     let release = if build {
         size::build_release_here()?
     } else {
         size::root().join("target/release")
     };
-    let sdk = platform::testing::aws::endpoint().sdk_config().await;
-    let prefix = format!("{}-", platform::testing::aws::unique_name("cold"));
-    let names = local::aws::provision(&sdk, &prefix)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _cleanup = crate::bill::cleanup_of(&names, &prefix);
+    let at = crate::bill::provisioned("cold-start").await?;
+    let (sdk, names) = (&at.sdk, &at.names);
     let mut runner = Runner::start().await?;
     let mut measured = Vec::new();
     let mut targets: Vec<(String, String, String)> = vec![(
@@ -321,7 +316,7 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     }
     for (service, function, event) in &targets {
         eprintln!("cold start: {function}…");
-        let env = environment(service, function, &names, &sdk);
+        let env = environment(service, function, names, sdk);
         let binary = release.join(function);
         let mut starts = Vec::new();
         for _ in 0..runs {

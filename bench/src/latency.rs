@@ -11,7 +11,7 @@ use local::aws::AwsSystem;
 use local::config::LocalConfig;
 use tokio::sync::watch;
 
-use crate::bill::{Requests, cleanup_of, clients, listen_for_outcomes, settle};
+use crate::bill::{Requests, clients, listen_for_outcomes, provisioned, settle};
 use crate::measure::{ms, percentile};
 use crate::shop::{self, BenchResult, Outcome, Placed, Shop};
 
@@ -28,14 +28,8 @@ pub struct Settings {
 const ORDER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn latency(settings: Settings) -> BenchResult<String> {
-    crate::size::ensure_test_tools()?;
-    let sdk = platform::testing::aws::endpoint().sdk_config().await;
-    let prefix = format!("{}-", platform::testing::aws::unique_name("latency"));
-    eprintln!("latency: provisioning the topology on LocalStack under {prefix}…");
-    let names = local::aws::provision(&sdk, &prefix)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _cleanup = cleanup_of(&names, &prefix);
+    let at = provisioned("latency").await?;
+    let (sdk, names) = (&at.sdk, &at.names);
     let requests = Arc::new(Requests::default());
     // The defaults, the sweep's included: the idle rate is the system's as it runs.
     let env = HashMap::from([
@@ -43,18 +37,18 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
         ("ADMIN_EMAILS", shop::ADMIN),
     ]);
     let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let system = AwsSystem::start_with(config, clients(&sdk, &requests), names.clone())
+    let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;
     let outcomes = shop::Outcomes::default();
     let (stop, stopped) = watch::channel(false);
-    listen_for_outcomes(&sdk, &names, &prefix, outcomes.clone(), stopped).await?;
-    let plain_sqs = aws_sdk_sqs::Client::new(&sdk);
+    listen_for_outcomes(&at, outcomes.clone(), stopped).await?;
+    let plain_sqs = aws_sdk_sqs::Client::new(sdk);
     let shop = Shop::new(system.router());
     let total = settings.sequential + settings.orders;
     eprintln!("latency: setting up {} customers…", settings.clients);
     let scenario = Arc::new(shop::set_up(&shop, settings.clients, total).await?);
-    settle(&plain_sqs, &names, &system.invocations).await?;
+    settle(&plain_sqs, names, &system.invocations).await?;
 
     eprintln!(
         "latency: counting requests while idle for {:?}…",
@@ -63,14 +57,12 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     let before = requests.snapshot();
     tokio::time::sleep(settings.idle).await;
     let after = requests.snapshot();
-    let idle: Vec<(String, f64)> = after
+    // (service, operation) → requests per second.
+    let idle: Vec<(&(&str, String), f64)> = after
         .iter()
         .map(|(k, t)| {
             let since = t.since(&before.get(k).copied().unwrap_or_default());
-            (
-                format!("{} {}", k.0, k.1),
-                since.requests as f64 / settings.idle.as_secs_f64(),
-            )
+            (k, since.requests as f64 / settings.idle.as_secs_f64())
         })
         .filter(|(_, rate)| *rate > 0.0)
         .collect();
@@ -149,11 +141,11 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     let tables = names.tables.len() as f64;
     let rate = |op: &str| {
         idle.iter()
-            .filter(|(k, _)| k.split_whitespace().nth(1) == Some(op))
-            .map(|(_, r)| r)
-            .sum::<f64>()
+            // "ReceiveMessage (empty)" is a ReceiveMessage too.
+            .filter(|((_, operation), _)| operation.split(' ').next() == Some(op))
+            .fold(0.0, |sum, (_, r)| sum + r)
     };
-    let all: f64 = idle.iter().map(|(_, r)| r).sum();
+    let all = idle.iter().fold(0.0, |sum, (_, r)| sum + r);
     let _ = writeln!(
         out,
         "\nIdle, over {:.0} s: {all:.2} requests/s in all; ReceiveMessage {:.2}/s ({:.3} per queue, {queues} queues); GetRecords {:.2}/s ({:.2} per table, {tables} tables).\n",
@@ -165,8 +157,8 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     );
     let _ = writeln!(out, "| request while idle | per second |");
     let _ = writeln!(out, "| --- | ---: |");
-    for (k, r) in &idle {
-        let _ = writeln!(out, "| {k} | {r:.2} |");
+    for ((service, operation), r) in &idle {
+        let _ = writeln!(out, "| {service} {operation} | {r:.2} |");
     }
     Ok(out)
 }

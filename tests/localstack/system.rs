@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use contract::{Envelope, Service};
 use local::aws::{AwsSystem, Names};
 use local::config::LocalConfig;
@@ -109,31 +108,9 @@ impl AwsTest {
     /// The events of `aggregate` in `service`'s outbox, oldest first.
     async fn outbox_events(&self, service: Service, aggregate: &str) -> Vec<Envelope> {
         let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let mut events = Vec::new();
-        let mut start = None;
-        loop {
-            let page = dynamodb
-                .scan()
-                .table_name(&self.system.names.tables[&service])
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", AttributeValue::S("OUTBOX#".into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan the outbox");
-            for item in page.items() {
-                let event = Envelope::from_json(item["event"].as_s().unwrap()).unwrap();
-                if event.aggregate_id == aggregate {
-                    events.push(event);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        events.sort_by_key(|e| e.occurred_at);
+        let table = &self.system.names.tables[&service];
+        let mut events = platform::testing::outbox_events(&dynamodb, table).await;
+        events.retain(|e| e.aggregate_id == aggregate);
         events
     }
 

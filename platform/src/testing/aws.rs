@@ -224,7 +224,6 @@ struct Resources {
     tables: Vec<String>,
     topics: Vec<String>,
     queues: Vec<String>,
-    queue_names: Vec<String>,
 }
 
 impl Cleanup {
@@ -251,11 +250,6 @@ impl Cleanup {
 
     pub fn queue(&self, url: &str) {
         self.with(|r| r.queues.push(url.to_owned()));
-    }
-
-    /// A queue known only by name (made after this was set up); deleted if it exists.
-    pub fn queue_named(&self, name: &str) {
-        self.with(|r| r.queue_names.push(name.to_owned()));
     }
 }
 
@@ -298,19 +292,7 @@ async fn delete(endpoint: &TestEndpoint, resources: Resources) {
             eprintln!("cleanup: could not delete topic {topic}: {e}");
         }
     }
-    let mut queues = resources.queues.clone();
-    for name in &resources.queue_names {
-        if let Ok(Some(url)) = sqs
-            .get_queue_url()
-            .queue_name(name)
-            .send()
-            .await
-            .map(|o| o.queue_url)
-        {
-            queues.push(url);
-        }
-    }
-    for queue in &queues {
+    for queue in &resources.queues {
         if let Err(e) = sqs.delete_queue().queue_url(queue).send().await {
             let missing = e
                 .as_service_error()

@@ -33,30 +33,40 @@ pub struct DynamoOutboxProbe {
 #[async_trait]
 impl OutboxProbe for DynamoOutboxProbe {
     async fn events(&self) -> Vec<Envelope> {
-        let out = self
-            .client
+        outbox_events(&self.client, &self.table.name).await
+    }
+}
+
+/// Every event in a DynamoDB table's outbox items, oldest first (a paged, consistent scan:
+/// for tests only).
+pub async fn outbox_events(client: &Client, table: &str) -> Vec<Envelope> {
+    let mut events = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
             .scan()
-            .table_name(&self.table.name)
+            .table_name(table)
             .filter_expression("begins_with(pk, :p)")
             .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PK_PREFIX.to_owned()))
             .consistent_read(true)
+            .set_exclusive_start_key(start)
             .send()
             .await
-            .expect("scan the outbox");
-        let mut events: Vec<Envelope> = out
-            .items()
-            .iter()
-            .map(|item| {
-                let json = item
-                    .get("event")
-                    .and_then(|v| v.as_s().ok())
-                    .expect("outbox item has an event");
-                Envelope::from_json(json).expect("outbox event decodes")
-            })
-            .collect();
-        events.sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
-        events
+            .unwrap_or_else(|e| panic!("scan the outbox of {table}: {e}"));
+        for item in page.items() {
+            let json = item
+                .get("event")
+                .and_then(|v| v.as_s().ok())
+                .expect("outbox item has an event");
+            events.push(Envelope::from_json(json).expect("outbox event decodes"));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
     }
+    events.sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
+    events
 }
 
 /// A document store that also hands every committed event to an in-memory outbox, so a
