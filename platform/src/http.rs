@@ -19,6 +19,9 @@ use crate::telemetry;
 /// Set by the authorizer (API Gateway) or the local gateway; never trusted from a client.
 pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
+/// The address the request came from, as the edge saw it (API Gateway's `sourceIp`, the
+/// local server's peer): set by the edge, never taken from the client, for per-client limits.
+pub const CLIENT_ADDRESS_HEADER: &str = "x-client-address";
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,6 +33,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// Seconds, for a `Retry-After` header (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -38,6 +43,15 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the caller is over a limit, and may try again in `retry_after` seconds.
+    pub fn too_many_requests(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
         }
     }
 
@@ -87,6 +101,15 @@ impl From<StoreError> for ApiError {
                 "INVALID_CURSOR",
                 "the cursor is not one this API handed out",
             ),
+            // Many writers raced for one item and this request lost every bounded attempt.
+            StoreError::Contention => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "CONTENDED",
+                    "too many requests are changing the same thing; try again shortly",
+                )
+            },
             other => ApiError::internal(other),
         }
     }
@@ -95,7 +118,13 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -160,6 +189,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         identity_from_headers(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("authentication is required"))
+    }
+}
+
+/// Where a request came from ([`CLIENT_ADDRESS_HEADER`]); `unknown` when the edge said
+/// nothing, so such requests share one count rather than escape the limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .headers
+            .get(CLIENT_ADDRESS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|a| !a.is_empty() && a.len() <= 64)
+            .unwrap_or("unknown");
+        Ok(ClientAddress(address.to_owned()))
     }
 }
 

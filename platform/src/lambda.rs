@@ -9,7 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::config::{ProcessEnv, required};
-use crate::http::{USER_ID_HEADER, USER_ROLE_HEADER};
+use crate::http::{CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use crate::identity::{Identity, Role};
 use crate::sns::SnsPublisher;
 use crate::telemetry::{self, LogTarget};
@@ -42,7 +42,8 @@ pub async fn run_http_api(
 
 /// The router as served on Lambda. A proxy integration passes the client's headers through,
 /// so the identity headers are always replaced by what the authorizer established (its
-/// context in the request), or removed when there is none.
+/// context in the request), or removed when there is none; the client address likewise by
+/// the request context's `sourceIp`.
 pub fn http_app(router: Router, function: &'static str) -> Router {
     crate::http::finish(
         router.layer(middleware::map_request(identity_from_authorizer)),
@@ -61,11 +62,25 @@ fn authorizer_identity(request: &Request) -> Option<Identity> {
     (!user_id.is_empty()).then_some(Identity { user_id, role })
 }
 
+/// The caller's address as API Gateway saw it.
+fn source_ip(request: &Request) -> Option<HeaderValue> {
+    let RequestContext::ApiGatewayV2(context) = request.extensions().get::<RequestContext>()?
+    else {
+        return None;
+    };
+    HeaderValue::from_str(context.http.source_ip.as_deref()?).ok()
+}
+
 async fn identity_from_authorizer(mut request: Request) -> Request {
     let identity = authorizer_identity(&request);
+    let address = source_ip(&request);
     let headers = request.headers_mut();
     headers.remove(USER_ID_HEADER);
     headers.remove(USER_ROLE_HEADER);
+    headers.remove(CLIENT_ADDRESS_HEADER);
+    if let Some(address) = address {
+        headers.insert(CLIENT_ADDRESS_HEADER, address);
+    }
     if let Some(identity) = identity
         && let Ok(user_id) = HeaderValue::from_str(&identity.user_id)
     {

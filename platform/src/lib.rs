@@ -1,7 +1,8 @@
 //! The platform every service stands on — what Powertools would be, for our Rust.
 //!
 //! Ports for time and ids; the outbox, idempotent consume, SQS batch processing and the
-//! stream relay; publishing; the in-memory SNS/SQS bus; telemetry; HTTP error mapping.
+//! stream relay; publishing; the in-memory SNS/SQS bus; telemetry; HTTP error mapping;
+//! rate limits.
 //! Each concept lives here once.
 
 pub mod batch;
@@ -23,6 +24,7 @@ pub mod publish;
 pub mod relay;
 pub mod sns;
 pub mod telemetry;
+pub mod throttle;
 
 #[cfg(feature = "testing")]
 pub mod testing;

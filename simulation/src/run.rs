@@ -147,6 +147,7 @@ impl Report {
 
 /// Runs one seed to the end and checks it.
 pub fn run_seed(config: &SimConfig) -> Report {
+    platform::docstore::retry_without_backoff();
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -393,9 +394,9 @@ impl Sim {
                     let id = &source.source_id;
                     let other = pair.get(1).unwrap_or(&pair[0]);
                     let (a, b, c) = tokio::join!(
-                        s.coupon_sources.issue(id, &pair[0]),
-                        s.coupon_sources.issue(id, other),
-                        s.coupon_sources.issue(id, &pair[0]),
+                        s.coupon_sources.issue("simulation", id, &pair[0]),
+                        s.coupon_sources.issue("simulation", id, other),
+                        s.coupon_sources.issue("simulation", id, &pair[0]),
                     );
                     for (user, result) in [(&pair[0], a), (other, b), (&pair[0], c)] {
                         if let Ok(coupon) = result

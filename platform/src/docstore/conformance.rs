@@ -298,17 +298,15 @@ pub async fn racing_writers_each_win_once(s: Subject) {
         let store = s.store.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            for _ in 0..super::MAX_ATTEMPTS {
-                let item = store.get(&key).await.unwrap().unwrap();
-                let next = item.body.as_i64().unwrap() + 1;
-                let write = Write::put(key.clone(), &next, Expect::Version(item.version)).unwrap();
-                match store.commit(Commit::new().write(write)).await {
-                    Ok(()) => return,
-                    Err(CommitError::Conflict(_)) => tokio::task::yield_now().await,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            panic!("no win in {} attempts", super::MAX_ATTEMPTS);
+            // The retry loop every handler uses: bounded, with jittered backoff.
+            super::commit_with_retries(store.as_ref(), || async {
+                let item = store.get(&key).await?.expect("the counter exists");
+                let next = item.body.as_i64().expect("a number") + 1;
+                let write = Write::put(key.clone(), &next, Expect::Version(item.version))?;
+                Ok::<_, StoreError>(super::Decision::Commit(Commit::new().write(write), ()))
+            })
+            .await
+            .expect("each writer wins within the bounded attempts");
         })
     });
     for task in tasks {
@@ -323,6 +321,58 @@ pub async fn a_foreign_cursor_is_refused(s: Subject) {
         assert!(
             matches!(s.store.query(q).await, Err(StoreError::InvalidCursor)),
             "{cursor}"
+        );
+    }
+    // A real cursor, used on another partition, on another range, or with a key added:
+    // refused before the store sees it (DynamoDB would answer a ValidationException).
+    let mut commit = Commit::new();
+    for n in 0..3 {
+        commit = commit.write(put("A", &format!("ITEM#{n}"), json!(n), Expect::Absent));
+    }
+    commit = commit.write(put("B", "ITEM#0", json!(0), Expect::Absent));
+    s.store.commit(commit).await.unwrap();
+    let page = s
+        .store
+        .query(Query::partition(Index::Table, "A").limit(1))
+        .await
+        .unwrap();
+    let cursor = page.cursor.expect("more pages");
+    let next = Query::partition(Index::Table, "A")
+        .limit(1)
+        .after(Some(cursor.clone()));
+    assert_eq!(
+        s.store.query(next).await.unwrap().items.len(),
+        1,
+        "the cursor works"
+    );
+    let mut padded: serde_json::Value = serde_json::from_slice(
+        &(0..cursor.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    padded["extra"] = json!("x");
+    let padded = super::encode_cursor(&padded);
+    for (what, query) in [
+        (
+            "another partition",
+            Query::partition(Index::Table, "B").after(Some(cursor.clone())),
+        ),
+        (
+            "another range",
+            Query::partition(Index::Table, "A")
+                .prefix("OTHER#")
+                .after(Some(cursor.clone())),
+        ),
+        (
+            "a key added",
+            Query::partition(Index::Table, "A").after(Some(padded)),
+        ),
+    ] {
+        assert!(
+            matches!(s.store.query(query).await, Err(StoreError::InvalidCursor)),
+            "{what}"
         );
     }
 }

@@ -259,11 +259,12 @@ impl DocStore for DynamoDocStore {
             Some(cursor) => {
                 let map: HashMap<String, String> = serde_json::from_value(decode_cursor(cursor)?)
                     .map_err(|_| StoreError::InvalidCursor)?;
-                // A cursor names the last item's whole key, table and index, or it is not ours.
-                if ["pk", "sk", pk_name, sk_name]
-                    .iter()
-                    .any(|k| !map.contains_key(*k))
-                {
+                // A cursor names the last item's whole key, table and index, and nothing
+                // else, inside this query's partition and range, or it is not ours.
+                let names: std::collections::BTreeSet<&str> =
+                    ["pk", "sk", pk_name, sk_name].into_iter().collect();
+                let exact = map.len() == names.len() && names.iter().all(|k| map.contains_key(*k));
+                if !exact || !super::cursor_within(&query, &map[pk_name], &map[sk_name]) {
                     return Err(StoreError::InvalidCursor);
                 }
                 Some(

@@ -79,8 +79,14 @@ impl DocStore for MemoryDocStore {
             Some(cursor) => {
                 let v = decode_cursor(cursor)?;
                 let field = |name: &str| v.get(name).and_then(|s| s.as_str()).map(str::to_owned);
-                match (field("s"), field("pk"), field("sk")) {
-                    (Some(s), Some(pk), Some(sk)) => Some((s, pk, sk)),
+                // As DynamoDB's: the index key and the table key, inside this query.
+                match (field("p"), field("s"), field("pk"), field("sk")) {
+                    (Some(p), Some(s), Some(pk), Some(sk))
+                        if v.as_object().is_some_and(|o| o.len() == 4)
+                            && super::cursor_within(&query, &p, &s) =>
+                    {
+                        Some((s, pk, sk))
+                    }
                     _ => return Err(StoreError::InvalidCursor),
                 }
             }
@@ -115,7 +121,7 @@ impl DocStore for MemoryDocStore {
         let cursor = (rest.len() > limit).then(|| {
             let last = &items[items.len() - 1];
             let (s, pk, sk) = position(last, query.index);
-            encode_cursor(&serde_json::json!({"s": s, "pk": pk, "sk": sk}))
+            encode_cursor(&serde_json::json!({"p": query.pk, "s": s, "pk": pk, "sk": sk}))
         });
         Ok(Page { items, cursor })
     }

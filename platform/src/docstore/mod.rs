@@ -333,9 +333,51 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<serde_json::Value, StoreErro
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
-/// How many times a handler re-reads and retries after losing a race before giving up
-/// (an SQS message then comes back later; an HTTP request answers 503).
-pub const MAX_ATTEMPTS: usize = 1_000;
+/// Whether a cursor's position (`pk`, `sk` of the index queried) lies inside the query: a
+/// cursor handed out for another partition or range is refused rather than sent to DynamoDB,
+/// which would answer a `ValidationException`.
+pub(crate) fn cursor_within(query: &Query, pk: &str, sk: &str) -> bool {
+    let in_range = match &query.sk_max {
+        Some(max) => sk >= query.sk_prefix.as_str() && sk <= max.as_str(),
+        None => sk.starts_with(&query.sk_prefix),
+    };
+    pk == query.pk && in_range && pk.len() <= 1024 && sk.len() <= 1024
+}
+
+/// How many times a handler reads, decides and commits before giving up on a contested
+/// item (an SQS message then comes back later; an HTTP request answers 503 with
+/// `Retry-After`). Bounded, so a hot item cannot turn into a storm of billed transactions.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The first retry waits up to this; each later one up to twice as long, at most [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(1_000);
+
+/// How long to wait before retry number `retry` (0 for the first): "full jitter", a uniform
+/// random time up to the exponential bound, so racing writers spread out instead of
+/// colliding again in step.
+pub fn backoff(retry: u32) -> std::time::Duration {
+    let bound = BASE_BACKOFF
+        .saturating_mul(2u32.saturating_pow(retry))
+        .min(MAX_BACKOFF);
+    bound.mul_f64(rand::random::<f64>())
+}
+
+/// Set by the deterministic simulation: a lost race is retried at once (after a yield), as
+/// its single-threaded, timer-less runtime needs and so that a run depends on its seed alone.
+static WITHOUT_BACKOFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every retry in this process immediate (see [`WITHOUT_BACKOFF`]); for the simulation.
+pub fn retry_without_backoff() {
+    WITHOUT_BACKOFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn pause_before_retry(retry: u32) {
+    if WITHOUT_BACKOFF.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(backoff(retry)).await;
+    }
+}
 
 /// What one attempt of a handler decided, from what it read.
 pub enum Decision<T> {
@@ -346,22 +388,69 @@ pub enum Decision<T> {
 }
 
 /// Runs `attempt` (read, decide) and commits what it decided; when another writer won the
-/// race, reads and decides again, up to [`MAX_ATTEMPTS`] times.
+/// race, waits a jittered [`backoff`] and reads and decides again, [`MAX_ATTEMPTS`] times in
+/// all, then answers [`StoreError::Contention`].
 pub async fn commit_with_retries<T, E, F, Fut>(store: &dyn DocStore, mut attempt: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Decision<T>, E>>,
     E: From<StoreError>,
 {
-    for _ in 0..MAX_ATTEMPTS {
+    for retry in 0..MAX_ATTEMPTS {
         match attempt().await? {
             Decision::Done(answer) => return Ok(answer),
             Decision::Commit(commit, answer) => match store.commit(commit).await {
                 Ok(()) => return Ok(answer),
-                Err(CommitError::Conflict(_)) => tokio::task::yield_now().await,
+                Err(CommitError::Conflict(_)) if retry + 1 < MAX_ATTEMPTS => {
+                    pause_before_retry(retry).await;
+                }
+                Err(CommitError::Conflict(_)) => break,
                 Err(CommitError::Store(e)) => return Err(e.into()),
             },
         }
     }
+    tracing::warn!(attempts = MAX_ATTEMPTS, "gave up on a contested item");
     Err(StoreError::Contention.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::outbox::MemoryOutbox;
+
+    #[test]
+    fn backoff_is_jittered_under_an_exponential_bound() {
+        for retry in 0..20 {
+            let bound = BASE_BACKOFF
+                .saturating_mul(2u32.saturating_pow(retry))
+                .min(MAX_BACKOFF);
+            let waits: Vec<_> = (0..50).map(|_| backoff(retry)).collect();
+            assert!(waits.iter().all(|w| *w <= bound), "retry {retry}");
+            assert!(
+                waits.iter().any(|w| *w != waits[0]),
+                "retry {retry}: the waits are random"
+            );
+        }
+        assert!(backoff(30) <= MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn a_race_lost_every_time_gives_up_after_the_bounded_attempts() {
+        let store = memory::MemoryDocStore::new(Arc::new(MemoryOutbox::new()));
+        let key = Key::new("HOT", "ITEM");
+        let create = || Write::put(key.clone(), &1, Expect::Absent).unwrap();
+        store.commit(Commit::new().write(create())).await.unwrap();
+        // Every attempt expects the item absent, as a writer that always read too early.
+        let attempts = AtomicU32::new(0);
+        let result: Result<(), StoreError> = commit_with_retries(&store, || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Ok(Decision::Commit(Commit::new().write(create()), ()))
+        })
+        .await;
+        assert!(matches!(result, Err(StoreError::Contention)), "{result:?}");
+        assert_eq!(attempts.load(Ordering::SeqCst), MAX_ATTEMPTS);
+    }
 }
