@@ -126,12 +126,13 @@ pub enum FailureReason {
     Expired,
 }
 
+/// Only the id: the one consumer (balance) needs nothing else, and an event sits in queues
+/// and 14-day dead-letter queues where personal data should not. (Events written before
+/// this carried `email` and `name`; they still decode, the extra fields ignored.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRegistered {
     pub user_id: String,
-    pub email: String,
-    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,8 +30,6 @@ fn samples() -> Vec<Event> {
     vec![
         UserRegistered {
             user_id: "u-1".into(),
-            email: "a@b.kr".into(),
-            name: "Kim".into(),
         }
         .into(),
         ProductRegistered {
@@ -284,6 +282,29 @@ fn unknown_fields_are_ignored() {
         decoded.event,
         Event::StockReserved(StockReserved {
             order_id: "o-1".into()
+        })
+    );
+}
+
+#[test]
+fn a_user_registered_event_carries_no_personal_data_and_older_ones_still_decode() {
+    let json = envelope(
+        UserRegistered {
+            user_id: "u-1".into(),
+        }
+        .into(),
+    )
+    .to_json();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["payload"], serde_json::json!({"userId": "u-1"}));
+    // What the user service wrote before the event was trimmed.
+    v["payload"]["email"] = serde_json::json!("kim@shop.kr");
+    v["payload"]["name"] = serde_json::json!("Kim");
+    let decoded = Envelope::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        decoded.event,
+        Event::UserRegistered(UserRegistered {
+            user_id: "u-1".into()
         })
     );
 }

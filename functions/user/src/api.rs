@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::SecondsFormat;
-use platform::http::{Admin, ApiError, Identity, JsonBody, PathId};
+use platform::http::{Admin, ApiError, ClientAddress, Identity, JsonBody, PathId, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{LoginError, Profile, ProfileError, SignUpError, UserService};
+use crate::app::{LoginError, ProfileError, RoleError, SignUpError, UserService};
+use crate::domain::User;
 
 /// The routes anyone may call; every other route needs a token.
 pub const PUBLIC_ROUTES: [(&str, &str); 2] = [("POST", "/users/signup"), ("POST", "/users/login")];
@@ -22,6 +23,7 @@ pub fn router(service: Arc<UserService>) -> Router {
         .route("/users/login", post(log_in))
         .route("/users/me", get(me))
         .route("/users/{user_id}", get(user_by_id))
+        .route("/users/{user_id}/role", put(set_role))
         .with_state(service)
 }
 
@@ -41,10 +43,11 @@ struct SignedUp {
 
 async fn sign_up(
     State(service): State<Arc<UserService>>,
+    ClientAddress(client): ClientAddress,
     JsonBody(body): JsonBody<SignUpBody>,
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     match service
-        .sign_up(&body.email, &body.password, &body.name)
+        .sign_up(&client, &body.email, &body.password, &body.name)
         .await
     {
         Ok(user_id) => Ok((StatusCode::CREATED, Json(SignedUp { user_id }))),
@@ -52,6 +55,11 @@ async fn sign_up(
         Err(SignUpError::EmailTaken) => Err(ApiError::conflict(
             "EMAIL_TAKEN",
             "the e-mail address is already registered",
+        )),
+        Err(e @ SignUpError::Throttled(t)) => Err(ApiError::too_many_requests(
+            "SIGNUP_THROTTLED",
+            e.to_string(),
+            t.retry_after_seconds,
         )),
         Err(SignUpError::Internal(e)) => Err(ApiError::internal(e)),
     }
@@ -73,9 +81,10 @@ struct LoggedIn {
 
 async fn log_in(
     State(service): State<Arc<UserService>>,
+    ClientAddress(client): ClientAddress,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<LoggedIn>, ApiError> {
-    match service.log_in(&body.email, &body.password).await {
+    match service.log_in(&client, &body.email, &body.password).await {
         Ok(issued) => Ok(Json(LoggedIn {
             token: issued.token,
             expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -84,6 +93,11 @@ async fn log_in(
             StatusCode::UNAUTHORIZED,
             "INVALID_CREDENTIALS",
             e.to_string(),
+        )),
+        Err(e @ LoginError::Throttled(t)) => Err(ApiError::too_many_requests(
+            "LOGIN_THROTTLED",
+            e.to_string(),
+            t.retry_after_seconds,
         )),
         Err(LoginError::Internal(e)) => Err(ApiError::internal(e)),
     }
@@ -98,24 +112,29 @@ struct Me {
     role: &'static str,
 }
 
-fn profile_answer(result: Result<Profile, ProfileError>) -> Result<Json<Me>, ApiError> {
+fn me_of(user: User) -> Json<Me> {
+    Json(Me {
+        user_id: user.user_id,
+        email: user.email.as_str().to_owned(),
+        name: user.name.as_str().to_owned(),
+        role: user.role.as_str(),
+    })
+}
+
+fn profile_answer(result: Result<User, ProfileError>) -> Result<Json<Me>, ApiError> {
     match result {
-        Ok(profile) => Ok(Json(Me {
-            user_id: profile.user.user_id,
-            email: profile.user.email.as_str().to_owned(),
-            name: profile.user.name.as_str().to_owned(),
-            role: profile.role.as_str(),
-        })),
+        Ok(user) => Ok(me_of(user)),
         Err(ProfileError::NotFound) => Err(ApiError::not_found("no such user")),
         Err(ProfileError::Store(e)) => Err(e.into()),
     }
 }
 
+/// The caller's profile, with the role stored now (a token may carry an older one).
 async fn me(
     State(service): State<Arc<UserService>>,
     identity: Identity,
 ) -> Result<Json<Me>, ApiError> {
-    profile_answer(service.profile(&identity).await)
+    profile_answer(service.profile(&identity.user_id).await)
 }
 
 /// Admin only: any user's profile (support and operations).
@@ -124,5 +143,29 @@ async fn user_by_id(
     _: Admin,
     PathId(user_id): PathId,
 ) -> Result<Json<Me>, ApiError> {
-    profile_answer(service.profile_of(&user_id).await)
+    profile_answer(service.profile(&user_id).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: String,
+}
+
+/// Admin only: grants or revokes the admin role (`{"role": "admin" | "customer"}`).
+async fn set_role(
+    State(service): State<Arc<UserService>>,
+    Admin(admin): Admin,
+    PathId(user_id): PathId,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Json<Me>, ApiError> {
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::unprocessable("INVALID_ROLE", "role must be \"admin\" or \"customer\"")
+    })?;
+    match service.change_role(&admin, &user_id, role).await {
+        Ok(user) => Ok(me_of(user)),
+        Err(RoleError::NotFound) => Err(ApiError::not_found("no such user")),
+        Err(RoleError::Refused(e)) => Err(ApiError::conflict("OWN_ROLE", e.to_string())),
+        Err(RoleError::Store(e)) => Err(e.into()),
+    }
 }

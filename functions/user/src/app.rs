@@ -4,21 +4,26 @@ use std::sync::Arc;
 
 use contract::UserRegistered;
 use platform::clock::Clock;
+use platform::docstore::DocStore;
 use platform::dynamo::StoreError;
 use platform::events::{Cause, EventFactory};
 use platform::identity::{Identity, Role};
 use platform::ids::IdGenerator;
+use platform::throttle::{Throttle, Throttled};
 
 use crate::auth::{IssuedToken, Passwords, TokenCodec};
-use crate::config::UserConfig;
-use crate::domain::{AdminEmails, Email, Password, User, UserName, ValidationError};
+use crate::config::{UserConfig, UserLimits};
+use crate::domain::{
+    Email, Password, RoleChangeError, User, UserName, ValidationError, decide_role_change,
+};
 use crate::store::{RegisterError, Registration, UserStore};
 
 /// Everything the handlers need, wired once per process.
 pub struct UserService {
     pub store: Arc<dyn UserStore>,
     pub tokens: TokenCodec,
-    pub admins: AdminEmails,
+    pub throttle: Throttle,
+    pub limits: UserLimits,
     pub passwords: Passwords,
     pub events: EventFactory,
     pub ids: Arc<dyn IdGenerator>,
@@ -31,6 +36,8 @@ pub enum SignUpError {
     Invalid(#[from] ValidationError),
     #[error("the e-mail address is already registered")]
     EmailTaken,
+    #[error("too many sign-ups from this address")]
+    Throttled(Throttled),
     #[error("{0}")]
     Internal(String),
 }
@@ -40,9 +47,19 @@ pub enum LoginError {
     /// The same answer for an unknown e-mail and a wrong password.
     #[error("the e-mail address or the password is wrong")]
     InvalidCredentials,
+    /// Too many failures for this account or from this address; the same for unknown
+    /// accounts.
+    #[error("too many failed logins; try again later")]
+    Throttled(Throttled),
     #[error("{0}")]
     Internal(String),
 }
+
+/// The throttle scopes of the user table.
+const LOGIN_ACCOUNT_MINUTE: &str = "login-account-minute";
+const LOGIN_ACCOUNT_HOUR: &str = "login-account-hour";
+const LOGIN_CLIENT: &str = "login-client";
+const SIGNUP_CLIENT: &str = "signup-client";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -52,23 +69,30 @@ pub enum ProfileError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Profile {
-    pub user: User,
-    pub role: Role,
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("no such user")]
+    NotFound,
+    #[error(transparent)]
+    Refused(#[from] RoleChangeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl UserService {
+    /// `limits_store` holds the rate-limit counters (the user table, as a document store).
     pub fn new(
         store: Arc<dyn UserStore>,
+        limits_store: Arc<dyn DocStore>,
         config: UserConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Self {
         UserService {
             store,
-            tokens: TokenCodec::new(&config.jwt_secret, config.token_ttl, clock.clone()),
-            admins: config.admin_emails,
+            tokens: TokenCodec::new(&config.keys, config.token_ttl, clock.clone()),
+            throttle: Throttle::new(limits_store, clock.clone()),
+            limits: config.limits,
             passwords: Passwords::default(),
             events: EventFactory::new(ids.clone(), clock.clone()),
             ids,
@@ -77,12 +101,23 @@ impl UserService {
     }
 
     /// Registers a user; `UserRegistered` is written with them. Returns the new user's id.
+    /// Every attempt from `client` counts against its sign-up limit.
     pub async fn sign_up(
         &self,
+        client: &str,
         email: &str,
         password: &str,
         name: &str,
     ) -> Result<String, SignUpError> {
+        let limit = self.limits.signups_per_client_per_hour;
+        if let Err(throttled) = self
+            .throttle
+            .hit(SIGNUP_CLIENT, client, limit)
+            .await
+            .map_err(|e| SignUpError::Internal(e.to_string()))?
+        {
+            return Err(SignUpError::Throttled(throttled));
+        }
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let name = UserName::parse(name)?;
@@ -95,6 +130,7 @@ impl UserService {
             user_id: self.ids.next_id(),
             email,
             name,
+            role: Role::Customer,
             created_at: self.clock.now(),
         };
         let registered = self.events.envelope(
@@ -104,8 +140,6 @@ impl UserService {
             &user.user_id,
             UserRegistered {
                 user_id: user.user_id.clone(),
-                email: user.email.as_str().to_owned(),
-                name: user.name.as_str().to_owned(),
             },
         );
         let user_id = user.user_id.clone();
@@ -126,14 +160,85 @@ impl UserService {
         }
     }
 
-    /// Checks the password and issues a token whose role comes from `ADMIN_EMAILS`.
-    pub async fn log_in(&self, email: &str, password: &str) -> Result<IssuedToken, LoginError> {
-        // Nothing over the sign-up limit can be a password; refuse it without hashing.
-        if password.chars().count() > Password::MAX_CHARS {
-            return Err(LoginError::InvalidCredentials);
+    /// Checks the password and issues a token with the role stored with the user. Refused
+    /// (429) while the e-mail address tried or `client` is over its failure limits.
+    pub async fn log_in(
+        &self,
+        client: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<IssuedToken, LoginError> {
+        let internal = |e: StoreError| LoginError::Internal(e.to_string());
+        // Anything that is not an address counts against the raw text, so it is limited too.
+        let parsed = Email::parse(email).ok();
+        let account = parsed.as_ref().map_or(email, Email::as_str);
+        let account: String = account.chars().take(Email::MAX_LEN).collect();
+        let checks = [
+            (
+                LOGIN_ACCOUNT_MINUTE,
+                account.as_str(),
+                self.limits.account_per_minute,
+            ),
+            (
+                LOGIN_ACCOUNT_HOUR,
+                account.as_str(),
+                self.limits.account_per_hour,
+            ),
+            (LOGIN_CLIENT, client, self.limits.client_per_hour),
+        ];
+        let mut wait = None;
+        for (scope, subject, limit) in checks {
+            if let Err(t) = self
+                .throttle
+                .check(scope, subject, limit)
+                .await
+                .map_err(internal)?
+            {
+                wait = Some(wait.map_or(t, |w: Throttled| w.max(t)));
+            }
         }
-        let Ok(email) = Email::parse(email) else {
+        if let Some(throttled) = wait {
+            return Err(LoginError::Throttled(throttled));
+        }
+        let user_id = self.verified(parsed, password).await?;
+        let Some(user_id) = user_id else {
+            for (scope, subject, limit) in checks {
+                // At the limit already: nothing more to count.
+                let _at_limit = self
+                    .throttle
+                    .hit(scope, subject, limit)
+                    .await
+                    .map_err(internal)?;
+            }
             return Err(LoginError::InvalidCredentials);
+        };
+        for scope in [LOGIN_ACCOUNT_MINUTE, LOGIN_ACCOUNT_HOUR] {
+            self.throttle
+                .clear(scope, &account)
+                .await
+                .map_err(internal)?;
+        }
+        let user = self
+            .store
+            .user(&user_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| LoginError::Internal("credentials without a profile".to_owned()))?;
+        self.tokens
+            .issue(&user.user_id, user.role)
+            .map_err(|e| LoginError::Internal(e.to_string()))
+    }
+
+    /// The user id whose password this is, or `None`; as slow for an unknown address as for
+    /// a wrong password.
+    async fn verified(
+        &self,
+        email: Option<Email>,
+        password: &str,
+    ) -> Result<Option<String>, LoginError> {
+        // Nothing over the sign-up limit can be a password; refuse it without hashing.
+        let Some(email) = email.filter(|_| password.chars().count() <= Password::MAX_CHARS) else {
+            return Ok(None);
         };
         let credentials = self
             .store
@@ -142,42 +247,49 @@ impl UserService {
             .map_err(|e| LoginError::Internal(e.to_string()))?;
         let Some(credentials) = credentials else {
             self.passwords.verify_decoy(password.to_owned()).await;
-            return Err(LoginError::InvalidCredentials);
+            return Ok(None);
         };
-        if !self
+        let matches = self
             .passwords
             .verify(password.to_owned(), credentials.password_hash)
-            .await
-        {
-            return Err(LoginError::InvalidCredentials);
-        }
-        let role = self.admins.role_of(&email);
-        self.tokens
-            .issue(&credentials.user_id, role)
-            .map_err(|e| LoginError::Internal(e.to_string()))
+            .await;
+        Ok(matches.then_some(credentials.user_id))
     }
 
-    /// Any user's profile, for administrators; the role is what `ADMIN_EMAILS` says now.
-    pub async fn profile_of(&self, user_id: &str) -> Result<Profile, ProfileError> {
-        let user = self
-            .store
+    /// A user's profile with their stored role (the caller's own, or any for an admin).
+    pub async fn profile(&self, user_id: &str) -> Result<User, ProfileError> {
+        self.store
             .user(user_id)
             .await?
-            .ok_or(ProfileError::NotFound)?;
-        let role = self.admins.role_of(&user.email);
-        Ok(Profile { user, role })
+            .ok_or(ProfileError::NotFound)
     }
 
-    /// The caller's profile; the role is the one their token carries.
-    pub async fn profile(&self, identity: &Identity) -> Result<Profile, ProfileError> {
-        let user = self
-            .store
-            .user(&identity.user_id)
-            .await?
-            .ok_or(ProfileError::NotFound)?;
-        Ok(Profile {
-            user,
-            role: identity.role,
-        })
+    /// An admin gives `user_id` a role (or takes it away). Their existing tokens keep the old
+    /// role until they expire: at most 15 minutes for an admin token.
+    pub async fn change_role(
+        &self,
+        admin: &Identity,
+        user_id: &str,
+        role: Role,
+    ) -> Result<User, RoleError> {
+        let mut user = self.store.user(user_id).await?.ok_or(RoleError::NotFound)?;
+        if decide_role_change(&admin.user_id, &user, role)? {
+            if !self.store.set_role(user_id, role).await? {
+                return Err(RoleError::NotFound);
+            }
+            tracing::info!(admin = %admin.user_id, user = %user_id, role = role.as_str(), "role changed");
+            user.role = role;
+        }
+        Ok(user)
+    }
+
+    /// The bootstrap: gives a role with no administrator asking. For whoever holds the
+    /// table (the operator's command with AWS credentials, the local demo), never an API.
+    pub async fn grant_role(&self, user_id: &str, role: Role) -> Result<(), RoleError> {
+        if self.store.set_role(user_id, role).await? {
+            Ok(())
+        } else {
+            Err(RoleError::NotFound)
+        }
     }
 }

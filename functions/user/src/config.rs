@@ -1,58 +1,108 @@
 //! The user service's configuration, from the environment (the same names locally and on
-//! Lambda).
+//! Lambda) and, on Lambda, the signing keys from SSM.
 
 use chrono::Duration;
 use platform::config::{ConfigError, Env, number_in, required};
+use platform::throttle::Limit;
 
-use crate::auth::JwtSecret;
-use crate::domain::AdminEmails;
+use crate::keys::{KeysParameter, SigningKeys};
 
 pub struct UserConfig {
-    pub jwt_secret: JwtSecret,
-    pub admin_emails: AdminEmails,
+    pub keys: SigningKeys,
+    /// Where the keys were read from on Lambda, to re-read them (a rotation).
+    pub keys_parameter: Option<KeysParameter>,
     pub token_ttl: Duration,
+    pub limits: UserLimits,
 }
 
-/// What to do when `JWT_SECRET` is unset.
+/// How many failed logins and sign-ups are allowed before the answer is 429 with
+/// `Retry-After`. Counted in the user table, so they hold across Lambda instances. A failed
+/// login counts against the e-mail address tried (whether or not it has an account, so the
+/// answer says nothing about which exist) and against the client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissingSecret {
-    /// Lambda: refuse to start.
-    Refuse,
-    /// The local system: make a random one (tokens then die with the process).
-    Generate,
+pub struct UserLimits {
+    /// Slows guessing down: `LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE` (default 5).
+    pub account_per_minute: Limit,
+    /// Then locks the account for the rest of the hour: `LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR`
+    /// (default 20).
+    pub account_per_hour: Limit,
+    /// One address guessing many accounts: `LOGIN_FAILURES_PER_CLIENT_PER_HOUR` (default 100).
+    pub client_per_hour: Limit,
+    /// Fresh accounts from one address: `SIGNUPS_PER_CLIENT_PER_HOUR` (default 20).
+    pub signups_per_client_per_hour: Limit,
+}
+
+impl UserLimits {
+    /// Each from its variable (0 turns that limit off; at most 1,000,000).
+    pub fn from_env(env: &dyn Env) -> Result<UserLimits, ConfigError> {
+        let limit = |name: &str, default: u64, window: Duration| {
+            number_in(env, name, default, 0, 1_000_000).map(|max| Limit::new(max as u32, window))
+        };
+        Ok(UserLimits {
+            account_per_minute: limit(
+                "LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE",
+                5,
+                Duration::minutes(1),
+            )?,
+            account_per_hour: limit(
+                "LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR",
+                20,
+                Duration::hours(1),
+            )?,
+            client_per_hour: limit(
+                "LOGIN_FAILURES_PER_CLIENT_PER_HOUR",
+                100,
+                Duration::hours(1),
+            )?,
+            signups_per_client_per_hour: limit(
+                "SIGNUPS_PER_CLIENT_PER_HOUR",
+                20,
+                Duration::hours(1),
+            )?,
+        })
+    }
+}
+
+/// `TOKEN_TTL_SECONDS` (60 to 86400, default 3600; admin tokens live at most 15 minutes).
+fn token_ttl(env: &dyn Env) -> Result<Duration, ConfigError> {
+    let seconds = number_in(env, "TOKEN_TTL_SECONDS", 3_600, 60, 86_400)?;
+    Ok(Duration::seconds(seconds as i64))
 }
 
 impl UserConfig {
-    /// `JWT_SECRET` (at least 32 bytes), `ADMIN_EMAILS` (comma-separated, optional),
-    /// `TOKEN_TTL_SECONDS` (60 to 86400, default 3600).
-    pub fn from_env(
-        env: &dyn Env,
-        missing_secret: MissingSecret,
-    ) -> Result<UserConfig, ConfigError> {
-        let jwt_secret = match (env.var("JWT_SECRET"), missing_secret) {
-            (Some(raw), _) => JwtSecret::parse("JWT_SECRET", &raw)?,
-            (None, MissingSecret::Generate) => {
-                tracing::warn!(
-                    "JWT_SECRET is not set: using a random one; tokens will not survive a restart"
-                );
-                JwtSecret::random()
-            }
-            (None, MissingSecret::Refuse) => {
-                return Err(ConfigError::new("JWT_SECRET", "is not set"));
-            }
-        };
-        let admin_emails = AdminEmails::parse(&env.var("ADMIN_EMAILS").unwrap_or_default())
-            .map_err(|e| {
-                ConfigError::new(
-                    "ADMIN_EMAILS",
-                    format!("must be comma-separated e-mail addresses: {e}"),
-                )
-            })?;
-        let token_ttl = number_in(env, "TOKEN_TTL_SECONDS", 3_600, 60, 86_400)?;
+    /// The local system's: keys from `JWT_KEYS` / `JWT_SECRET` (or random), `TOKEN_TTL_SECONDS`.
+    pub fn local(env: &dyn Env) -> Result<UserConfig, ConfigError> {
         Ok(UserConfig {
-            jwt_secret,
-            admin_emails,
-            token_ttl: Duration::seconds(token_ttl as i64),
+            keys: SigningKeys::from_local_env(env)?,
+            keys_parameter: None,
+            token_ttl: token_ttl(env)?,
+            limits: UserLimits::from_env(env)?,
+        })
+    }
+
+    /// Lambda's: keys from the SSM `SecureString` named by `JWT_KEYS_PARAMETER`, read once
+    /// per cold start; a `JWT_SECRET` in the environment is refused, so a key cannot be left
+    /// where `lambda:GetFunctionConfiguration` shows it.
+    pub async fn lambda(env: &dyn Env) -> Result<UserConfig, ConfigError> {
+        for leaked in ["JWT_SECRET", "JWT_KEYS"] {
+            if env.var(leaked).is_some() {
+                return Err(ConfigError::new(
+                    leaked,
+                    "must not be set on Lambda: the keys are read from JWT_KEYS_PARAMETER",
+                ));
+            }
+        }
+        let ttl = token_ttl(env)?;
+        let limits = UserLimits::from_env(env)?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let parameter = KeysParameter::from_env(env, aws_sdk_ssm::Client::new(&sdk))?;
+        Ok(UserConfig {
+            keys: parameter.load().await?,
+            keys_parameter: Some(parameter),
+            token_ttl: ttl,
+            limits,
         })
     }
 }
@@ -71,44 +121,48 @@ mod tests {
     #[test]
     fn bad_values_are_named_errors() {
         let env = HashMap::from([("JWT_SECRET", "short")]);
-        let err = UserConfig::from_env(&env, MissingSecret::Generate)
-            .err()
-            .unwrap();
-        assert_eq!(err.variable, "JWT_SECRET");
-
-        let env = HashMap::from([("ADMIN_EMAILS", "boss@shop.kr, nope")]);
         assert_eq!(
-            UserConfig::from_env(&env, MissingSecret::Generate)
-                .err()
-                .unwrap()
-                .variable,
-            "ADMIN_EMAILS"
-        );
-
-        let env = HashMap::from([("TOKEN_TTL_SECONDS", "ten")]);
-        assert_eq!(
-            UserConfig::from_env(&env, MissingSecret::Generate)
-                .err()
-                .unwrap()
-                .variable,
-            "TOKEN_TTL_SECONDS"
-        );
-
-        let env: HashMap<&str, &str> = HashMap::new();
-        assert_eq!(
-            UserConfig::from_env(&env, MissingSecret::Refuse)
-                .err()
-                .unwrap()
-                .variable,
+            UserConfig::local(&env).err().unwrap().variable,
             "JWT_SECRET"
         );
+        let env = HashMap::from([("TOKEN_TTL_SECONDS", "ten")]);
+        assert_eq!(
+            UserConfig::local(&env).err().unwrap().variable,
+            "TOKEN_TTL_SECONDS"
+        );
+        let env = HashMap::from([("SIGNUPS_PER_CLIENT_PER_HOUR", "-1")]);
+        assert_eq!(
+            UserConfig::local(&env).err().unwrap().variable,
+            "SIGNUPS_PER_CLIENT_PER_HOUR"
+        );
+    }
+
+    #[tokio::test]
+    async fn on_lambda_a_key_in_the_environment_is_refused_before_anything_is_read() {
+        for leaked in ["JWT_SECRET", "JWT_KEYS"] {
+            let env = HashMap::from([
+                (leaked, "0123456789abcdef0123456789abcdef"),
+                ("JWT_KEYS_PARAMETER", "/shop/jwt-keys"),
+            ]);
+            assert_eq!(
+                UserConfig::lambda(&env).await.err().unwrap().variable,
+                leaked
+            );
+        }
     }
 
     #[test]
     fn defaults_apply_when_unset() {
         let env: HashMap<&str, &str> = HashMap::new();
-        let config = UserConfig::from_env(&env, MissingSecret::Generate).unwrap();
+        let config = UserConfig::local(&env).unwrap();
         assert_eq!(config.token_ttl, Duration::hours(1));
-        assert_eq!(config.admin_emails, AdminEmails::default());
+        assert_eq!(
+            config.limits.account_per_minute,
+            Limit::new(5, Duration::minutes(1))
+        );
+        assert_eq!(
+            config.limits.client_per_hour,
+            Limit::new(100, Duration::hours(1))
+        );
     }
 }

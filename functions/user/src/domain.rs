@@ -1,7 +1,5 @@
 //! The user domain's rules, parsed once at the edge into types that cannot be invalid.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use platform::identity::Role;
 
@@ -167,43 +165,36 @@ impl UserName {
     }
 }
 
-/// A registered user.
+/// A registered user. The role is stored with them: every user signs up a customer, and only
+/// an administrator (or the bootstrap command, with AWS credentials) makes one an admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub user_id: String,
     pub email: Email,
     pub name: UserName,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
 }
 
-/// The e-mail addresses whose users are administrators (`ADMIN_EMAILS`). The role is decided
-/// at login from this list, so adding an address takes effect at that user's next login.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AdminEmails(HashSet<Email>);
+/// Why a role change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RoleChangeError {
+    /// An admin cannot take their own role away: the last admin would lock everyone out.
+    #[error("an administrator cannot revoke their own role")]
+    OwnRole,
+}
 
-impl AdminEmails {
-    /// A comma-separated list; blanks between commas are ignored.
-    pub fn parse(list: &str) -> Result<AdminEmails, ValidationError> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Email::parse)
-            .collect::<Result<HashSet<_>, _>>()
-            .map(AdminEmails)
+/// Decides a role change asked by `actor` (already known to be an admin) for `target`.
+/// `Ok(false)`: the user already has that role, nothing to write.
+pub fn decide_role_change(
+    actor_id: &str,
+    target: &User,
+    role: Role,
+) -> Result<bool, RoleChangeError> {
+    if target.user_id == actor_id && role != Role::Admin {
+        return Err(RoleChangeError::OwnRole);
     }
-
-    /// Adds an address (the local system's demo administrator).
-    pub fn insert(&mut self, email: Email) {
-        self.0.insert(email);
-    }
-
-    pub fn role_of(&self, email: &Email) -> Role {
-        if self.0.contains(email) {
-            Role::Admin
-        } else {
-            Role::Customer
-        }
-    }
+    Ok(target.role != role)
 }
 
 #[cfg(test)]
@@ -281,18 +272,41 @@ mod tests {
         assert!(UserName::parse("Kim \u{1F468}\u{200D}\u{1F373}").is_ok());
     }
 
+    fn user(id: &str, role: Role) -> User {
+        User {
+            user_id: id.into(),
+            email: Email::parse("kim@shop.kr").unwrap(),
+            name: UserName::parse("Kim").unwrap(),
+            role,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
     #[test]
-    fn admins_are_listed_by_email() {
-        let admins = AdminEmails::parse(" Boss@Shop.kr, ,ops@shop.kr").unwrap();
+    fn given_a_customer_when_an_admin_grants_admin_then_the_role_changes() {
         assert_eq!(
-            admins.role_of(&Email::parse("boss@shop.kr").unwrap()),
-            Role::Admin
+            decide_role_change("boss", &user("kim", Role::Customer), Role::Admin),
+            Ok(true)
         );
         assert_eq!(
-            admins.role_of(&Email::parse("kim@shop.kr").unwrap()),
-            Role::Customer
+            decide_role_change("boss", &user("kim", Role::Admin), Role::Customer),
+            Ok(true)
         );
-        assert!(AdminEmails::parse("boss@shop.kr,not-an-email").is_err());
-        assert_eq!(AdminEmails::parse("").unwrap(), AdminEmails::default());
+    }
+
+    #[test]
+    fn given_the_same_role_when_granted_again_then_nothing_is_written() {
+        assert_eq!(
+            decide_role_change("boss", &user("kim", Role::Admin), Role::Admin),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn given_an_admin_when_they_revoke_their_own_role_then_it_is_refused() {
+        assert_eq!(
+            decide_role_change("boss", &user("boss", Role::Admin), Role::Customer),
+            Err(RoleChangeError::OwnRole)
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! - `store`: the port and its adapters (in-memory, DynamoDB), with one conformance suite.
 //! - `api`: the HTTP adapter (the axum router the local gateway and Lambda both serve).
 //! - `authorizer`: the API Gateway Lambda authorizer, also used by the local gateway.
+//! - `keys`: the token signing keys by key id, from SSM on Lambda.
 //! - `config`: configuration from the environment.
 
 pub mod api;
@@ -13,4 +14,5 @@ pub mod auth;
 pub mod authorizer;
 pub mod config;
 pub mod domain;
+pub mod keys;
 pub mod store;

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use aws_lambda_events::event::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use chrono::Duration;
 use platform::clock::SystemClock;
+use platform::docstore::memory::MemoryDocStore;
 use platform::identity::Role;
 use platform::ids::SequentialIds;
 use platform::outbox::MemoryOutbox;
 use tower::ServiceExt;
 use user_service::app::UserService;
-use user_service::auth::{JwtSecret, TokenCodec};
-use user_service::config::UserConfig;
+use user_service::auth::TokenCodec;
+use user_service::config::{UserConfig, UserLimits};
+use user_service::keys::{JwtSecret, SigningKeys};
 use user_service::store::memory::MemoryUserStore;
 
 fn sample(name: &str) -> String {
@@ -19,13 +21,15 @@ fn sample(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn secret() -> JwtSecret {
-    JwtSecret::parse("JWT_SECRET", "lambda-events-test-secret-32-bytes!").unwrap()
+fn keys() -> SigningKeys {
+    SigningKeys::single(
+        JwtSecret::parse("JWT_SECRET", "lambda-events-test-secret-32-bytes!").unwrap(),
+    )
 }
 
 #[test]
 fn the_authorizer_refuses_the_sample_token_and_passes_a_valid_one() {
-    let codec = TokenCodec::new(&secret(), Duration::hours(1), Arc::new(SystemClock));
+    let codec = TokenCodec::new(&keys(), Duration::hours(1), Arc::new(SystemClock));
     let mut request: ApiGatewayV2CustomAuthorizerV2Request =
         serde_json::from_str(&sample("user-authorizer.json")).unwrap();
     let refused = user_service::authorizer::handle(&codec, &request);
@@ -48,12 +52,14 @@ fn the_authorizer_refuses_the_sample_token_and_passes_a_valid_one() {
 
 fn service(outbox: Arc<MemoryOutbox>) -> Arc<UserService> {
     let config = UserConfig {
-        jwt_secret: secret(),
-        admin_emails: Default::default(),
+        keys: keys(),
+        keys_parameter: None,
         token_ttl: Duration::hours(1),
+        limits: UserLimits::from_env(&std::collections::HashMap::new()).unwrap(),
     };
     Arc::new(UserService::new(
-        Arc::new(MemoryUserStore::new(outbox)),
+        Arc::new(MemoryUserStore::new(outbox.clone())),
+        Arc::new(MemoryDocStore::new(outbox)),
         config,
         Arc::new(SystemClock),
         Arc::new(SequentialIds::new("u")),

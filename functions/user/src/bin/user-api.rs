@@ -4,23 +4,30 @@ use std::sync::Arc;
 
 use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
+use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::RandomIds;
 use user_service::app::UserService;
-use user_service::config::{self, MissingSecret, UserConfig};
+use user_service::config::{self, UserConfig};
 use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let config = UserConfig::from_env(&ProcessEnv, MissingSecret::Refuse)?;
-    let store = DynamoUserStore::new(
+    let mut config = UserConfig::lambda(&ProcessEnv).await?;
+    let keys_parameter = config.keys_parameter.take();
+    let (client, table) = (
         platform::dynamo::client_from_env().await,
         config::table_name(&ProcessEnv)?,
     );
     let service = UserService::new(
-        Arc::new(store),
+        Arc::new(DynamoUserStore::new(client.clone(), table.clone())),
+        // The rate-limit counters live in the same table.
+        Arc::new(DynamoDocStore::new(client, table)),
         config,
         Arc::new(SystemClock),
         Arc::new(RandomIds),
     );
+    if let Some(parameter) = keys_parameter {
+        parameter.keep_fresh(service.tokens.clone(), user_service::keys::KEYS_REFRESH);
+    }
     platform::lambda::run_http_api(user_service::api::router(Arc::new(service)), "user-api").await
 }

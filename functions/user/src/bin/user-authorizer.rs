@@ -8,13 +8,16 @@ use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 use user_service::auth::TokenCodec;
-use user_service::config::{MissingSecret, UserConfig};
+use user_service::config::UserConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(LogTarget::Stdout);
-    let config = UserConfig::from_env(&ProcessEnv, MissingSecret::Refuse)?;
-    let codec = TokenCodec::new(&config.jwt_secret, config.token_ttl, Arc::new(SystemClock));
+    let config = UserConfig::lambda(&ProcessEnv).await?;
+    let codec = TokenCodec::new(&config.keys, config.token_ttl, Arc::new(SystemClock));
+    if let Some(parameter) = config.keys_parameter {
+        parameter.keep_fresh(codec.clone(), user_service::keys::KEYS_REFRESH);
+    }
     let codec = &codec;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {

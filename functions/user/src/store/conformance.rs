@@ -10,6 +10,7 @@ use platform::testing::OutboxProbe;
 
 use super::{RegisterError, Registration, UserStore};
 use crate::domain::{Email, User, UserName};
+use platform::identity::Role;
 
 /// A store under test and a way to read back what it wrote to its outbox.
 pub struct Subject {
@@ -22,6 +23,7 @@ fn registration(user_id: &str, email: &str) -> (Registration, Envelope) {
         user_id: user_id.to_owned(),
         email: Email::parse(email).expect("valid test e-mail"),
         name: UserName::parse("Kim").expect("valid test name"),
+        role: Role::Customer,
         created_at: Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap(),
     };
     let meta = EventMeta {
@@ -35,8 +37,6 @@ fn registration(user_id: &str, email: &str) -> (Registration, Envelope) {
         user_id,
         UserRegistered {
             user_id: user_id.to_owned(),
-            email: email.to_owned(),
-            name: "Kim".to_owned(),
         },
     );
     (
@@ -126,6 +126,32 @@ pub async fn unknown_users_and_emails_are_absent(s: Subject) {
     assert!(s.outbox.events().await.is_empty());
 }
 
+pub async fn a_role_is_stored_with_the_user_and_changed_only_for_an_existing_one(s: Subject) {
+    let (reg, event) = registration("u-1", "kim@shop.kr");
+    s.store.register(reg.clone(), event).await.unwrap();
+    assert_eq!(
+        s.store.user("u-1").await.unwrap().unwrap().role,
+        Role::Customer
+    );
+
+    assert!(s.store.set_role("u-1", Role::Admin).await.unwrap());
+    let user = s.store.user("u-1").await.unwrap().unwrap();
+    assert_eq!(user.role, Role::Admin);
+    assert_eq!(user.email, reg.user.email, "nothing else changed");
+    assert!(s.store.set_role("u-1", Role::Customer).await.unwrap());
+    assert_eq!(
+        s.store.user("u-1").await.unwrap().unwrap().role,
+        Role::Customer
+    );
+
+    assert!(!s.store.set_role("nobody", Role::Admin).await.unwrap());
+    assert_eq!(
+        s.store.user("nobody").await.unwrap(),
+        None,
+        "no user was made"
+    );
+}
+
 /// One test per conformance case, for the adapter `$subject` (an async expression giving a
 /// fresh [`Subject`]).
 #[macro_export]
@@ -145,6 +171,14 @@ macro_rules! user_store_conformance {
         #[tokio::test]
         async fn concurrent_signups_with_one_email_register_exactly_one() {
             $crate::store::conformance::concurrent_signups_with_one_email_register_exactly_one(
+                $subject.await,
+            )
+            .await
+        }
+
+        #[tokio::test]
+        async fn a_role_is_stored_with_the_user_and_changed_only_for_an_existing_one() {
+            $crate::store::conformance::a_role_is_stored_with_the_user_and_changed_only_for_an_existing_one(
                 $subject.await,
             )
             .await

@@ -2,20 +2,23 @@
 //!
 //! | pk                 | sk            | what                                   |
 //! |--------------------|---------------|----------------------------------------|
-//! | `USER#<userId>`    | `PROFILE`     | userId, email, name, createdAt         |
+//! | `USER#<userId>`    | `PROFILE`     | userId, email, name, role, createdAt   |
 //! | `EMAIL#<email>`    | `CREDENTIALS` | userId, email, passwordHash            |
 //! | `OUTBOX#<eventId>` | `OUTBOX`      | the event, for the stream relay        |
 //!
 //! Sign-up is one `TransactWriteItems` of all three, each conditioned on not existing: the
 //! `EMAIL#` item is the uniqueness record, so two sign-ups with one e-mail cannot both
-//! commit. Login is one strongly consistent `GetItem` of the credentials; the profile one
-//! `GetItem` by id. No index is needed.
+//! commit. Login is one strongly consistent `GetItem` of the credentials and one of the
+//! profile (for the role); a role change one `UpdateItem` of the profile, conditioned on it
+//! existing. No index is needed. (A profile written before roles were stored has no `role`:
+//! it reads as a customer.)
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use contract::Envelope;
 use platform::dynamo::{Client, StoreError, cancellation_codes, condition_failed_at};
+use platform::identity::Role;
 use platform::outbox;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +58,13 @@ struct ProfileItem {
     user_id: String,
     email: String,
     name: String,
+    #[serde(default = "customer")]
+    role: String,
     created_at: DateTime<Utc>,
+}
+
+fn customer() -> String {
+    Role::Customer.as_str().to_owned()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,6 +124,7 @@ impl UserStore for DynamoUserStore {
             user_id: user.user_id.clone(),
             email: user.email.as_str().to_owned(),
             name: user.name.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
             created_at: user.created_at,
         };
         let credentials = CredentialsItem {
@@ -167,7 +177,34 @@ impl UserStore for DynamoUserStore {
             user_id: item.user_id,
             email: Email::parse(&item.email).map_err(StoreError::corrupt)?,
             name: UserName::parse(&item.name).map_err(StoreError::corrupt)?,
+            role: Role::parse(&item.role)
+                .ok_or_else(|| StoreError::corrupt(format!("unknown role {:?}", item.role)))?,
             created_at: item.created_at,
         }))
+    }
+
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(user_pk(user_id)))
+            .key("sk", AttributeValue::S(PROFILE.to_owned()))
+            .update_expression("SET #role = :role")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", AttributeValue::S(role.as_str().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
     }
 }

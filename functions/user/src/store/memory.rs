@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use contract::Envelope;
 use platform::dynamo::StoreError;
+use platform::identity::Role;
 use platform::outbox::MemoryOutbox;
 
 use super::{Credentials, RegisterError, Registration, UserStore};
@@ -80,5 +81,16 @@ impl UserStore for MemoryUserStore {
             .users
             .get(user_id)
             .cloned())
+    }
+
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError> {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(match tables.users.get_mut(user_id) {
+            Some(user) => {
+                user.role = role;
+                true
+            }
+            None => false,
+        })
     }
 }

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use contract::Envelope;
 use platform::dynamo::StoreError;
+use platform::identity::Role;
 
 use crate::domain::{Email, User};
 
@@ -50,4 +51,7 @@ pub trait UserStore: Send + Sync {
     async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
 
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Gives the user this role. `false`: there is no such user (nothing written).
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError>;
 }

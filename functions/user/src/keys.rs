@@ -1,0 +1,285 @@
+//! The keys access tokens are signed with, by key id (`kid`), so a key rotates without
+//! downtime: add the new key, make it current (it signs from then on; the old one still
+//! verifies), and remove the old one once the longest token lifetime has passed.
+//!
+//! On Lambda they are read once per cold start from an SSM `SecureString` parameter
+//! (`JWT_KEYS_PARAMETER`), never from the function's environment, where anyone allowed
+//! `lambda:GetFunctionConfiguration` could read them. Locally they come from `JWT_KEYS`
+//! (the same JSON) or `JWT_SECRET` (one key), or are made up at start.
+
+use std::collections::BTreeMap;
+
+use platform::config::{ConfigError, Env};
+use serde::Deserialize;
+
+/// One signing secret: at least 32 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtSecret(Vec<u8>);
+
+impl JwtSecret {
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn parse(variable: &str, raw: &str) -> Result<JwtSecret, ConfigError> {
+        if raw.len() < Self::MIN_BYTES {
+            return Err(ConfigError::new(
+                variable,
+                format!("must be at least {} bytes long", Self::MIN_BYTES),
+            ));
+        }
+        Ok(JwtSecret(raw.as_bytes().to_vec()))
+    }
+
+    /// A fresh random secret: tokens die with the process that made it.
+    pub fn random() -> JwtSecret {
+        let bytes: [u8; 32] = rand::random();
+        JwtSecret(bytes.to_vec())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(***)")
+    }
+}
+
+/// The verifying keys by id, and the one that signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeys {
+    current: String,
+    keys: BTreeMap<String, JwtSecret>,
+}
+
+/// The stored form: `{"current": "<kid>", "keys": {"<kid>": "<secret>", ...}}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredKeys {
+    current: String,
+    keys: BTreeMap<String, String>,
+}
+
+/// A key id: 1 to 64 of `A-Z a-z 0-9 . _ -` (it travels in every token's header).
+fn valid_kid(kid: &str) -> bool {
+    (1..=64).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl SigningKeys {
+    /// The id a single `JWT_SECRET` is known by.
+    pub const SINGLE_KID: &'static str = "default";
+
+    pub fn single(secret: JwtSecret) -> SigningKeys {
+        SigningKeys {
+            current: Self::SINGLE_KID.to_owned(),
+            keys: BTreeMap::from([(Self::SINGLE_KID.to_owned(), secret)]),
+        }
+    }
+
+    /// Parses the stored JSON; `source` names where it came from, for the error.
+    pub fn parse(source: &str, raw: &str) -> Result<SigningKeys, ConfigError> {
+        let stored: StoredKeys = serde_json::from_str(raw).map_err(|e| {
+            ConfigError::new(
+                source,
+                format!(
+                    "must be JSON {{\"current\": \"<kid>\", \"keys\": {{\"<kid>\": \"<secret>\"}}}}: {e}"
+                ),
+            )
+        })?;
+        let mut keys = BTreeMap::new();
+        for (kid, secret) in &stored.keys {
+            if !valid_kid(kid) {
+                return Err(ConfigError::new(
+                    source,
+                    format!("key id {kid:?} must be 1 to 64 of A-Z a-z 0-9 . _ -"),
+                ));
+            }
+            let secret = JwtSecret::parse(source, secret)
+                .map_err(|e| ConfigError::new(source, format!("key {kid:?}: {}", e.problem)))?;
+            keys.insert(kid.clone(), secret);
+        }
+        if !keys.contains_key(&stored.current) {
+            return Err(ConfigError::new(
+                source,
+                format!("the current key {:?} is not among the keys", stored.current),
+            ));
+        }
+        Ok(SigningKeys {
+            current: stored.current,
+            keys,
+        })
+    }
+
+    /// The local system's keys: `JWT_KEYS`, else `JWT_SECRET`, else a random one.
+    pub fn from_local_env(env: &dyn Env) -> Result<SigningKeys, ConfigError> {
+        if let Some(raw) = env.var("JWT_KEYS") {
+            return SigningKeys::parse("JWT_KEYS", &raw);
+        }
+        if let Some(raw) = env.var("JWT_SECRET") {
+            return Ok(SigningKeys::single(JwtSecret::parse("JWT_SECRET", &raw)?));
+        }
+        tracing::warn!(
+            "neither JWT_KEYS nor JWT_SECRET is set: using a random key; tokens will not survive a restart"
+        );
+        Ok(SigningKeys::single(JwtSecret::random()))
+    }
+
+    /// Lambda's keys: the SSM parameter named by `JWT_KEYS_PARAMETER`, decrypted.
+    pub async fn from_parameter(
+        env: &dyn Env,
+        ssm: &aws_sdk_ssm::Client,
+    ) -> Result<SigningKeys, ConfigError> {
+        KeysParameter::from_env(env, ssm.clone())?.load().await
+    }
+
+    pub fn current(&self) -> (&str, &JwtSecret) {
+        // `parse` and `single` guarantee the current key is present.
+        let secret = &self.keys[&self.current];
+        (&self.current, secret)
+    }
+
+    pub fn get(&self, kid: &str) -> Option<&JwtSecret> {
+        self.keys.get(kid)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &JwtSecret)> {
+        self.keys.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// How often a running function re-reads its keys, so that a rotation reaches it.
+pub const KEYS_REFRESH: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Where Lambda's keys are: the SSM `SecureString` named by `JWT_KEYS_PARAMETER`.
+#[derive(Clone)]
+pub struct KeysParameter {
+    ssm: aws_sdk_ssm::Client,
+    name: String,
+}
+
+const PARAMETER_VARIABLE: &str = "JWT_KEYS_PARAMETER";
+
+impl KeysParameter {
+    pub fn from_env(env: &dyn Env, ssm: aws_sdk_ssm::Client) -> Result<KeysParameter, ConfigError> {
+        let name = platform::config::required(env, PARAMETER_VARIABLE)?;
+        Ok(KeysParameter { ssm, name })
+    }
+
+    /// Reads and decrypts the parameter; refuses anything but a `SecureString`.
+    pub async fn load(&self) -> Result<SigningKeys, ConfigError> {
+        let name = &self.name;
+        let error = |problem: String| ConfigError::new(PARAMETER_VARIABLE, problem);
+        let output = self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                error(format!(
+                    "the parameter {name} cannot be read: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let parameter = output
+            .parameter
+            .ok_or_else(|| error(format!("the parameter {name} is empty")))?;
+        if parameter.r#type != Some(aws_sdk_ssm::types::ParameterType::SecureString) {
+            return Err(error(format!(
+                "the parameter {name} must be a SecureString"
+            )));
+        }
+        SigningKeys::parse(
+            &format!("{PARAMETER_VARIABLE} ({name})"),
+            parameter.value.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// Re-reads the keys every `every` and gives them to `codec` (and every clone of it).
+    /// A failed read keeps the keys in use and is logged. On Lambda the task runs while the
+    /// instance is thawed: an overdue refresh happens at the next invocation.
+    pub fn keep_fresh(self, codec: crate::auth::TokenCodec, every: std::time::Duration) {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await; // the first tick is now: the keys were just loaded
+            loop {
+                ticks.tick().await;
+                match self.load().await {
+                    Ok(keys) => codec.use_keys(&keys),
+                    Err(e) => tracing::warn!(error = %e, "signing keys not refreshed"),
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef";
+    const B: &str = "another secret of at least 32 bytes!";
+
+    #[test]
+    fn keys_parse_with_the_current_one_signing() {
+        let keys = SigningKeys::parse(
+            "JWT_KEYS",
+            &format!(r#"{{"current": "2026-12", "keys": {{"2026-06": "{A}", "2026-12": "{B}"}}}}"#),
+        )
+        .unwrap();
+        assert_eq!(keys.current().0, "2026-12");
+        assert_eq!(keys.current().1.as_bytes(), B.as_bytes());
+        assert_eq!(keys.get("2026-06").unwrap().as_bytes(), A.as_bytes());
+        assert!(keys.get("2025").is_none());
+    }
+
+    #[test]
+    fn bad_key_sets_are_named_errors_that_never_show_a_secret() {
+        for (raw, problem) in [
+            ("not json", "must be JSON"),
+            (r#"{"current": "a", "keys": {}}"#, "is not among the keys"),
+            (
+                r#"{"current": "a", "keys": {"a": "short"}}"#,
+                "at least 32 bytes",
+            ),
+            (
+                &format!(r#"{{"current": "a b", "keys": {{"a b": "{A}"}}}}"#),
+                "key id",
+            ),
+            (
+                &format!(r#"{{"current": "a", "keys": {{"a": "{A}"}}, "extra": 1}}"#),
+                "must be JSON",
+            ),
+        ] {
+            let err = SigningKeys::parse("JWT_KEYS", raw).unwrap_err();
+            assert_eq!(err.variable, "JWT_KEYS");
+            assert!(err.problem.contains(problem), "{raw}: {err}");
+            assert!(!err.to_string().contains(A), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_local_system_takes_jwt_keys_then_jwt_secret_then_a_random_key() {
+        let keys = format!(r#"{{"current": "k1", "keys": {{"k1": "{A}"}}}}"#);
+        let env = HashMap::from([("JWT_KEYS", keys.as_str()), ("JWT_SECRET", B)]);
+        assert_eq!(SigningKeys::from_local_env(&env).unwrap().current().0, "k1");
+        let env = HashMap::from([("JWT_SECRET", B)]);
+        let single = SigningKeys::from_local_env(&env).unwrap();
+        assert_eq!(single.current().0, SigningKeys::SINGLE_KID);
+        let none: HashMap<&str, &str> = HashMap::new();
+        let random = SigningKeys::from_local_env(&none).unwrap();
+        assert_ne!(random, SigningKeys::from_local_env(&none).unwrap());
+        let env = HashMap::from([("JWT_SECRET", "short")]);
+        assert_eq!(
+            SigningKeys::from_local_env(&env).unwrap_err().variable,
+            "JWT_SECRET"
+        );
+    }
+}
