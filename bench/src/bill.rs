@@ -545,11 +545,12 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     let requests = Arc::new(Requests::default());
     let env = HashMap::from([
         ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
-        ("ADMIN_EMAILS", shop::ADMIN),
         // The schedule's runs are a fixed cost, not the orders': none during the run.
         ("SWEEP_INTERVAL_SECONDS", "3600"),
     ]);
-    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let config = LocalConfig::from_env(&env)
+        .map_err(|e| e.to_string())?
+        .without_client_limits();
     let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -557,7 +558,7 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     let (stop, stopped) = watch::channel(false);
     listen_for_outcomes(&at, outcomes.clone(), stopped).await?;
     let plain_sqs = aws_sdk_sqs::Client::new(sdk);
-    let shop = Shop::new(system.router());
+    let shop = Shop::new(system.router(), system.services.users.clone());
     eprintln!("bill: setting up {} customers…", settings.clients);
     let scenario = Arc::new(shop::set_up(&shop, settings.clients, settings.orders).await?);
     settle(&plain_sqs, names, &system.invocations).await?;

@@ -226,6 +226,29 @@ impl Runner {
     }
 }
 
+/// The SSM parameter the user functions read their signing keys from at start, as on AWS.
+const KEYS_PARAMETER: &str = "/shop-bench/jwt-keys";
+
+async fn signing_keys_parameter(sdk: &aws_config::SdkConfig) -> BenchResult<()> {
+    let keys =
+        r#"{"current": "bench", "keys": {"bench": "benchmark-secret-of-at-least-32-bytes!"}}"#;
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(KEYS_PARAMETER)
+        .value(keys)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "the signing keys parameter: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(())
+}
+
 /// The environment `template.yaml` gives a function, pointed at LocalStack's resources.
 fn environment(
     service: &str,
@@ -243,11 +266,7 @@ fn environment(
         ),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
-        (
-            "JWT_SECRET",
-            "benchmark-secret-of-at-least-32-bytes!".to_owned(),
-        ),
-        ("ADMIN_EMAILS", String::new()),
+        ("JWT_KEYS_PARAMETER", KEYS_PARAMETER.to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ]);
     if let Some(endpoint) = sdk.endpoint_url() {
@@ -302,6 +321,7 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     };
     let at = crate::bill::provisioned("cold-start").await?;
     let (sdk, names) = (&at.sdk, &at.names);
+    signing_keys_parameter(sdk).await?;
     let mut runner = Runner::start().await?;
     let mut measured = Vec::new();
     let mut targets: Vec<(String, String, String)> = vec![(

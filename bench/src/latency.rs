@@ -32,11 +32,10 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     let (sdk, names) = (&at.sdk, &at.names);
     let requests = Arc::new(Requests::default());
     // The defaults, the sweep's included: the idle rate is the system's as it runs.
-    let env = HashMap::from([
-        ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
-        ("ADMIN_EMAILS", shop::ADMIN),
-    ]);
-    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
+    let env = HashMap::from([("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!")]);
+    let config = LocalConfig::from_env(&env)
+        .map_err(|e| e.to_string())?
+        .without_client_limits();
     let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -44,7 +43,7 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     let (stop, stopped) = watch::channel(false);
     listen_for_outcomes(&at, outcomes.clone(), stopped).await?;
     let plain_sqs = aws_sdk_sqs::Client::new(sdk);
-    let shop = Shop::new(system.router());
+    let shop = Shop::new(system.router(), system.services.users.clone());
     let total = settings.sequential + settings.orders;
     eprintln!("latency: setting up {} customers…", settings.clients);
     let scenario = Arc::new(shop::set_up(&shop, settings.clients, total).await?);

@@ -11,6 +11,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
+use user_service::app::UserService;
 
 pub const ADMIN: &str = "admin@bench.kr";
 const PASSWORD: &str = "bench-secret-1";
@@ -21,11 +22,13 @@ pub type BenchResult<T> = Result<T, String>;
 #[derive(Clone)]
 pub struct Shop {
     router: Router,
+    /// For the bootstrap of the benchmark's administrator.
+    users: Arc<UserService>,
 }
 
 impl Shop {
-    pub fn new(router: Router) -> Shop {
-        Shop { router }
+    pub fn new(router: Router, users: Arc<UserService>) -> Shop {
+        Shop { router, users }
     }
 
     pub async fn call(
@@ -77,15 +80,35 @@ impl Shop {
 
     /// Signs up and logs in; returns the token.
     pub async fn user(&self, email: &str) -> BenchResult<String> {
+        self.sign_up(email).await?;
+        self.log_in(email).await
+    }
+
+    /// Signs up [`ADMIN`], grants the role on the store (the bootstrap), logs in.
+    pub async fn admin(&self) -> BenchResult<String> {
+        let user_id = self.sign_up(ADMIN).await?;
+        self.users
+            .grant_role(&user_id, platform::identity::Role::Admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.log_in(ADMIN).await
+    }
+
+    async fn sign_up(&self, email: &str) -> BenchResult<String> {
         let form = json!({"email": email, "password": PASSWORD, "name": "Bench"});
-        self.expect(
-            StatusCode::CREATED,
-            Method::POST,
-            "/users/signup",
-            None,
-            Some(form),
-        )
-        .await?;
+        let body = self
+            .expect(
+                StatusCode::CREATED,
+                Method::POST,
+                "/users/signup",
+                None,
+                Some(form),
+            )
+            .await?;
+        text(&body, "userId")
+    }
+
+    async fn log_in(&self, email: &str) -> BenchResult<String> {
         let login = json!({"email": email, "password": PASSWORD});
         let body = self
             .expect(
@@ -129,7 +152,7 @@ pub struct Scenario {
 /// product (about half fail OUT_OF_STOCK), every customer's first order uses a coupon.
 /// About 87 % are confirmed.
 pub async fn set_up(shop: &Shop, customers: usize, orders: usize) -> BenchResult<Scenario> {
-    let admin = shop.user(ADMIN).await?;
+    let admin = shop.admin().await?;
     let product = |name: &str, price: u64, stock: u64| {
         let body = json!({"name": name, "price": price, "stock": stock});
         let admin = admin.clone();

@@ -124,11 +124,11 @@ impl Run {
 }
 
 fn config() -> BenchResult<LocalConfig> {
-    let env = std::collections::HashMap::from([
-        ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
-        ("ADMIN_EMAILS", shop::ADMIN),
-    ]);
-    LocalConfig::from_env(&env).map_err(|e| e.to_string())
+    let env =
+        std::collections::HashMap::from([("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!")]);
+    LocalConfig::from_env(&env)
+        .map(LocalConfig::without_client_limits)
+        .map_err(|e| e.to_string())
 }
 
 /// A started system with a subscriber for the outcomes.
@@ -153,7 +153,7 @@ async fn start() -> BenchResult<Started> {
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(listen(system.bus.clone(), outcomes.clone(), stopped));
     Ok(Started {
-        shop: Shop::new(system.router()),
+        shop: Shop::new(system.router(), system.services.users.clone()),
         system,
         outcomes,
         stop,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use platform::config::{ConfigError, Env, number_in};
-use user_service::config::{MissingSecret, UserConfig};
+use user_service::config::UserConfig;
 
 pub struct LocalConfig {
     /// `PORT` (default 3000; 0 picks a free port).
@@ -15,8 +15,11 @@ pub struct LocalConfig {
     /// `UNDO_GRACE_SECONDS`: how long a failing or cancelling order waits for the undo
     /// answers before the sweep publishes the undo again (default 60).
     pub undo_grace: Duration,
-    /// `JWT_SECRET`, `ADMIN_EMAILS`, `TOKEN_TTL_SECONDS`.
+    /// `JWT_KEYS` or `JWT_SECRET` (else a random key), `TOKEN_TTL_SECONDS`, the login and
+    /// sign-up limits.
     pub user: UserConfig,
+    /// `COUPON_ISSUES_PER_CLIENT_PER_MINUTE` (default 30; 0: off).
+    pub coupon_issue_limit: platform::throttle::Limit,
 }
 
 impl LocalConfig {
@@ -32,8 +35,24 @@ impl LocalConfig {
                 3_600,
             )?),
             undo_grace: Duration::from_secs(number_in(env, "UNDO_GRACE_SECONDS", 60, 1, 86_400)?),
-            user: UserConfig::from_env(env, MissingSecret::Generate)?,
+            user: UserConfig::local(env)?,
+            coupon_issue_limit: coupon_source_service::app::issue_limit(env)?,
         })
+    }
+}
+
+impl LocalConfig {
+    /// Turns the per-client limits off: for load generators and simulations, whose every
+    /// request comes from one address.
+    pub fn without_client_limits(mut self) -> LocalConfig {
+        let off = |limit: platform::throttle::Limit| platform::throttle::Limit { max: 0, ..limit };
+        let limits = &mut self.user.limits;
+        limits.account_per_minute = off(limits.account_per_minute);
+        limits.account_per_hour = off(limits.account_per_hour);
+        limits.client_per_hour = off(limits.client_per_hour);
+        limits.signups_per_client_per_hour = off(limits.signups_per_client_per_hour);
+        self.coupon_issue_limit = off(self.coupon_issue_limit);
+        self
     }
 }
 

@@ -25,12 +25,17 @@ fn failed(e: impl std::fmt::Display) -> DemoError {
     DemoError(e.to_string())
 }
 
-/// Creates the demo data, in memory or on AWS APIs. `ADMIN_EMAIL` must be among the
-/// configured administrators.
+/// Creates the demo data, in memory or on AWS APIs. The administrator is made one the way
+/// an operator bootstraps the first admin: straight on the store, not through the API.
 pub async fn seed(services: &Services) -> Result<Demo, DemoError> {
+    let admin = services
+        .users
+        .sign_up("local-demo", ADMIN_EMAIL, ADMIN_PASSWORD, "Demo admin")
+        .await
+        .map_err(failed)?;
     services
         .users
-        .sign_up(ADMIN_EMAIL, ADMIN_PASSWORD, "Demo admin")
+        .grant_role(&admin, platform::identity::Role::Admin)
         .await
         .map_err(failed)?;
     let mut products = Vec::new();

@@ -1,19 +1,20 @@
 //! The local stand-in for API Gateway with the user service's Lambda authorizer: the same
 //! routes, and the same auth. Every route but the public ones needs a valid bearer token;
 //! the identity headers (`x-user-id`, `x-user-role`) are always removed from the client's
-//! request and, when authorized, set from the token. Unknown routes are 404 without auth,
+//! request and, when authorized, set from the token; the client address header likewise
+//! from the connection's peer. Unknown routes are 404 without auth,
 //! as on API Gateway, because authorization runs only for a matched route.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use platform::http::{ApiError, USER_ID_HEADER, USER_ROLE_HEADER};
+use platform::http::{ApiError, CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use platform::invocations::Meter;
 use user_service::auth::TokenCodec;
 use user_service::authorizer::authorize;
@@ -48,9 +49,17 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .and_then(|ConnectInfo(peer)| HeaderValue::from_str(&peer.ip().to_string()).ok());
     let headers = request.headers_mut();
     headers.remove(USER_ID_HEADER);
     headers.remove(USER_ROLE_HEADER);
+    headers.remove(CLIENT_ADDRESS_HEADER);
+    if let Some(peer) = peer {
+        headers.insert(CLIENT_ADDRESS_HEADER, peer);
+    }
     let route = (request.method().as_str(), path.as_str());
     if auth.public.iter().any(|(m, p)| (*m, *p) == route) {
         return next.run(request).await;

@@ -5,11 +5,13 @@
 //! - `config`: the environment, checked at start.
 //! - `topology`: topics and queues (one topic per service, one queue per consumer).
 //! - `gateway`: routing and authorization in front of the services' routers.
+//! - `server`: serving the gateway with an edge's limits (header and body timeouts, 431).
 //! - `system`: wiring it all and running it until shutdown.
 
 pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod server;
 pub mod system;
 pub mod topology;

@@ -42,12 +42,7 @@ async fn run() -> Result<(), (u8, String)> {
             other => return Err((2, format!("unknown argument {other:?}\n{USAGE}"))),
         }
     }
-    let mut config = LocalConfig::from_env(&ProcessEnv).map_err(|e| (2, e.to_string()))?;
-    if demo {
-        let admin = user_service::domain::Email::parse(local::demo::ADMIN_EMAIL)
-            .map_err(|e| (1, e.to_string()))?;
-        config.user.admin_emails.insert(admin);
-    }
+    let config = LocalConfig::from_env(&ProcessEnv).map_err(|e| (2, e.to_string()))?;
     let port = config.port;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -110,11 +105,14 @@ async fn serve(
     running: Running,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), (u8, String)> {
-    let served = axum::serve(listener, running.router())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    local::server::serve(
+        listener,
+        running.router(),
+        local::server::Limits::default(),
+        shutdown,
+    )
+    .await;
     running.shutdown().await;
-    served.map_err(|e| (1, e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
 }

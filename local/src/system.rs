@@ -86,11 +86,7 @@ impl World {
             .map(|s| (*s, Arc::new(MemoryOutbox::new())))
             .collect();
         let ports_of = |service: Service| ports(service, outboxes[&service].clone());
-        let tokens = TokenCodec::new(
-            &config.user.jwt_secret,
-            config.user.token_ttl,
-            clock.clone(),
-        );
+        let tokens = TokenCodec::new(&config.user.keys, config.user.token_ttl, clock.clone());
         let user_store = users
             .unwrap_or_else(|| Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone())));
         let settings = OrderSettings {
@@ -102,13 +98,17 @@ impl World {
         let services = Services {
             users: Arc::new(UserService::new(
                 user_store,
+                ports_of(Service::User).store,
                 config.user,
                 clock.clone(),
                 ids.clone(),
             )),
             balance: Arc::new(BalanceService::new(ports_of(Service::Balance))),
             products: Arc::new(ProductService::new(ports_of(Service::Product))),
-            coupon_sources: Arc::new(CouponSourceService::new(ports_of(Service::CouponSource))),
+            coupon_sources: Arc::new(
+                CouponSourceService::new(ports_of(Service::CouponSource))
+                    .with_issue_limit(config.coupon_issue_limit),
+            ),
             coupons: Arc::new(CouponService::new(ports_of(Service::Coupon))),
             payments: Arc::new(PaymentService::new(ports_of(Service::Payment))),
             orders: Arc::new(OrderService::new(ports_of(Service::Order), settings)),

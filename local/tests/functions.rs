@@ -277,3 +277,43 @@ fn the_local_event_source_mappings_batch_as_the_template_says() {
     }
     assert_eq!(sqs_sources, local::topology::CONSUMERS.len());
 }
+
+#[test]
+fn messages_are_encrypted_and_no_function_holds_a_key_or_a_broad_policy() {
+    let mut topics = 0;
+    let mut queues = 0;
+    for (id, lines) in resources() {
+        match value(&lines, "Type:") {
+            Some("AWS::SNS::Topic") => {
+                topics += 1;
+                assert_eq!(
+                    value(&lines, "KmsMasterKeyId:"),
+                    Some("alias/aws/sns"),
+                    "{id}"
+                );
+            }
+            Some("AWS::SQS::Queue") => {
+                queues += 1;
+                assert_eq!(value(&lines, "SqsManagedSseEnabled:"), Some("true"), "{id}");
+            }
+            Some("AWS::Serverless::Function") => {
+                for line in &lines {
+                    for forbidden in ["JWT_SECRET", "ADMIN_EMAILS", "resolve:ssm", "CrudPolicy"] {
+                        assert!(!line.contains(forbidden), "{id}: {line}");
+                    }
+                    assert!(!line.contains("dynamodb:*"), "{id}: {line}");
+                }
+                // Only the two functions that handle tokens may read the signing keys.
+                let reads_keys = lines.iter().any(|l| l.contains("ssm:GetParameter"));
+                let binary = value(&lines, "Binary:").unwrap_or_default();
+                assert_eq!(
+                    reads_keys,
+                    matches!(binary, "user-api" | "user-authorizer"),
+                    "{id}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((topics, queues > 0), (Service::ALL.len(), true));
+}

@@ -101,7 +101,9 @@ impl SimWorld {
             ("ORDER_TTL_SECONDS", "60"),
             ("UNDO_GRACE_SECONDS", "10"),
         ]);
-        let config = LocalConfig::from_env(&env).expect("the simulation's configuration is valid");
+        let config = LocalConfig::from_env(&env)
+            .expect("the simulation's configuration is valid")
+            .without_client_limits();
         let stores = RefCell::new(BTreeMap::new());
         let world = World::build(
             config,

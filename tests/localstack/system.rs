@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::queues::{drained, receive};
-use crate::support::{ADMIN, Client, signed_up};
+use crate::support::{Client, admin_signed_up, signed_up};
 
 const SECRET: &str = "localstack-tests-secret-32-bytes-long";
 
@@ -33,11 +33,8 @@ struct AwsTest {
 async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
     let sdk = endpoint().sdk_config().await;
     let prefix = format!("{}-", unique_name("t"));
-    let mut env = HashMap::from([
-        ("JWT_SECRET", SECRET),
-        ("ADMIN_EMAILS", ADMIN),
-        ("SWEEP_INTERVAL_SECONDS", "1"),
-    ]);
+    let mut env = HashMap::from([("JWT_SECRET", SECRET), ("SWEEP_INTERVAL_SECONDS", "1")]);
+    env.extend(crate::support::NO_CLIENT_LIMITS);
     env.extend(settings.iter().copied());
     let cleanup = Cleanup::new(endpoint());
     // (If provisioning fails half-way, what it made stays: its names are this run's own.)
@@ -55,7 +52,12 @@ async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = system.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(local::server::serve(
+        listener,
+        router,
+        local::server::Limits::default(),
+        std::future::pending(),
+    ));
     AwsTest {
         system,
         sdk,
@@ -174,7 +176,7 @@ async fn success_and_both_kinds_of_payment_failure_with_compensation() {
         .expect("idempotent");
     assert_eq!(again.queues.len(), t.system.names.queues.len());
 
-    let admin = signed_up(&t.base, ADMIN).await;
+    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
     let kim = signed_up(&t.base, "kim@shop.kr").await;
     kim.charge(30_000).await;
     let tea = admin.product("Tea", 3_000, 10).await;
@@ -258,7 +260,7 @@ async fn success_and_both_kinds_of_payment_failure_with_compensation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
     let t = start(&[]).await;
-    let admin = signed_up(&t.base, ADMIN).await;
+    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
     let choi = signed_up(&t.base, "choi@shop.kr").await;
     choi.charge(100_000).await;
     let pen = admin.product("Pen", 2_000, 20).await;
@@ -317,7 +319,7 @@ async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
     let t = start(&[]).await;
-    let admin = signed_up(&t.base, ADMIN).await;
+    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
     let lee = signed_up(&t.base, "lee@shop.kr").await;
     lee.charge(50_000).await;
     let pen = admin.product("Pen", 2_000, 20).await;
@@ -326,11 +328,7 @@ async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
     let source = admin
         .coupon_source(json!({"type": "FIXED", "amount": 100}), 0, 20)
         .await;
-    let codec = user_service::auth::TokenCodec::new(
-        &user_service::auth::JwtSecret::parse("JWT_SECRET", SECRET).unwrap(),
-        chrono::Duration::hours(1),
-        std::sync::Arc::new(platform::clock::SystemClock),
-    );
+    let codec = &t.system.services.users.tokens;
     let racers: Vec<_> = (0..100)
         .map(|n| {
             let user_id = format!("racer-{n}");
@@ -344,7 +342,7 @@ async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
                 user_id,
             };
             let path = format!("/coupon-sources/{source}/issue");
-            tokio::spawn(async move { client.post(&path, json!({})).await })
+            tokio::spawn(async move { client.call_retrying_contention(&path).await })
         })
         .collect();
     let mut issued = 0;
@@ -402,7 +400,7 @@ async fn the_sweep_fails_an_order_whose_message_was_lost_and_compensation_comple
     // The only order of this system is the one that cannot complete, so a short time to
     // live says nothing about how fast the endpoint is.
     let t = start(&[("ORDER_TTL_SECONDS", "5")]).await;
-    let admin = signed_up(&t.base, ADMIN).await;
+    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
     let lee = signed_up(&t.base, "lee@shop.kr").await;
     lee.charge(50_000).await;
     let pen = admin.product("Pen", 2_000, 20).await;

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use contract::{Discount, Won};
-use platform::http::{Admin, ApiError, Identity, JsonBody, PathId};
+use platform::http::{Admin, ApiError, ClientAddress, Identity, JsonBody, PathId};
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,9 @@ fn failure(e: SourceFailure) -> ApiError {
         }
         SourceFailure::Refused(r) => ApiError::unprocessable(r.code(), r.to_string()),
         SourceFailure::NotFound => ApiError::not_found("no such coupon source"),
+        e @ SourceFailure::Throttled(t) => {
+            ApiError::too_many_requests("ISSUE_THROTTLED", e.to_string(), t.retry_after_seconds)
+        }
         SourceFailure::Store(e) => e.into(),
     }
 }
@@ -152,10 +155,11 @@ struct Issued {
 async fn issue(
     State(service): State<Arc<CouponSourceService>>,
     identity: Identity,
+    ClientAddress(client): ClientAddress,
     PathId(source_id): PathId,
 ) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let coupon_id = service
-        .issue(&source_id, &identity.user_id)
+        .issue(&client, &source_id, &identity.user_id)
         .await
         .map_err(failure)?;
     Ok((StatusCode::CREATED, Json(Issued { coupon_id })))

@@ -6,7 +6,8 @@
 //!   under any concurrency.
 //!
 //! Table: `SOURCE#<id>`/`SOURCE` (the [`CouponSource`]), `SOURCE#<id>`/`USER#<userId>`
-//! (who got which coupon).
+//! (who got which coupon), `THROTTLE#…` (issue requests per client address, so one person
+//! with many fresh accounts cannot drain a first-come source).
 
 use chrono::{DateTime, Duration, Utc};
 use contract::{CouponIssued, Discount};
@@ -14,12 +15,25 @@ use platform::docstore::{Commit, Decision, Expect, Key, Write, commit_with_retri
 use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
+use platform::throttle::{Limit, Throttle, Throttled};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, CouponSource, IssueRefusal, PolicyError};
 
 pub struct CouponSourceService {
     ports: Ports,
+    throttle: Throttle,
+    issue_limit: Limit,
+}
+
+/// Issue requests per client address: `COUPON_ISSUES_PER_CLIENT_PER_MINUTE` (default 30; 0
+/// turns the limit off).
+pub fn issue_limit(
+    env: &dyn platform::config::Env,
+) -> Result<Limit, platform::config::ConfigError> {
+    let max =
+        platform::config::number_in(env, "COUPON_ISSUES_PER_CLIENT_PER_MINUTE", 30, 0, 1_000_000)?;
+    Ok(Limit::new(max as u32, Duration::minutes(1)))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +44,8 @@ pub enum SourceFailure {
     Refused(#[from] IssueRefusal),
     #[error("no such coupon source")]
     NotFound,
+    #[error("too many coupon requests from this address")]
+    Throttled(Throttled),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -70,8 +86,19 @@ fn issue_key(source_id: &str, user_id: &str) -> Key {
 }
 
 impl CouponSourceService {
+    /// With the default issue limit per client address (see [`issue_limit`]).
     pub fn new(ports: Ports) -> Self {
-        CouponSourceService { ports }
+        let throttle = Throttle::new(ports.store.clone(), ports.clock.clone());
+        CouponSourceService {
+            ports,
+            throttle,
+            issue_limit: Limit::new(30, Duration::minutes(1)),
+        }
+    }
+
+    pub fn with_issue_limit(mut self, limit: Limit) -> Self {
+        self.issue_limit = limit;
+        self
     }
 
     pub async fn create(&self, new: NewSource) -> Result<CouponSource, SourceFailure> {
@@ -145,7 +172,20 @@ impl CouponSourceService {
     }
 
     /// First come, first served: the new coupon's id.
-    pub async fn issue(&self, source_id: &str, user_id: &str) -> Result<String, SourceFailure> {
+    /// Issues a coupon to `user_id`; each request from `client` counts against its limit.
+    pub async fn issue(
+        &self,
+        client: &str,
+        source_id: &str,
+        user_id: &str,
+    ) -> Result<String, SourceFailure> {
+        if let Err(throttled) = self
+            .throttle
+            .hit("issue-client", client, self.issue_limit)
+            .await?
+        {
+            return Err(SourceFailure::Throttled(throttled));
+        }
         let store = self.ports.store.as_ref();
         let coupon_id = self.ports.ids.next_id();
         commit_with_retries(store, || async {

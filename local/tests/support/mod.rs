@@ -17,6 +17,16 @@ pub struct TestSystem {
 
 pub const ADMIN: &str = "admin@shop.kr";
 
+/// Every request of a test comes from one address (127.0.0.1), so the per-client limits
+/// are off unless a test sets them: a test of the limits turns them on again.
+pub const NO_CLIENT_LIMITS: [(&str, &str); 5] = [
+    ("SIGNUPS_PER_CLIENT_PER_HOUR", "0"),
+    ("COUPON_ISSUES_PER_CLIENT_PER_MINUTE", "0"),
+    ("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "0"),
+    ("LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE", "0"),
+    ("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR", "0"),
+];
+
 /// Starts the whole system with these extra settings (e.g. `ORDER_TTL_SECONDS`).
 pub async fn start(settings: &[(&str, &str)]) -> TestSystem {
     start_with_clock(settings, std::sync::Arc::new(platform::clock::SystemClock)).await
@@ -41,18 +51,22 @@ pub async fn serve(
 ) -> TestSystem {
     let mut env: HashMap<&str, &str> = HashMap::from([
         ("JWT_SECRET", "saga-tests-secret-of-at-least-32-bytes"),
-        ("ADMIN_EMAILS", ADMIN),
         ("SWEEP_INTERVAL_SECONDS", "1"),
     ]);
+    env.extend(NO_CLIENT_LIMITS);
     env.extend(settings.iter().copied());
     let config = LocalConfig::from_env(&env).expect("test configuration");
     let system = build(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = system.router();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    // The server `shop-local` runs, with its limits and the peer's address.
+    tokio::spawn(local::server::serve(
+        listener,
+        router,
+        local::server::Limits::default(),
+        std::future::pending(),
+    ));
     TestSystem { base, system }
 }
 
@@ -91,8 +105,8 @@ pub async fn request(
     )
 }
 
-/// Signs up and logs in `email` at `base`.
-pub async fn signed_up(base: &str, email: &str) -> Client {
+/// Signs up `email` at `base`; their user id.
+pub async fn sign_up(base: &str, email: &str) -> String {
     let (status, body) = request(
         base,
         Method::POST,
@@ -103,7 +117,11 @@ pub async fn signed_up(base: &str, email: &str) -> Client {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let user_id = body["userId"].as_str().unwrap().to_owned();
+    body["userId"].as_str().unwrap().to_owned()
+}
+
+/// Logs in `email` (signed up by [`sign_up`]) at `base`.
+pub async fn logged_in(base: &str, email: &str, user_id: String) -> Client {
     let (status, body) = request(
         base,
         Method::POST,
@@ -121,17 +139,48 @@ pub async fn signed_up(base: &str, email: &str) -> Client {
     }
 }
 
+/// Signs up and logs in `email` at `base`.
+pub async fn signed_up(base: &str, email: &str) -> Client {
+    let user_id = sign_up(base, email).await;
+    logged_in(base, email, user_id).await
+}
+
+/// Signs up [`ADMIN`], gives them the admin role the way an operator would (the bootstrap,
+/// straight on the store), and logs in.
+pub async fn admin_signed_up(base: &str, users: &user_service::app::UserService) -> Client {
+    let user_id = sign_up(base, ADMIN).await;
+    users
+        .grant_role(&user_id, platform::identity::Role::Admin)
+        .await
+        .expect("grant the admin role");
+    logged_in(base, ADMIN, user_id).await
+}
+
 impl TestSystem {
     pub async fn user(&self, email: &str) -> Client {
         signed_up(&self.base, email).await
     }
 
     pub async fn admin(&self) -> Client {
-        self.user(ADMIN).await
+        admin_signed_up(&self.base, &self.system.services.users).await
     }
 }
 
 impl Client {
+    /// A POST as a well-behaved client sends it: a 503 `CONTENDED` (every bounded attempt
+    /// lost a race) is tried again after its `Retry-After`, a few times.
+    pub async fn call_retrying_contention(&self, path: &str) -> (StatusCode, Value) {
+        for _ in 0..10 {
+            let answer = self.call(Method::POST, path, Some(json!({}))).await;
+            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+                return answer;
+            }
+            assert_eq!(answer.1["error"]["code"], "CONTENDED", "{}", answer.1);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        panic!("POST {path} stayed contended through 10 tries");
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -313,7 +362,7 @@ pub async fn race_for_coupons(
                 user_id,
             };
             let path = format!("/coupon-sources/{source_id}/issue");
-            tokio::spawn(async move { client.call(Method::POST, &path, Some(json!({}))).await })
+            tokio::spawn(async move { client.call_retrying_contention(&path).await })
         })
         .collect();
     let mut answers = Vec::new();
