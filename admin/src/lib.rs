@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::Client;
 use platform::identity::Role;
-use user_service::domain::Email;
+use user_service::domain::{Email, User};
 use user_service::store::UserStore;
 use user_service::store::dynamodb::DynamoUserStore;
 
@@ -25,15 +25,15 @@ pub enum AdminError {
     Store(#[from] platform::dynamo::StoreError),
 }
 
-/// Gives the user `role`, straight on the user table; returns their user id. Their next
-/// login carries it (a token they hold keeps its old role until it expires, at most 15
-/// minutes for an admin token).
+/// Gives the user `role`, straight on the user table; returns who they are, for the
+/// operator to check. Their next login carries it (a token they hold keeps its old role
+/// until it expires, at most 15 minutes for an admin token).
 pub async fn grant_role(
     client: Client,
     table: &str,
     who: &Who,
     role: Role,
-) -> Result<String, AdminError> {
+) -> Result<User, AdminError> {
     let store = DynamoUserStore::new(client, table);
     let user_id = match who {
         Who::UserId(id) => id.clone(),
@@ -49,5 +49,8 @@ pub async fn grant_role(
     if !store.set_role(&user_id, role).await? {
         return Err(AdminError::NoSuchUser(user_id, table.to_owned()));
     }
-    Ok(user_id)
+    store
+        .user(&user_id)
+        .await?
+        .ok_or_else(|| AdminError::NoSuchUser(user_id, table.to_owned()))
 }

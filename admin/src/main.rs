@@ -21,10 +21,11 @@ enum Command {
     /// Gives a signed-up user a role (the first admin's bootstrap; later admins can use
     /// `PUT /users/{userId}/role`).
     GrantRole {
-        /// The user table (the stack's `UserTable` output; `USER_TABLE`).
+        /// The user table (the stack's `UserTableName` output; `USER_TABLE`).
         #[arg(long, env = "USER_TABLE")]
         table: String,
-        /// The user, by the e-mail address they signed up with.
+        /// The user, by the e-mail address they signed up with. Prefer --user-id for the
+        /// first admin: anyone may have signed up with an address before its owner.
         #[arg(long, conflicts_with = "user_id", required_unless_present = "user_id")]
         email: Option<String>,
         /// The user, by id.
@@ -65,8 +66,15 @@ async fn main() -> ExitCode {
         .load()
         .await;
     match grant_role(aws_sdk_dynamodb::Client::new(&sdk), &table, &who, role).await {
-        Ok(user_id) => {
-            println!("{user_id} is now {}", role.as_str());
+        Ok(user) => {
+            println!(
+                "{} ({}, {:?}, signed up {}) is now {}",
+                user.user_id,
+                user.email.as_str(),
+                user.name.as_str(),
+                user.created_at.to_rfc3339(),
+                role.as_str()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

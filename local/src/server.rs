@@ -52,7 +52,8 @@ pub async fn serve(
     // No limit on a handler's own time: a saga step on a slow emulator may take long, and
     // what an API Gateway integration would cut at 30 s is the handler's to bound.
     let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_read));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: the limits below are HTTP/1's, and an HTTP/2 connection would escape them.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -102,8 +102,9 @@ impl From<StoreError> for ApiError {
                 "the cursor is not one this API handed out",
             ),
             // Many writers raced for one item and this request lost every bounded attempt.
+            // Retry-After is jittered (1–3 s) so the losers do not all come back together.
             StoreError::Contention => ApiError {
-                retry_after: Some(1),
+                retry_after: Some(rand::random_range(1..=3)),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "CONTENDED",
@@ -346,4 +347,51 @@ pub fn finish(router: Router, function: &'static str) -> Router {
             }
             .instrument(span)
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(error: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), MAX_BODY_BYTES)
+            .await
+            .unwrap_or_default();
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        (status, retry_after, body)
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_a_503_to_retry_and_a_limit_a_429_to_wait_for() {
+        let (status, retry_after, body) = answer(StoreError::Contention.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            matches!(retry_after.as_deref(), Some("1" | "2" | "3")),
+            "{retry_after:?}"
+        );
+        assert_eq!(body["error"]["code"], "CONTENDED");
+
+        let (status, retry_after, body) =
+            answer(ApiError::too_many_requests("LOGIN_THROTTLED", "wait", 42)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry_after.as_deref(), Some("42"));
+        assert_eq!(body["error"]["code"], "LOGIN_THROTTLED");
+
+        let (_, retry_after, _) = answer(ApiError::not_found("none")).await;
+        assert_eq!(
+            retry_after, None,
+            "only limits and contention say when to retry"
+        );
+        // An internal error never tells the client what went wrong.
+        let (status, _, body) =
+            answer(StoreError::Unavailable("table shop-x: AccessDenied".into()).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.to_string().contains("shop-x"), "{body}");
+    }
 }

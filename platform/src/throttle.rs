@@ -66,10 +66,12 @@ impl Throttle {
         Ok(open.then_some(window))
     }
 
+    /// Whole seconds until the window ends, rounded up (40.2 s left is 41: a client that
+    /// waits as told is not refused again).
     fn retry_after(&self, window: &Window, limit: Limit) -> Throttled {
-        let left = (window.started_at + limit.window - self.clock.now()).num_seconds();
+        let left = (window.started_at + limit.window - self.clock.now()).num_milliseconds();
         Throttled {
-            retry_after_seconds: left.max(1) as u64,
+            retry_after_seconds: (left.max(1) as u64).div_ceil(1000),
         }
     }
 
@@ -121,6 +123,35 @@ impl Throttle {
             let expires = next.started_at + limit.window;
             let write = Write::put(key.clone(), &next, expect)?.expiring(expires);
             Ok(Decision::Commit(Commit::new().write(write), Ok(())))
+        })
+        .await
+    }
+
+    /// Takes one event back from `subject`'s open window (an attempt counted beforehand that
+    /// turned out fine); nothing when there is none.
+    pub async fn refund(&self, scope: &str, subject: &str, limit: Limit) -> Result<(), StoreError> {
+        if limit.max == 0 {
+            return Ok(());
+        }
+        let key = key(scope, subject);
+        commit_with_retries(self.store.as_ref(), || async {
+            let item = self.store.get(&key).await?;
+            let Some(window) = self.open_window(item.as_ref(), limit)? else {
+                return Ok(Decision::Done(()));
+            };
+            if window.count == 0 {
+                return Ok(Decision::Done(()));
+            }
+            let expires = window.started_at + limit.window;
+            let next = Window {
+                count: window.count - 1,
+                ..window
+            };
+            let write = Write::put(key.clone(), &next, Expect::after_read(item.as_ref()))?;
+            Ok(Decision::Commit(
+                Commit::new().write(write.expiring(expires)),
+                (),
+            ))
         })
         .await
     }
@@ -228,8 +259,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refund_takes_one_back_and_retry_after_is_rounded_up() {
+        let (throttle, clock) = throttle();
+        for _ in 0..3 {
+            throttle
+                .hit("s", "a", THREE_A_MINUTE)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        throttle.refund("s", "a", THREE_A_MINUTE).await.unwrap();
+        assert_eq!(
+            throttle.hit("s", "a", THREE_A_MINUTE).await.unwrap(),
+            Ok(())
+        );
+        clock.advance(chrono::Duration::milliseconds(19_800));
+        // 40.2 s are left: wait 41, not 40.
+        assert_eq!(
+            throttle.check("s", "a", THREE_A_MINUTE).await.unwrap(),
+            Err(Throttled {
+                retry_after_seconds: 41
+            })
+        );
+        // Nothing to take back from a subject never counted.
+        throttle.refund("s", "b", THREE_A_MINUTE).await.unwrap();
+        assert_eq!(
+            throttle.check("s", "b", THREE_A_MINUTE).await.unwrap(),
+            Ok(())
+        );
+    }
+
+    /// A memory store that yields between a read and what follows, so racing hits interleave.
+    struct Yielding(MemoryDocStore);
+
+    #[async_trait::async_trait]
+    impl DocStore for Yielding {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            let item = self.0.get(key).await;
+            tokio::task::yield_now().await;
+            item
+        }
+        async fn query(
+            &self,
+            query: crate::docstore::Query,
+        ) -> Result<crate::docstore::Page, StoreError> {
+            self.0.query(query).await
+        }
+        async fn commit(&self, commit: Commit) -> Result<(), crate::docstore::CommitError> {
+            self.0.commit(commit).await
+        }
+        async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.0.processed(key).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_hits_are_counted_exactly() {
-        let (throttle, _) = throttle();
+        let store = Yielding(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
+        let clock = ManualClock::starting_at(DateTime::UNIX_EPOCH + Duration::days(20_000));
+        let throttle = Throttle::new(Arc::new(store), Arc::new(clock));
         let limit = Limit::new(5, Duration::minutes(1));
         let tasks: Vec<_> = (0..8)
             .map(|_| {

@@ -61,7 +61,7 @@ async fn the_first_admin_is_made_on_the_table_and_only_for_a_user_that_exists() 
 
     let by_email = Who::Email("Boss@Shop.kr".into());
     let granted = grant_role(client.clone(), &table.name, &by_email, Role::Admin).await;
-    assert_eq!(granted.unwrap(), "boss-1");
+    assert_eq!(granted.unwrap().user_id, "boss-1");
     assert_eq!(
         store.user("boss-1").await.unwrap().unwrap().role,
         Role::Admin

@@ -12,7 +12,7 @@ use platform::http::{Admin, ApiError, ClientAddress, Identity, JsonBody, PathId,
 use serde::{Deserialize, Serialize};
 
 use crate::app::{LoginError, ProfileError, RoleError, SignUpError, UserService};
-use crate::domain::User;
+use crate::domain::{RoleChangeError, User};
 
 /// The routes anyone may call; every other route needs a token.
 pub const PUBLIC_ROUTES: [(&str, &str); 2] = [("POST", "/users/signup"), ("POST", "/users/login")];
@@ -61,6 +61,7 @@ async fn sign_up(
             e.to_string(),
             t.retry_after_seconds,
         )),
+        Err(SignUpError::Store(e)) => Err(e.into()),
         Err(SignUpError::Internal(e)) => Err(ApiError::internal(e)),
     }
 }
@@ -99,6 +100,7 @@ async fn log_in(
             e.to_string(),
             t.retry_after_seconds,
         )),
+        Err(LoginError::Store(e)) => Err(e.into()),
         Err(LoginError::Internal(e)) => Err(ApiError::internal(e)),
     }
 }
@@ -165,7 +167,10 @@ async fn set_role(
     match service.change_role(&admin, &user_id, role).await {
         Ok(user) => Ok(me_of(user)),
         Err(RoleError::NotFound) => Err(ApiError::not_found("no such user")),
-        Err(RoleError::Refused(e)) => Err(ApiError::conflict("OWN_ROLE", e.to_string())),
+        Err(RoleError::Refused(RoleChangeError::NotAdmin)) => Err(ApiError::forbidden()),
+        Err(RoleError::Refused(e @ RoleChangeError::OwnRole)) => {
+            Err(ApiError::conflict("OWN_ROLE", e.to_string()))
+        }
         Err(RoleError::Store(e)) => Err(e.into()),
     }
 }

@@ -38,6 +38,8 @@ pub enum SignUpError {
     EmailTaken,
     #[error("too many sign-ups from this address")]
     Throttled(Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
 }
@@ -51,6 +53,9 @@ pub enum LoginError {
     /// accounts.
     #[error("too many failed logins; try again later")]
     Throttled(Throttled),
+    /// The store failed or was contended (503 `CONTENDED` for the latter).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
 }
@@ -110,12 +115,7 @@ impl UserService {
         name: &str,
     ) -> Result<String, SignUpError> {
         let limit = self.limits.signups_per_client_per_hour;
-        if let Err(throttled) = self
-            .throttle
-            .hit(SIGNUP_CLIENT, client, limit)
-            .await
-            .map_err(|e| SignUpError::Internal(e.to_string()))?
-        {
+        if let Err(throttled) = self.throttle.hit(SIGNUP_CLIENT, client, limit).await? {
             return Err(SignUpError::Throttled(throttled));
         }
         let email = Email::parse(email)?;
@@ -156,7 +156,7 @@ impl UserService {
         {
             Ok(()) => Ok(user_id),
             Err(RegisterError::EmailTaken) => Err(SignUpError::EmailTaken),
-            Err(RegisterError::Store(e)) => Err(SignUpError::Internal(e.to_string())),
+            Err(RegisterError::Store(e)) => Err(SignUpError::Store(e)),
         }
     }
 
@@ -168,12 +168,11 @@ impl UserService {
         email: &str,
         password: &str,
     ) -> Result<IssuedToken, LoginError> {
-        let internal = |e: StoreError| LoginError::Internal(e.to_string());
         // Anything that is not an address counts against the raw text, so it is limited too.
         let parsed = Email::parse(email).ok();
         let account = parsed.as_ref().map_or(email, Email::as_str);
         let account: String = account.chars().take(Email::MAX_LEN).collect();
-        let checks = [
+        let limits = [
             (
                 LOGIN_ACCOUNT_MINUTE,
                 account.as_str(),
@@ -186,43 +185,39 @@ impl UserService {
             ),
             (LOGIN_CLIENT, client, self.limits.client_per_hour),
         ];
+        // A caller over any limit is refused without counting; otherwise the attempt is
+        // counted before the password is looked at, so guesses sent in parallel cannot all
+        // slip under the limit (a success takes its count back).
         let mut wait = None;
-        for (scope, subject, limit) in checks {
-            if let Err(t) = self
-                .throttle
-                .check(scope, subject, limit)
-                .await
-                .map_err(internal)?
-            {
+        for (scope, subject, limit) in limits {
+            if let Err(t) = self.throttle.check(scope, subject, limit).await? {
                 wait = Some(wait.map_or(t, |w: Throttled| w.max(t)));
+            }
+        }
+        for (scope, subject, limit) in limits {
+            if wait.is_some() {
+                break;
+            }
+            if let Err(t) = self.throttle.hit(scope, subject, limit).await? {
+                wait = Some(t);
             }
         }
         if let Some(throttled) = wait {
             return Err(LoginError::Throttled(throttled));
         }
-        let user_id = self.verified(parsed, password).await?;
-        let Some(user_id) = user_id else {
-            for (scope, subject, limit) in checks {
-                // At the limit already: nothing more to count.
-                let _at_limit = self
-                    .throttle
-                    .hit(scope, subject, limit)
-                    .await
-                    .map_err(internal)?;
-            }
+        let Some(user_id) = self.verified(parsed, password).await? else {
             return Err(LoginError::InvalidCredentials);
         };
         for scope in [LOGIN_ACCOUNT_MINUTE, LOGIN_ACCOUNT_HOUR] {
-            self.throttle
-                .clear(scope, &account)
-                .await
-                .map_err(internal)?;
+            self.throttle.clear(scope, &account).await?;
         }
+        self.throttle
+            .refund(LOGIN_CLIENT, client, self.limits.client_per_hour)
+            .await?;
         let user = self
             .store
             .user(&user_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| LoginError::Internal("credentials without a profile".to_owned()))?;
         self.tokens
             .issue(&user.user_id, user.role)
@@ -240,12 +235,7 @@ impl UserService {
         let Some(email) = email.filter(|_| password.chars().count() <= Password::MAX_CHARS) else {
             return Ok(None);
         };
-        let credentials = self
-            .store
-            .credentials(&email)
-            .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?;
-        let Some(credentials) = credentials else {
+        let Some(credentials) = self.store.credentials(&email).await? else {
             self.passwords.verify_decoy(password.to_owned()).await;
             return Ok(None);
         };
@@ -264,16 +254,23 @@ impl UserService {
             .ok_or(ProfileError::NotFound)
     }
 
-    /// An admin gives `user_id` a role (or takes it away). Their existing tokens keep the old
-    /// role until they expire: at most 15 minutes for an admin token.
+    /// An admin gives `user_id` a role (or takes it away). The caller's role is read from the
+    /// store, not trusted from the token, so a revoked admin cannot give it back to
+    /// themselves. The target's existing tokens keep the old role until they expire: at most
+    /// 15 minutes for an admin token.
     pub async fn change_role(
         &self,
         admin: &Identity,
         user_id: &str,
         role: Role,
     ) -> Result<User, RoleError> {
+        let actor = self
+            .store
+            .user(&admin.user_id)
+            .await?
+            .ok_or(RoleError::Refused(RoleChangeError::NotAdmin))?;
         let mut user = self.store.user(user_id).await?.ok_or(RoleError::NotFound)?;
-        if decide_role_change(&admin.user_id, &user, role)? {
+        if decide_role_change(&actor, &user, role)? {
             if !self.store.set_role(user_id, role).await? {
                 return Err(RoleError::NotFound);
             }

@@ -77,7 +77,8 @@ impl Passwords {
 /// The longest an admin token lives, whatever `TOKEN_TTL_SECONDS` says: a revoked role
 /// stops working within this.
 pub const ADMIN_TOKEN_TTL_SECONDS: i64 = 15 * 60;
-/// How far ahead of our clock a token's `iat` may be (clocks of two Lambdas differ a little).
+/// How far ahead of our clock a token's `iat` and `nbf` may be (the clocks of the issuing
+/// and the verifying Lambda differ a little).
 const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// Who issues tokens and for whom: checked on every token.
@@ -158,6 +159,15 @@ impl TokenCodec {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = CodecKeys::of(keys);
     }
 
+    /// Whether `token`'s header names a key id this codec does not have (a malformed token
+    /// names none we lack: it is simply invalid).
+    pub fn names_unknown_key(&self, token: &str) -> bool {
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .is_some_and(|kid| !self.keys().decoding.contains_key(&kid))
+    }
+
     fn keys(&self) -> std::sync::RwLockReadGuard<'_, CodecKeys> {
         self.keys.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -219,7 +229,7 @@ impl TokenCodec {
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
-        if claims.nbf > now || claims.iat > now + CLOCK_SKEW_SECONDS {
+        if claims.nbf > now + CLOCK_SKEW_SECONDS || claims.iat > now + CLOCK_SKEW_SECONDS {
             return Err(TokenError::NotYetValid);
         }
         let lifetime = claims.exp.saturating_sub(claims.iat.min(claims.nbf));
@@ -419,6 +429,17 @@ mod tests {
             codec.verify(&signed(SECRET, Some("k9"), valid.clone())),
             Err(TokenError::Invalid)
         );
+        assert!(codec.names_unknown_key(&signed(
+            SECRET,
+            Some("k9"),
+            claims(&clock, Duration::minutes(5))
+        )));
+        assert!(!codec.names_unknown_key(&signed(
+            SECRET,
+            Some("k1"),
+            claims(&clock, Duration::minutes(5))
+        )));
+        assert!(!codec.names_unknown_key("not a token"));
         // The right kid with another secret: forged.
         assert_eq!(
             codec.verify(&signed(OTHER, Some("k1"), valid)),

@@ -29,12 +29,9 @@ pub fn authorize(codec: &TokenCodec, authorization: Option<&str>) -> Option<Iden
     }
 }
 
-/// The Lambda authorizer (payload format 2.0, simple responses).
-pub fn handle(
-    codec: &TokenCodec,
-    request: &ApiGatewayV2CustomAuthorizerV2Request,
-) -> ApiGatewayV2CustomAuthorizerSimpleResponse {
-    let header = request
+/// The `Authorization` value of an authorizer request (the header, or the identity source).
+pub fn authorization(request: &ApiGatewayV2CustomAuthorizerV2Request) -> Option<&str> {
+    request
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -44,7 +41,15 @@ pub fn handle(
                 .as_ref()?
                 .first()
                 .map(String::as_str)
-        });
+        })
+}
+
+/// The Lambda authorizer (payload format 2.0, simple responses).
+pub fn handle(
+    codec: &TokenCodec,
+    request: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> ApiGatewayV2CustomAuthorizerSimpleResponse {
+    let header = authorization(request);
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     if let Some(identity) = authorize(codec, header) {
         response.is_authorized = true;

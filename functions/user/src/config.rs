@@ -80,9 +80,10 @@ impl UserConfig {
         })
     }
 
-    /// Lambda's: keys from the SSM `SecureString` named by `JWT_KEYS_PARAMETER`, read once
-    /// per cold start; a `JWT_SECRET` in the environment is refused, so a key cannot be left
-    /// where `lambda:GetFunctionConfiguration` shows it.
+    /// Lambda's: keys from the SSM `SecureString` named by `JWT_KEYS_PARAMETER`, read at cold
+    /// start (and kept fresh by a [`crate::keys::KeyRefresher`]); a `JWT_SECRET` in the
+    /// environment is refused, so a key cannot be left where `lambda:GetFunctionConfiguration`
+    /// shows it.
     pub async fn lambda(env: &dyn Env) -> Result<UserConfig, ConfigError> {
         for leaked in ["JWT_SECRET", "JWT_KEYS"] {
             if env.var(leaked).is_some() {

@@ -179,19 +179,26 @@ pub struct User {
 /// Why a role change was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RoleChangeError {
+    /// The caller's token says admin, but their stored role no longer does (revoked while
+    /// the token lives): they may not change roles, least of all give theirs back.
+    #[error("this needs the admin role")]
+    NotAdmin,
     /// An admin cannot take their own role away: the last admin would lock everyone out.
     #[error("an administrator cannot revoke their own role")]
     OwnRole,
 }
 
-/// Decides a role change asked by `actor` (already known to be an admin) for `target`.
-/// `Ok(false)`: the user already has that role, nothing to write.
+/// Decides a role change asked by `actor` (as stored now, not as their token says) for
+/// `target`. `Ok(false)`: the user already has that role, nothing to write.
 pub fn decide_role_change(
-    actor_id: &str,
+    actor: &User,
     target: &User,
     role: Role,
 ) -> Result<bool, RoleChangeError> {
-    if target.user_id == actor_id && role != Role::Admin {
+    if actor.role != Role::Admin {
+        return Err(RoleChangeError::NotAdmin);
+    }
+    if target.user_id == actor.user_id && role != Role::Admin {
         return Err(RoleChangeError::OwnRole);
     }
     Ok(target.role != role)
@@ -284,29 +291,43 @@ mod tests {
 
     #[test]
     fn given_a_customer_when_an_admin_grants_admin_then_the_role_changes() {
+        let boss = user("boss", Role::Admin);
         assert_eq!(
-            decide_role_change("boss", &user("kim", Role::Customer), Role::Admin),
+            decide_role_change(&boss, &user("kim", Role::Customer), Role::Admin),
             Ok(true)
         );
         assert_eq!(
-            decide_role_change("boss", &user("kim", Role::Admin), Role::Customer),
+            decide_role_change(&boss, &user("kim", Role::Admin), Role::Customer),
             Ok(true)
         );
     }
 
     #[test]
     fn given_the_same_role_when_granted_again_then_nothing_is_written() {
+        let boss = user("boss", Role::Admin);
         assert_eq!(
-            decide_role_change("boss", &user("kim", Role::Admin), Role::Admin),
+            decide_role_change(&boss, &user("kim", Role::Admin), Role::Admin),
             Ok(false)
         );
     }
 
     #[test]
     fn given_an_admin_when_they_revoke_their_own_role_then_it_is_refused() {
+        let boss = user("boss", Role::Admin);
         assert_eq!(
-            decide_role_change("boss", &user("boss", Role::Admin), Role::Customer),
+            decide_role_change(&boss, &boss, Role::Customer),
             Err(RoleChangeError::OwnRole)
         );
+    }
+
+    #[test]
+    fn given_a_revoked_admin_with_a_live_token_when_they_grant_themselves_then_it_is_refused() {
+        let revoked = user("ex", Role::Customer);
+        for target in [&revoked, &user("kim", Role::Customer)] {
+            assert_eq!(
+                decide_role_change(&revoked, target, Role::Admin),
+                Err(RoleChangeError::NotAdmin)
+            );
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! downtime: add the new key, make it current (it signs from then on; the old one still
 //! verifies), and remove the old one once the longest token lifetime has passed.
 //!
-//! On Lambda they are read once per cold start from an SSM `SecureString` parameter
-//! (`JWT_KEYS_PARAMETER`), never from the function's environment, where anyone allowed
-//! `lambda:GetFunctionConfiguration` could read them. Locally they come from `JWT_KEYS`
+//! On Lambda they are read at cold start from an SSM `SecureString` parameter
+//! (`JWT_KEYS_PARAMETER`), and again when five minutes old, never from the function's
+//! environment, where anyone allowed `lambda:GetFunctionConfiguration` could read them. Locally they come from `JWT_KEYS`
 //! (the same JSON) or `JWT_SECRET` (one key), or are made up at start.
 
 use std::collections::BTreeMap;
@@ -82,11 +82,15 @@ impl SigningKeys {
 
     /// Parses the stored JSON; `source` names where it came from, for the error.
     pub fn parse(source: &str, raw: &str) -> Result<SigningKeys, ConfigError> {
+        // serde's message may quote the value it choked on (a secret): say only where.
         let stored: StoredKeys = serde_json::from_str(raw).map_err(|e| {
             ConfigError::new(
                 source,
                 format!(
-                    "must be JSON {{\"current\": \"<kid>\", \"keys\": {{\"<kid>\": \"<secret>\"}}}}: {e}"
+                    "must be JSON {{\"current\": \"<kid>\", \"keys\": {{\"<kid>\": \"<secret>\"}}}} ({:?} error at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
                 ),
             )
         })?;
@@ -199,22 +203,58 @@ impl KeysParameter {
             parameter.value.as_deref().unwrap_or_default(),
         )
     }
+}
 
-    /// Re-reads the keys every `every` and gives them to `codec` (and every clone of it).
-    /// A failed read keeps the keys in use and is logged. On Lambda the task runs while the
-    /// instance is thawed: an overdue refresh happens at the next invocation.
-    pub fn keep_fresh(self, codec: crate::auth::TokenCodec, every: std::time::Duration) {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.tick().await; // the first tick is now: the keys were just loaded
-            loop {
-                ticks.tick().await;
-                match self.load().await {
-                    Ok(keys) => codec.use_keys(&keys),
-                    Err(e) => tracing::warn!(error = %e, "signing keys not refreshed"),
-                }
+/// How soon after a failed or fruitless read the keys may be read again.
+const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keeps a codec's keys fresh on Lambda. Checked as each invocation starts — a frozen
+/// instance runs no timers, so a background refresh could let a thawed one answer with keys
+/// hours old: re-read when they are [`KEYS_REFRESH`] old, and at once (at most every 30 s)
+/// when a token names a key id the codec does not know (a rotation that reached the
+/// parameter before this instance).
+pub struct KeyRefresher {
+    parameter: KeysParameter,
+    codec: crate::auth::TokenCodec,
+    times: tokio::sync::Mutex<ReadTimes>,
+}
+
+struct ReadTimes {
+    loaded: std::time::Instant,
+    tried: std::time::Instant,
+}
+
+impl KeyRefresher {
+    /// For a codec whose keys `parameter` gave just now.
+    pub fn new(parameter: KeysParameter, codec: crate::auth::TokenCodec) -> KeyRefresher {
+        let now = std::time::Instant::now();
+        KeyRefresher {
+            parameter,
+            codec,
+            times: tokio::sync::Mutex::new(ReadTimes {
+                loaded: now,
+                tried: now,
+            }),
+        }
+    }
+
+    /// Before an invocation: re-reads the keys if they are stale or `token` names one we
+    /// lack. A failed read keeps the keys in use and is logged.
+    pub async fn prepare(&self, token: Option<&str>) {
+        let mut times = self.times.lock().await;
+        let stale = times.loaded.elapsed() >= KEYS_REFRESH;
+        let unknown = token.is_some_and(|t| self.codec.names_unknown_key(t));
+        if !(stale || unknown) || times.tried.elapsed() < RELOAD_PAUSE {
+            return;
+        }
+        times.tried = std::time::Instant::now();
+        match self.parameter.load().await {
+            Ok(keys) => {
+                self.codec.use_keys(&keys);
+                times.loaded = times.tried;
             }
-        });
+            Err(e) => tracing::warn!(error = %e, "signing keys not refreshed"),
+        }
     }
 }
 
@@ -257,6 +297,12 @@ mod tests {
                 &format!(r#"{{"current": "a", "keys": {{"a": "{A}"}}, "extra": 1}}"#),
                 "must be JSON",
             ),
+            // The wrong shape, with a secret where serde would quote it.
+            (
+                &format!(r#"{{"current": "a", "keys": "{A}"}}"#),
+                "must be JSON",
+            ),
+            (&format!(r#""{A}""#), "must be JSON"),
         ] {
             let err = SigningKeys::parse("JWT_KEYS", raw).unwrap_err();
             assert_eq!(err.variable, "JWT_KEYS");

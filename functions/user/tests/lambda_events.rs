@@ -51,11 +51,16 @@ fn the_authorizer_refuses_the_sample_token_and_passes_a_valid_one() {
 }
 
 fn service(outbox: Arc<MemoryOutbox>) -> Arc<UserService> {
+    service_with(outbox, &[])
+}
+
+fn service_with(outbox: Arc<MemoryOutbox>, limits: &[(&str, &str)]) -> Arc<UserService> {
+    let limits: std::collections::HashMap<&str, &str> = limits.iter().copied().collect();
     let config = UserConfig {
         keys: keys(),
         keys_parameter: None,
         token_ttl: Duration::hours(1),
-        limits: UserLimits::from_env(&std::collections::HashMap::new()).unwrap(),
+        limits: UserLimits::from_env(&limits).unwrap(),
     };
     Arc::new(UserService::new(
         Arc::new(MemoryUserStore::new(outbox.clone())),
@@ -110,6 +115,34 @@ async fn on_lambda_the_identity_comes_from_the_authorizer_context_not_the_client
         (me["userId"].as_str(), me["role"].as_str()),
         (Some(user_id.as_str()), Some("customer"))
     );
+}
+
+#[tokio::test]
+async fn on_lambda_the_client_address_is_the_source_ip_not_a_header() {
+    let users = service_with(
+        Arc::new(MemoryOutbox::new()),
+        &[("SIGNUPS_PER_CLIENT_PER_HOUR", "1")],
+    );
+    let app = platform::lambda::http_app(user_service::api::router(users), "user-api");
+    let sign_up = |email: &str, source_ip: &str, forged: &str| {
+        let mut event: serde_json::Value = serde_json::from_str(&sample("user-api.json")).unwrap();
+        event["requestContext"]["http"]["sourceIp"] = source_ip.into();
+        event["headers"]["x-client-address"] = forged.into();
+        event["body"] = serde_json::json!({"email": email, "password": "secret123", "name": "Kim"})
+            .to_string()
+            .into();
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    let first = sign_up("a@shop.kr", "198.51.100.7", "10.0.0.1");
+    assert_eq!(app.clone().oneshot(first).await.unwrap().status(), 201);
+    // Another forged header from the same source: still that source's second sign-up.
+    let second = sign_up("b@shop.kr", "198.51.100.7", "10.0.0.2");
+    let refused = app.clone().oneshot(second).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(json_of(refused).await["error"]["code"], "SIGNUP_THROTTLED");
+    let elsewhere = sign_up("c@shop.kr", "203.0.113.5", "198.51.100.7");
+    assert_eq!(app.oneshot(elsewhere).await.unwrap().status(), 201);
 }
 
 #[tokio::test]

@@ -171,12 +171,25 @@ impl Client {
     /// lost a race) is tried again after its `Retry-After`, a few times.
     pub async fn call_retrying_contention(&self, path: &str) -> (StatusCode, Value) {
         for _ in 0..10 {
-            let answer = self.call(Method::POST, path, Some(json!({}))).await;
-            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
-                return answer;
+            let response = reqwest::Client::new()
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status != StatusCode::SERVICE_UNAVAILABLE {
+                return (status, body);
             }
-            assert_eq!(answer.1["error"]["code"], "CONTENDED", "{}", answer.1);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(body["error"]["code"], "CONTENDED", "{body}");
+            let wait = retry_after.expect("a 503 says when to retry");
+            tokio::time::sleep(Duration::from_secs(wait)).await;
         }
         panic!("POST {path} stayed contended through 10 tries");
     }

@@ -264,7 +264,10 @@ impl DocStore for DynamoDocStore {
                 let names: std::collections::BTreeSet<&str> =
                     ["pk", "sk", pk_name, sk_name].into_iter().collect();
                 let exact = map.len() == names.len() && names.iter().all(|k| map.contains_key(*k));
-                if !exact || !super::cursor_within(&query, &map[pk_name], &map[sk_name]) {
+                if !exact
+                    || !super::cursor_within(&query, &map[pk_name], &map[sk_name])
+                    || !super::key_fits(&map["pk"], &map["sk"])
+                {
                     return Err(StoreError::InvalidCursor);
                 }
                 Some(

@@ -83,7 +83,8 @@ impl DocStore for MemoryDocStore {
                 match (field("p"), field("s"), field("pk"), field("sk")) {
                     (Some(p), Some(s), Some(pk), Some(sk))
                         if v.as_object().is_some_and(|o| o.len() == 4)
-                            && super::cursor_within(&query, &p, &s) =>
+                            && super::cursor_within(&query, &p, &s)
+                            && super::key_fits(&pk, &sk) =>
                     {
                         Some((s, pk, sk))
                     }

@@ -341,7 +341,13 @@ pub(crate) fn cursor_within(query: &Query, pk: &str, sk: &str) -> bool {
         Some(max) => sk >= query.sk_prefix.as_str() && sk <= max.as_str(),
         None => sk.starts_with(&query.sk_prefix),
     };
-    pk == query.pk && in_range && pk.len() <= 1024 && sk.len() <= 1024
+    pk == query.pk && in_range && key_fits(pk, sk)
+}
+
+/// Whether `(pk, sk)` can be a DynamoDB key at all: non-empty, at most 2,048 bytes of
+/// partition key and 1,024 of sort key.
+pub(crate) fn key_fits(pk: &str, sk: &str) -> bool {
+    (1..=2048).contains(&pk.len()) && (1..=1024).contains(&sk.len())
 }
 
 /// How many times a handler reads, decides and commits before giving up on a contested

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use axum::middleware::Next;
 use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::RandomIds;
 use user_service::app::UserService;
 use user_service::config::{self, UserConfig};
+use user_service::keys::KeyRefresher;
 use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
@@ -26,8 +28,18 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(SystemClock),
         Arc::new(RandomIds),
     );
+    let tokens = service.tokens.clone();
+    let mut router = user_service::api::router(Arc::new(service));
     if let Some(parameter) = keys_parameter {
-        parameter.keep_fresh(service.tokens.clone(), user_service::keys::KEYS_REFRESH);
+        // Signs with the current key: re-read when stale, as each request starts.
+        let refresher = Arc::new(KeyRefresher::new(parameter, tokens));
+        router = router.layer(axum::middleware::from_fn(move |request, next: Next| {
+            let refresher = refresher.clone();
+            async move {
+                refresher.prepare(None).await;
+                next.run(request).await
+            }
+        }));
     }
-    platform::lambda::run_http_api(user_service::api::router(Arc::new(service)), "user-api").await
+    platform::lambda::run_http_api(router, "user-api").await
 }

@@ -8,23 +8,27 @@ use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 use user_service::auth::TokenCodec;
+use user_service::authorizer;
 use user_service::config::UserConfig;
+use user_service::keys::KeyRefresher;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(LogTarget::Stdout);
     let config = UserConfig::lambda(&ProcessEnv).await?;
     let codec = TokenCodec::new(&config.keys, config.token_ttl, Arc::new(SystemClock));
-    if let Some(parameter) = config.keys_parameter {
-        parameter.keep_fresh(codec.clone(), user_service::keys::KEYS_REFRESH);
-    }
-    let codec = &codec;
+    let refresher = config
+        .keys_parameter
+        .map(|parameter| KeyRefresher::new(parameter, codec.clone()));
+    let (codec, refresher) = (&codec, &refresher);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-            Ok::<_, std::convert::Infallible>(user_service::authorizer::handle(
-                codec,
-                &event.payload,
-            ))
+            if let Some(refresher) = refresher {
+                let token =
+                    authorizer::authorization(&event.payload).and_then(authorizer::bearer_token);
+                refresher.prepare(token).await;
+            }
+            Ok::<_, std::convert::Infallible>(authorizer::handle(codec, &event.payload))
         },
     ))
     .await
