@@ -28,7 +28,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use contract::Service;
 use local::aws::{AwsClients, AwsSystem, Names};
-use local::config::LocalConfig;
+use local::config::{LocalConfig, NO_CLIENT_LIMITS};
 use platform::invocations::FunctionStats;
 use tokio::sync::watch;
 
@@ -543,14 +543,13 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     let at = provisioned("bill").await?;
     let (sdk, names) = (&at.sdk, &at.names);
     let requests = Arc::new(Requests::default());
-    let env = HashMap::from([
+    let mut env = HashMap::from([
         ("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!"),
         // The schedule's runs are a fixed cost, not the orders': none during the run.
         ("SWEEP_INTERVAL_SECONDS", "3600"),
     ]);
-    let config = LocalConfig::from_env(&env)
-        .map_err(|e| e.to_string())?
-        .without_client_limits();
+    env.extend(NO_CLIENT_LIMITS);
+    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
     let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;

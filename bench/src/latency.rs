@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use local::aws::AwsSystem;
-use local::config::LocalConfig;
+use local::config::{LocalConfig, NO_CLIENT_LIMITS};
 use tokio::sync::watch;
 
 use crate::bill::{Requests, clients, listen_for_outcomes, provisioned, settle};
@@ -32,10 +32,9 @@ pub async fn latency(settings: Settings) -> BenchResult<String> {
     let (sdk, names) = (&at.sdk, &at.names);
     let requests = Arc::new(Requests::default());
     // The defaults, the sweep's included: the idle rate is the system's as it runs.
-    let env = HashMap::from([("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!")]);
-    let config = LocalConfig::from_env(&env)
-        .map_err(|e| e.to_string())?
-        .without_client_limits();
+    let mut env = HashMap::from([("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!")]);
+    env.extend(NO_CLIENT_LIMITS);
+    let config = LocalConfig::from_env(&env).map_err(|e| e.to_string())?;
     let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contract::Service;
-use local::config::LocalConfig;
+use local::config::{LocalConfig, NO_CLIENT_LIMITS};
 use local::system::LocalSystem;
 use platform::bus::{FilterPolicy, MemoryBus, QueueSpec};
 use platform::invocations::FunctionStats;
@@ -124,11 +124,10 @@ impl Run {
 }
 
 fn config() -> BenchResult<LocalConfig> {
-    let env =
+    let mut env =
         std::collections::HashMap::from([("JWT_SECRET", "benchmark-secret-of-at-least-32-bytes!")]);
-    LocalConfig::from_env(&env)
-        .map(LocalConfig::without_client_limits)
-        .map_err(|e| e.to_string())
+    env.extend(NO_CLIENT_LIMITS);
+    LocalConfig::from_env(&env).map_err(|e| e.to_string())
 }
 
 /// A started system with a subscriber for the outcomes.

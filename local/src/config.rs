@@ -41,20 +41,16 @@ impl LocalConfig {
     }
 }
 
-impl LocalConfig {
-    /// Turns the per-client limits off: for load generators and simulations, whose every
-    /// request comes from one address.
-    pub fn without_client_limits(mut self) -> LocalConfig {
-        let off = |limit: platform::throttle::Limit| platform::throttle::Limit { max: 0, ..limit };
-        let limits = &mut self.user.limits;
-        limits.account_per_minute = off(limits.account_per_minute);
-        limits.account_per_hour = off(limits.account_per_hour);
-        limits.client_per_hour = off(limits.client_per_hour);
-        limits.signups_per_client_per_hour = off(limits.signups_per_client_per_hour);
-        self.coupon_issue_limit = off(self.coupon_issue_limit);
-        self
-    }
-}
+/// Settings that turn every per-client limit off: for tests, load generators and the
+/// simulation, whose every request comes from one address. Extend an environment with
+/// them, then with whatever limit a test wants on.
+pub const NO_CLIENT_LIMITS: [(&str, &str); 5] = [
+    ("SIGNUPS_PER_CLIENT_PER_HOUR", "0"),
+    ("COUPON_ISSUES_PER_CLIENT_PER_MINUTE", "0"),
+    ("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "0"),
+    ("LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE", "0"),
+    ("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR", "0"),
+];
 
 #[cfg(test)]
 mod tests {

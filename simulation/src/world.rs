@@ -96,14 +96,13 @@ impl SimWorld {
                 )
             })
             .collect();
-        let env: HashMap<&str, &str> = HashMap::from([
+        let mut env: HashMap<&str, &str> = HashMap::from([
             ("JWT_SECRET", "simulation-secret-at-least-32-bytes-long"),
             ("ORDER_TTL_SECONDS", "60"),
             ("UNDO_GRACE_SECONDS", "10"),
         ]);
-        let config = LocalConfig::from_env(&env)
-            .expect("the simulation's configuration is valid")
-            .without_client_limits();
+        env.extend(local::config::NO_CLIENT_LIMITS);
+        let config = LocalConfig::from_env(&env).expect("the simulation's configuration is valid");
         let stores = RefCell::new(BTreeMap::new());
         let world = World::build(
             config,

@@ -26,13 +26,21 @@ pub struct CouponSourceService {
     issue_limit: Limit,
 }
 
+/// Issue requests a client address may send a minute, unless configured.
+const DEFAULT_ISSUES_PER_MINUTE: u32 = 30;
+
 /// Issue requests per client address: `COUPON_ISSUES_PER_CLIENT_PER_MINUTE` (default 30; 0
 /// turns the limit off).
 pub fn issue_limit(
     env: &dyn platform::config::Env,
 ) -> Result<Limit, platform::config::ConfigError> {
-    let max =
-        platform::config::number_in(env, "COUPON_ISSUES_PER_CLIENT_PER_MINUTE", 30, 0, 1_000_000)?;
+    let max = platform::config::number_in(
+        env,
+        "COUPON_ISSUES_PER_CLIENT_PER_MINUTE",
+        DEFAULT_ISSUES_PER_MINUTE.into(),
+        0,
+        1_000_000,
+    )?;
     Ok(Limit::new(max as u32, Duration::minutes(1)))
 }
 
@@ -92,7 +100,7 @@ impl CouponSourceService {
         CouponSourceService {
             ports,
             throttle,
-            issue_limit: Limit::new(30, Duration::minutes(1)),
+            issue_limit: Limit::new(DEFAULT_ISSUES_PER_MINUTE, Duration::minutes(1)),
         }
     }
 

@@ -84,7 +84,10 @@ impl UserConfig {
     /// start (and kept fresh by a [`crate::keys::KeyRefresher`]); a `JWT_SECRET` in the
     /// environment is refused, so a key cannot be left where `lambda:GetFunctionConfiguration`
     /// shows it.
-    pub async fn lambda(env: &dyn Env) -> Result<UserConfig, ConfigError> {
+    pub async fn lambda(
+        env: &dyn Env,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<UserConfig, ConfigError> {
         for leaked in ["JWT_SECRET", "JWT_KEYS"] {
             if env.var(leaked).is_some() {
                 return Err(ConfigError::new(
@@ -95,10 +98,7 @@ impl UserConfig {
         }
         let ttl = token_ttl(env)?;
         let limits = UserLimits::from_env(env)?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        let parameter = KeysParameter::from_env(env, aws_sdk_ssm::Client::new(&sdk))?;
+        let parameter = KeysParameter::from_env(env, aws_sdk_ssm::Client::new(sdk))?;
         Ok(UserConfig {
             keys: parameter.load().await?,
             keys_parameter: Some(parameter),
@@ -145,8 +145,9 @@ mod tests {
                 (leaked, "0123456789abcdef0123456789abcdef"),
                 ("JWT_KEYS_PARAMETER", "/shop/jwt-keys"),
             ]);
+            let sdk = aws_config::SdkConfig::builder().build();
             assert_eq!(
-                UserConfig::lambda(&env).await.err().unwrap().variable,
+                UserConfig::lambda(&env, &sdk).await.err().unwrap().variable,
                 leaked
             );
         }

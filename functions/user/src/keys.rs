@@ -132,14 +132,6 @@ impl SigningKeys {
         Ok(SigningKeys::single(JwtSecret::random()))
     }
 
-    /// Lambda's keys: the SSM parameter named by `JWT_KEYS_PARAMETER`, decrypted.
-    pub async fn from_parameter(
-        env: &dyn Env,
-        ssm: &aws_sdk_ssm::Client,
-    ) -> Result<SigningKeys, ConfigError> {
-        KeysParameter::from_env(env, ssm.clone())?.load().await
-    }
-
     pub fn current(&self) -> (&str, &JwtSecret) {
         // `parse` and `single` guarantee the current key is present.
         let secret = &self.keys[&self.current];
@@ -238,22 +230,26 @@ impl KeyRefresher {
         }
     }
 
-    /// Before an invocation: re-reads the keys if they are stale or `token` names one we
-    /// lack. A failed read keeps the keys in use and is logged.
-    pub async fn prepare(&self, token: Option<&str>) {
+    /// Re-reads the keys if they are stale or `token` names one we lack; whether new keys
+    /// were taken. A failed read keeps the keys in use and is logged.
+    pub async fn prepare(&self, token: Option<&str>) -> bool {
         let mut times = self.times.lock().await;
         let stale = times.loaded.elapsed() >= KEYS_REFRESH;
         let unknown = token.is_some_and(|t| self.codec.names_unknown_key(t));
         if !(stale || unknown) || times.tried.elapsed() < RELOAD_PAUSE {
-            return;
+            return false;
         }
         times.tried = std::time::Instant::now();
         match self.parameter.load().await {
             Ok(keys) => {
                 self.codec.use_keys(&keys);
                 times.loaded = times.tried;
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "signing keys not refreshed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "signing keys not refreshed");
+                false
+            }
         }
     }
 }

@@ -19,13 +19,7 @@ pub const ADMIN: &str = "admin@shop.kr";
 
 /// Every request of a test comes from one address (127.0.0.1), so the per-client limits
 /// are off unless a test sets them: a test of the limits turns them on again.
-pub const NO_CLIENT_LIMITS: [(&str, &str); 5] = [
-    ("SIGNUPS_PER_CLIENT_PER_HOUR", "0"),
-    ("COUPON_ISSUES_PER_CLIENT_PER_MINUTE", "0"),
-    ("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "0"),
-    ("LOGIN_FAILURES_PER_ACCOUNT_PER_MINUTE", "0"),
-    ("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR", "0"),
-];
+pub use local::config::NO_CLIENT_LIMITS;
 
 /// Starts the whole system with these extra settings (e.g. `ORDER_TTL_SECONDS`).
 pub async fn start(settings: &[(&str, &str)]) -> TestSystem {

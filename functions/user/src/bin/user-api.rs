@@ -14,10 +14,14 @@ use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let mut config = UserConfig::lambda(&ProcessEnv).await?;
+    // One SDK configuration for both clients (the keys' SSM and the table's DynamoDB).
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let mut config = UserConfig::lambda(&ProcessEnv, &sdk).await?;
     let keys_parameter = config.keys_parameter.take();
     let (client, table) = (
-        platform::dynamo::client_from_env().await,
+        platform::dynamo::Client::new(&sdk),
         config::table_name(&ProcessEnv)?,
     );
     let service = UserService::new(
@@ -36,7 +40,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         router = router.layer(axum::middleware::from_fn(move |request, next: Next| {
             let refresher = refresher.clone();
             async move {
-                refresher.prepare(None).await;
+                let _refreshed = refresher.prepare(None).await;
                 next.run(request).await
             }
         }));

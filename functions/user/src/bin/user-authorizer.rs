@@ -15,7 +15,10 @@ use user_service::keys::KeyRefresher;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(LogTarget::Stdout);
-    let config = UserConfig::lambda(&ProcessEnv).await?;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let config = UserConfig::lambda(&ProcessEnv, &sdk).await?;
     let codec = TokenCodec::new(&config.keys, config.token_ttl, Arc::new(SystemClock));
     let refresher = config
         .keys_parameter
@@ -23,12 +26,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (codec, refresher) = (&codec, &refresher);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-            if let Some(refresher) = refresher {
-                let token =
-                    authorizer::authorization(&event.payload).and_then(authorizer::bearer_token);
-                refresher.prepare(token).await;
+            let Some(refresher) = refresher else {
+                return Ok::<_, std::convert::Infallible>(authorizer::handle(
+                    codec,
+                    &event.payload,
+                ));
+            };
+            refresher.prepare(None).await;
+            let response = authorizer::handle(codec, &event.payload);
+            // Only a refused token is looked at again: one naming a key this instance lacks
+            // (a rotation it has not seen) is verified once more with fresh keys.
+            let token =
+                authorizer::authorization(&event.payload).and_then(authorizer::bearer_token);
+            match token {
+                Some(token) if !response.is_authorized && refresher.prepare(Some(token)).await => {
+                    Ok(authorizer::handle(codec, &event.payload))
+                }
+                _ => Ok(response),
             }
-            Ok::<_, std::convert::Infallible>(authorizer::handle(codec, &event.payload))
         },
     ))
     .await
