@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use contract::Service;
 use local::aws::Names;
+use local::template::{EnvValue, Function};
 use tokio::sync::mpsc;
 
 use crate::measure::{self, ms};
@@ -251,38 +252,61 @@ async fn signing_keys_parameter(sdk: &aws_config::SdkConfig) -> BenchResult<()> 
 
 /// The environment `template.yaml` gives a function, pointed at LocalStack's resources.
 fn environment(
-    service: &str,
-    function: &str,
+    function: &Function,
     names: &Names,
     sdk: &aws_config::SdkConfig,
-) -> HashMap<String, String> {
+) -> BenchResult<HashMap<String, String>> {
+    let name = &function.name;
+    let mut env = lambda_environment(name, sdk);
+    let service = |resource: &str| {
+        Service::from_name(resource).ok_or_else(|| format!("{name}: {resource} is no service's"))
+    };
+    for (variable, value) in &function.environment {
+        let value = match value {
+            EnvValue::Text(text) => text.clone(),
+            EnvValue::Table(table) => names.tables[&service(table)?].clone(),
+            EnvValue::Topic(topic) => names.topics[&service(topic)?].clone(),
+            EnvValue::Queue(queue) => names
+                .urls
+                .get(queue)
+                .cloned()
+                .ok_or_else(|| format!("{name}: no queue {queue} provisioned"))?,
+        };
+        env.insert(variable.clone(), value);
+    }
+    // The parameter the bench wrote, rather than the template's default name.
+    if env.contains_key("JWT_KEYS_PARAMETER") {
+        env.insert("JWT_KEYS_PARAMETER".to_owned(), KEYS_PARAMETER.to_owned());
+    }
+    Ok(env)
+}
+
+/// What Lambda sets for every function, and the endpoint to reach LocalStack.
+fn lambda_environment(name: &str, sdk: &aws_config::SdkConfig) -> HashMap<String, String> {
+    let name = name.to_owned();
     let mut env = HashMap::from([
-        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), name.clone()),
         (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+            "128".to_owned(),
         ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("JWT_KEYS_PARAMETER", KEYS_PARAMETER.to_owned()),
-        ("RUST_LOG", "info".to_owned()),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
+            "$LATEST".to_owned(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
+            format!("/aws/lambda/{name}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "bench".to_owned()),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
     ]);
     if let Some(endpoint) = sdk.endpoint_url() {
-        env.insert("AWS_ENDPOINT_URL", endpoint.to_owned());
-        env.insert("AWS_ACCESS_KEY_ID", "test".to_owned());
-        env.insert("AWS_SECRET_ACCESS_KEY", "test".to_owned());
+        env.insert("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned());
+        env.insert("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned());
+        env.insert("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned());
     }
-    if let Some(s) = Service::ALL.iter().find(|s| s.name() == service) {
-        env.insert("TABLE_NAME", names.tables[s].clone());
-        env.insert("TOPIC_ARN", names.topics[s].clone());
-    }
-    env.insert("USER_TABLE", names.tables[&Service::User].clone());
-    if let Some((_, dlq)) = names.queues.get(function) {
-        env.insert("DLQ_URL", dlq.clone());
-    }
-    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    env
 }
 
 struct Measured {
@@ -324,24 +348,25 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     signing_keys_parameter(sdk).await?;
     let mut runner = Runner::start().await?;
     let mut measured = Vec::new();
-    let mut targets: Vec<(String, String, String)> = vec![(
-        String::new(),
+    let mut targets = vec![(
         "hello-lambda".to_owned(),
+        release.join("hello-lambda"),
+        lambda_environment("hello-lambda", sdk),
         "{\"hello\": \"world\"}".to_owned(),
     )];
-    for (service, function) in size::functions()? {
-        let event = std::fs::read_to_string(size::root().join(format!("events/{function}.json")))
-            .map_err(|e| format!("events/{function}.json: {e}"))?;
-        targets.push((service, function, event));
+    for function in size::functions()? {
+        let name = &function.name;
+        let event = std::fs::read_to_string(size::root().join(format!("events/{name}.json")))
+            .map_err(|e| format!("events/{name}.json: {e}"))?;
+        let env = environment(&function, names, sdk)?;
+        targets.push((name.clone(), release.join(&function.binary), env, event));
     }
-    for (service, function, event) in &targets {
+    for (function, binary, env, event) in &targets {
         eprintln!("cold start: {function}…");
-        let env = environment(service, function, names, sdk);
-        let binary = release.join(function);
         let mut starts = Vec::new();
         for _ in 0..runs {
             let start = runner
-                .once(&binary, &env, event)
+                .once(binary, env, event)
                 .await
                 .map_err(|e| format!("{function}: {e}"))?;
             starts.push(start);

@@ -12,32 +12,42 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Every Lambda function: (its crate's folder under functions/, the binary's name).
-pub fn functions() -> BenchResult<Vec<(String, String)>> {
-    let mut all = Vec::new();
-    let folders = std::fs::read_dir(root().join("functions")).map_err(|e| e.to_string())?;
-    for folder in folders.flatten() {
-        let service = folder.file_name().to_string_lossy().into_owned();
-        let Ok(bins) = std::fs::read_dir(folder.path().join("src/bin")) else {
-            continue;
-        };
-        for bin in bins.flatten() {
-            let name = bin.file_name().to_string_lossy().into_owned();
-            if let Some(name) = name.strip_suffix(".rs") {
-                all.push((service.clone(), name.to_owned()));
-            }
-        }
-    }
-    all.sort();
-    Ok(all)
+/// Every Lambda function, as `template.yaml` declares it.
+pub fn functions() -> BenchResult<Vec<local::template::Function>> {
+    local::template::Stack::load()
+        .map(|stack| stack.functions)
+        .map_err(|e| e.to_string())
 }
 
-/// The cargo packages that hold the functions, plus the cold-start baseline.
+/// The binaries the functions run (one per service, the authorizer, the relay), each once.
+pub fn binaries() -> BenchResult<Vec<String>> {
+    let mut binaries: Vec<String> = functions()?.into_iter().map(|f| f.binary).collect();
+    binaries.sort();
+    binaries.dedup();
+    Ok(binaries)
+}
+
+/// The cargo packages that hold the binaries (found by their `src/bin/<binary>.rs`), plus
+/// the cold-start baseline.
 pub fn packages() -> BenchResult<Vec<String>> {
-    let mut packages: Vec<String> = functions()?
-        .into_iter()
-        .map(|(service, _)| format!("{service}-service"))
-        .collect();
+    let mut packages = Vec::new();
+    for binary in binaries()? {
+        let folders = std::fs::read_dir(root().join("functions")).map_err(|e| e.to_string())?;
+        let mut holders: Vec<(PathBuf, String)> = folders
+            .flatten()
+            .map(|f| {
+                let name = format!("{}-service", f.file_name().to_string_lossy());
+                (f.path(), name)
+            })
+            .collect();
+        holders.push((root().join("platform"), "platform".to_owned()));
+        let (_, package) = holders
+            .into_iter()
+            .find(|(folder, _)| folder.join(format!("src/bin/{binary}.rs")).exists())
+            .ok_or_else(|| format!("no package holds the binary {binary}"))?;
+        packages.push(package);
+    }
+    packages.sort();
     packages.dedup();
     packages.push("hello-lambda".to_owned());
     Ok(packages)
@@ -128,22 +138,24 @@ pub fn size() -> BenchResult<String> {
         "## Size of the release arm64 artefacts\n\n`cargo lambda build --release --arm64 --output-format zip` (built in {:.0} s here).\n",
         took.as_secs_f64()
     );
-    let _ = writeln!(out, "| function | binary | zip |");
-    let _ = writeln!(out, "| --- | ---: | ---: |");
-    let mut rows = functions()?;
-    rows.push(("bench".to_owned(), "hello-lambda".to_owned()));
+    let _ = writeln!(out, "| binary | functions | binary | zip |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+    let functions = functions()?;
+    let mut rows = binaries()?;
+    rows.push("hello-lambda".to_owned());
     let megabytes = |p: PathBuf| {
         std::fs::metadata(&p).map_or_else(
             |_| "missing".to_owned(),
             |m| format!("{:.2} MB", m.len() as f64 / 1e6),
         )
     };
-    for (_, bin) in rows {
+    for bin in rows {
+        let serves = functions.iter().filter(|f| f.binary == bin).count();
         let binary = root().join(format!("target/aarch64-unknown-linux-gnu/release/{bin}"));
         let zip = root().join(format!("target/lambda/{bin}/bootstrap.zip"));
         let _ = writeln!(
             out,
-            "| {bin} | {} | {} |",
+            "| {bin} | {serves} | {} | {} |",
             megabytes(binary),
             megabytes(zip)
         );

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodbstreams::types::{
-    AttributeValue as StreamValue, OperationType, ShardIteratorType,
-};
+use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
@@ -24,7 +22,6 @@ use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::{IdGenerator, RandomIds};
 use platform::invocations::{Invocations, Meter};
 use platform::lambda::SqsDeadLetters;
-use platform::outbox::OUTBOX_PK_PREFIX;
 use platform::ports::Ports;
 use platform::publish::EventPublisher;
 use platform::relay::{OutboxRecord, relay};
@@ -36,11 +33,16 @@ use user_service::store::dynamodb::DynamoUserStore;
 
 use crate::config::LocalConfig;
 use crate::system::{Running, World, spawn_sweep};
-use crate::topology::{CONSUMERS, MAX_RECEIVE_COUNT, SQS_BATCH_SIZE, SQS_LONG_POLL_SECONDS};
+use crate::template::{Stack, StreamSource};
+
+/// How long a poll of an SQS event source waits for messages, as Lambda's does (20 s, the
+/// longest SQS allows): an idle queue costs one request every 20 s, and a message is handed
+/// over as soon as it arrives.
+const SQS_LONG_POLL_SECONDS: i32 = 20;
 
 /// How long a received message stays invisible here: above a handler's run time, short
 /// enough that a failed message comes back soon when developing.
-pub const VISIBILITY_TIMEOUT_SECONDS: i32 = 5;
+pub const VISIBILITY_TIMEOUT_SECONDS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 #[error("provisioning {what} failed: {reason}")]
@@ -58,96 +60,145 @@ fn failed(what: impl Into<String>) -> impl FnOnce(String) -> ProvisionError {
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     pub tables: BTreeMap<Service, String>,
+    /// Each service's topic ARN (a topic is named after its service).
     pub topics: BTreeMap<Service, String>,
-    /// queue → (url, dead-letter queue url)
-    pub queues: BTreeMap<&'static str, (String, String)>,
+    /// consumed queue → (url, dead-letter queue url)
+    pub queues: BTreeMap<String, (String, String)>,
+    /// Every queue's url, dead-letter and failure queues included.
+    pub urls: BTreeMap<String, String>,
 }
 
 fn text<E: std::error::Error>(e: E) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
 }
 
-/// Creates (or finds) every table, topic, queue, dead-letter queue and subscription.
+/// Creates (or finds) every table, topic, queue, dead-letter queue and subscription that
+/// `template.yaml` declares, named `prefix` + the local name.
 pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, ProvisionError> {
+    let stack = Stack::load().map_err(|e| failed("the template")(e.to_string()))?;
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
     let sns = aws_sdk_sns::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut names = Names::default();
-    for service in Service::ALL {
-        let table = format!("{prefix}{}", service.name());
-        platform::dynamo::create_table(&dynamodb, &streams, &table)
+    for table in &stack.tables {
+        let name = format!("{prefix}{}", table.name);
+        platform::dynamo::create_table(&dynamodb, &streams, &name)
             .await
-            .map_err(|e| failed(&table)(e.to_string()))?;
-        names.tables.insert(service, table);
-        let topic = format!("{prefix}{}", service.name());
+            .map_err(|e| failed(&name)(e.to_string()))?;
+        names.tables.insert(table.service, name);
+    }
+    for topic in &stack.topics {
+        let service = Service::from_name(&topic.name).ok_or_else(|| {
+            failed(&topic.id)(format!("the topic {:?} is no service's", topic.name))
+        })?;
+        let name = format!("{prefix}{}", topic.name);
         let arn = sns
             .create_topic()
-            .name(&topic)
+            .name(&name)
             .send()
             .await
-            .map_err(|e| failed(&topic)(text(e)))?
+            .map_err(|e| failed(&name)(text(e)))?
             .topic_arn
             .unwrap_or_default();
         names.topics.insert(service, arn);
     }
-    for consumer in CONSUMERS {
-        let dlq_name = format!("{prefix}{}-dlq", consumer.queue);
-        let dlq = sqs
-            .create_queue()
-            .queue_name(&dlq_name)
-            .send()
-            .await
-            .map_err(|e| failed(&dlq_name)(text(e)))?
-            .queue_url
-            .unwrap_or_default();
-        let dlq_arn = queue_arn(&sqs, &dlq).await.map_err(failed(&dlq_name))?;
-        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()}).to_string();
-        let name = format!("{prefix}{}", consumer.queue);
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT_SECONDS.to_string(),
-            )
-            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+    // Dead-letter queues first: a redrive policy names its target's ARN.
+    let mut queues: Vec<_> = stack.queues.iter().collect();
+    queues.sort_by_key(|q| q.redrive.is_some());
+    let mut arns = BTreeMap::new();
+    for queue in queues {
+        let name = format!("{prefix}{}", queue.name);
+        // Locally a failed message comes back sooner than the template's timeout says.
+        let visibility = queue
+            .visibility_timeout
+            .min(Duration::from_secs(VISIBILITY_TIMEOUT_SECONDS));
+        let mut create = sqs.create_queue().queue_name(&name).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().to_string(),
+        );
+        if let Some(redrive) = &queue.redrive {
+            let target = arns.get(&redrive.dead_letters).ok_or_else(|| {
+                failed(&name)(format!(
+                    "its dead-letter queue {} is not declared",
+                    redrive.dead_letters
+                ))
+            })?;
+            let policy = serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": redrive.max_receive_count.to_string()});
+            create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = create
             .send()
             .await
             .map_err(|e| failed(&name)(text(e)))?
             .queue_url
             .unwrap_or_default();
-        let arn = queue_arn(&sqs, &url).await.map_err(failed(&name))?;
-        for (topic, types) in consumer.subscriptions {
-            subscribe(&sns, &names.topics[topic], &arn, types)
-                .await
-                .map_err(failed(format!("{name} subscription to {}", topic.name())))?;
+        arns.insert(
+            queue.name.clone(),
+            queue_arn(&sqs, &url).await.map_err(failed(&name))?,
+        );
+        names.urls.insert(queue.name.clone(), url);
+    }
+    for queue in &stack.queues {
+        if let Some(redrive) = &queue.redrive {
+            names.queues.insert(
+                queue.name.clone(),
+                (
+                    names.urls[&queue.name].clone(),
+                    names.urls[&redrive.dead_letters].clone(),
+                ),
+            );
         }
-        names.queues.insert(consumer.queue, (url, dlq));
+    }
+    for subscription in &stack.subscriptions {
+        let topic = Service::from_name(&subscription.topic)
+            .and_then(|s| names.topics.get(&s))
+            .ok_or_else(|| failed(&subscription.id)(format!("no topic {}", subscription.topic)))?;
+        let queue = arns
+            .get(&subscription.queue)
+            .ok_or_else(|| failed(&subscription.id)(format!("no queue {}", subscription.queue)))?;
+        subscribe_with(
+            &sns,
+            topic,
+            queue,
+            subscription.raw_message_delivery,
+            subscription.filter_policy.as_deref(),
+        )
+        .await
+        .map_err(failed(&subscription.id))?;
     }
     Ok(names)
 }
 
-/// Subscribes a queue to a topic as every consumer is: raw delivery, filtered on `type`.
+/// Subscribes an observer's queue to a topic as the consumers are: raw delivery, filtered
+/// on `type`.
 pub async fn subscribe(
     sns: &aws_sdk_sns::Client,
     topic_arn: &str,
     queue_arn: &str,
     types: &[&str],
 ) -> Result<(), String> {
-    sns.subscribe()
+    let policy = serde_json::json!({ "type": types }).to_string();
+    subscribe_with(sns, topic_arn, queue_arn, true, Some(&policy)).await
+}
+
+async fn subscribe_with(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    queue_arn: &str,
+    raw_message_delivery: bool,
+    filter_policy: Option<&str>,
+) -> Result<(), String> {
+    let mut subscribe = sns
+        .subscribe()
         .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .attributes(
-            "FilterPolicy",
-            serde_json::json!({ "type": types }).to_string(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(text)
+        .attributes("RawMessageDelivery", raw_message_delivery.to_string());
+    if let Some(policy) = filter_policy {
+        subscribe = subscribe.attributes("FilterPolicy", policy);
+    }
+    subscribe.send().await.map(|_| ()).map_err(text)
 }
 
 pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
@@ -238,36 +289,47 @@ impl AwsSystem {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let sqs = clients.sqs.clone();
-        for (queue, handler) in &world.consumers {
-            let (url, dlq) = names.queues[queue].clone();
+        for consumer in &world.consumers {
+            let (url, dlq) = names.queues.get(&consumer.queue).cloned().ok_or_else(|| {
+                failed(&consumer.queue)("not provisioned with a dead-letter queue".to_owned())
+            })?;
             let dead_letters = Box::new(SqsDeadLetters::new(sqs.clone(), dlq));
-            let function = world.sqs_function(queue, handler.clone(), dead_letters);
-            let poll = poll_queue(sqs.clone(), url, function, stopped.clone());
+            let function = world.sqs_function(consumer, dead_letters);
+            let poll = poll_queue(
+                sqs.clone(),
+                url,
+                consumer.source.batch_size,
+                function,
+                stopped.clone(),
+            );
             tasks.push(tokio::spawn(
-                poll.instrument(telemetry::function_span(queue)),
+                poll.instrument(telemetry::function_span(&consumer.function)),
             ));
         }
         let sns = clients.sns.clone();
         let streams = clients.streams.clone();
-        for service in Service::ALL {
-            let function = format!("{}-relay", service.name());
-            let publisher: Arc<dyn EventPublisher> = Arc::new(SnsPublisher::new(
-                sns.clone(),
-                names.topics[&service].clone(),
-            ));
+        for relay in &world.relays {
+            let topic = Service::from_name(&relay.topic)
+                .and_then(|s| names.topics.get(&s))
+                .ok_or_else(|| failed(&relay.topic)("no such topic provisioned".to_owned()))?;
+            let publisher: Arc<dyn EventPublisher> =
+                Arc::new(SnsPublisher::new(sns.clone(), topic.clone()));
             let read = read_stream(
-                dynamodb.clone(),
-                streams.clone(),
-                names.tables[&service].clone(),
+                Reader {
+                    dynamodb: dynamodb.clone(),
+                    streams: streams.clone(),
+                    table: names.tables[&relay.service].clone(),
+                    source: relay.source.clone(),
+                },
                 publisher,
-                world.meter(&function),
+                world.meter(&relay.function),
                 stopped.clone(),
             );
             tasks.push(tokio::spawn(
-                read.instrument(telemetry::function_span(&function)),
+                read.instrument(telemetry::function_span(&relay.function)),
             ));
         }
-        tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
+        tasks.extend(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(AwsSystem {
             running: Running::new(world.router(), stop, tasks),
             services: world.services.clone(),
@@ -298,14 +360,17 @@ async fn pause(duration: Duration, stopped: &mut watch::Receiver<bool>) {
 async fn poll_queue(
     sqs: aws_sdk_sqs::Client,
     url: String,
+    batch_size: usize,
     function: Arc<dyn SqsFunction>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // SQS hands over at most 10 messages a receive.
+    let batch_size = i32::try_from(batch_size.min(10)).unwrap_or(10);
     while !*stopped.borrow() {
         let receive = sqs
             .receive_message()
             .queue_url(&url)
-            .max_number_of_messages(SQS_BATCH_SIZE)
+            .max_number_of_messages(batch_size)
             .wait_time_seconds(SQS_LONG_POLL_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names("All")
@@ -388,20 +453,44 @@ async fn poll_queue(
     }
 }
 
-/// The outbox record of a stream record, if it is an inserted outbox item.
-fn outbox_record(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<OutboxRecord> {
-    if record.event_name() != Some(&OperationType::Insert) {
+/// A stream record as the event source's filter sees it: its event name and the text and
+/// number attributes of its new image.
+fn filtered_view(record: &aws_sdk_dynamodbstreams::types::Record) -> serde_json::Value {
+    let image: serde_json::Map<String, serde_json::Value> = record
+        .dynamodb()
+        .and_then(|c| c.new_image())
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| {
+            let typed = match value {
+                StreamValue::S(s) => serde_json::json!({ "S": s }),
+                StreamValue::N(n) => serde_json::json!({ "N": n }),
+                _ => return None,
+            };
+            Some((name.clone(), typed))
+        })
+        .collect();
+    serde_json::json!({
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+        "dynamodb": { "NewImage": image },
+    })
+}
+
+/// The outbox record of a stream record that passes the relay's filter criteria.
+fn outbox_record(
+    source: &StreamSource,
+    record: &aws_sdk_dynamodbstreams::types::Record,
+) -> Option<OutboxRecord> {
+    if !source.passes(&filtered_view(record)) {
         return None;
     }
     let change = record.dynamodb()?;
     let image: &HashMap<String, StreamValue> = change.new_image()?;
-    let text = |name: &str| image.get(name).and_then(|v| v.as_s().ok()).cloned();
-    if !text("pk")?.starts_with(OUTBOX_PK_PREFIX) {
-        return None;
-    }
-    let event = text("event")
+    let event = image
+        .get("event")
+        .and_then(|v| v.as_s().ok())
         .ok_or_else(|| "outbox item without an event".to_owned())
-        .and_then(|e| Envelope::from_json(&e).map_err(|e| e.to_string()));
+        .and_then(|e| Envelope::from_json(e).map_err(|e| e.to_string()));
     Some(OutboxRecord {
         sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
         event,
@@ -469,14 +558,26 @@ async fn iterators_at(
 
 /// The stream relay of one table: reads every shard from its start, relays outbox inserts,
 /// and after a failure reads again from the failed record.
-async fn read_stream(
+/// Where a relay reads: a table's stream, with its event source's settings.
+struct Reader {
     dynamodb: aws_sdk_dynamodb::Client,
     streams: aws_sdk_dynamodbstreams::Client,
     table: String,
+    source: StreamSource,
+}
+
+async fn read_stream(
+    reader: Reader,
     publisher: Arc<dyn EventPublisher>,
     meter: Meter,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let Reader {
+        dynamodb,
+        streams,
+        table,
+        source,
+    } = reader;
     let stream_arn = match dynamodb.describe_table().table_name(&table).send().await {
         Ok(out) => out.table.and_then(|t| t.latest_stream_arn),
         Err(e) => {
@@ -507,7 +608,7 @@ async fn read_stream(
             let out = match streams
                 .get_records()
                 .shard_iterator(&iterator)
-                .limit(100)
+                .limit(i32::try_from(source.batch_size).unwrap_or(100))
                 .send()
                 .await
             {
@@ -524,8 +625,11 @@ async fn read_stream(
                 .and_then(|r| r.dynamodb())
                 .and_then(|c| c.sequence_number())
                 .map(str::to_owned);
-            let records: Vec<OutboxRecord> =
-                out.records().iter().filter_map(outbox_record).collect();
+            let records: Vec<OutboxRecord> = out
+                .records()
+                .iter()
+                .filter_map(|r| outbox_record(&source, r))
+                .collect();
             read_any |= !out.records().is_empty();
             // The event source mapping's filter passes only outbox items: a batch without
             // any invokes nothing.

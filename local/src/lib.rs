@@ -3,7 +3,9 @@
 //! from each outbox to the in-memory SNS/SQS, and the event source mappings.
 //!
 //! - `config`: the environment, checked at start.
-//! - `topology`: topics and queues (one topic per service, one queue per consumer).
+//! - `template`: `template.yaml` read — the one statement of tables, topics, queues,
+//!   subscriptions, functions, event sources and schedule.
+//! - `registry`: which code each function's `HANDLER` names.
 //! - `gateway`: routing and authorization in front of the services' routers.
 //! - `server`: serving the gateway with an edge's limits (header and body timeouts, 431).
 //! - `system`: wiring it all and running it until shutdown.
@@ -12,6 +14,7 @@ pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod registry;
 pub mod server;
 pub mod system;
-pub mod topology;
+pub mod template;

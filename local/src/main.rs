@@ -69,8 +69,8 @@ async fn run() -> Result<(), (u8, String)> {
         }
         system.running
     } else {
-        let system = LocalSystem::start(config)
-            .map_err(|e| (1, format!("the event topology is invalid: {e}")))?;
+        let system =
+            LocalSystem::start(config).map_err(|e| (1, format!("cannot build the system: {e}")))?;
         println!("shop-local listening on http://{addr}");
         if demo {
             seed_demo(&system.services).await?;

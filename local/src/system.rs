@@ -1,7 +1,7 @@
 //! Wiring every service, and running it.
 //!
 //! [`World`] builds the seven services on the given ports, the in-memory bus with the
-//! topology, and each queue's handler — and runs nothing. [`LocalSystem`] drives a world on
+//! topology of `template.yaml`, and each function's code — and runs nothing. [`LocalSystem`] drives a world on
 //! tokio: a relay per outbox, an event source mapping per queue, the sweep on a timer, and
 //! stops cleanly on [`LocalSystem::shutdown`]. The deterministic simulation drives the same
 //! world one step at a time instead.
@@ -12,14 +12,18 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use balance_service::app::{BalanceConsumer, BalanceService};
+use std::time::Duration;
+
+use balance_service::app::BalanceService;
 use contract::Service;
-use coupon_service::app::{CouponConsumer, CouponService};
+use coupon_service::app::CouponService;
 use coupon_source_service::app::CouponSourceService;
-use order_service::app::{OrderConsumer, OrderService, OrderSettings, TimelineConsumer};
-use payment_service::app::{PaymentConsumer, PaymentService};
+use order_service::app::{OrderService, OrderSettings};
+use payment_service::app::PaymentService;
 use platform::batch::{BatchProcessor, DeadLetters, EventHandler, SqsFunction};
-use platform::bus::{BusDeadLetters, BusPublisher, MemoryBus, TopologyError, mapping};
+use platform::bus::{
+    BusDeadLetters, BusPublisher, MemoryBus, QueueSpec, Topology, TopologyError, mapping,
+};
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::DocStore;
 use platform::docstore::memory::MemoryDocStore;
@@ -30,7 +34,7 @@ use platform::ports::Ports;
 use platform::publish::EventPublisher;
 use platform::relay::run_memory_relay;
 use platform::telemetry;
-use product_service::app::{ProductConsumer, ProductService};
+use product_service::app::ProductService;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -41,7 +45,10 @@ use user_service::store::memory::MemoryUserStore;
 
 use crate::config::LocalConfig;
 use crate::gateway::gateway;
-use crate::topology::{CONSUMERS, TIMELINE_QUEUE, topology};
+use crate::registry::{self, Code, RegistryError};
+use crate::template::{
+    EnvValue, Function, QueueSource, Stack, StreamSource, TemplateError, Trigger,
+};
 
 /// The services of a system, for tests and tools that look inside.
 #[derive(Clone)]
@@ -55,32 +62,131 @@ pub struct Services {
     pub orders: Arc<OrderService>,
 }
 
+/// Locally a failed message comes back after at most this long (on AWS: the template's
+/// visibility timeout, well above the function timeout).
+pub const LOCAL_REDELIVERY: Duration = Duration::from_secs(1);
+
+/// Why a system could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("the topology of template.yaml: {0}")]
+    Topology(#[from] TopologyError),
+}
+
+/// A function of the template that consumes a queue, with its code.
+#[derive(Clone)]
+pub struct Consumer {
+    pub function: String,
+    pub queue: String,
+    pub source: QueueSource,
+    pub handler: Arc<dyn EventHandler>,
+}
+
+/// A function of the template that relays a table's outbox to a topic.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub function: String,
+    pub service: Service,
+    pub topic: String,
+    pub source: StreamSource,
+}
+
 /// Everything wired, nothing running.
 pub struct World {
+    /// What `template.yaml` declares.
+    pub stack: Arc<Stack>,
     pub bus: Arc<MemoryBus>,
     pub services: Services,
     /// Each service's outbox: the events it wrote, in order (a running system drops those
     /// its relay published; a driven world keeps them all).
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
     /// Each queue's consuming function.
-    pub consumers: Vec<(&'static str, Arc<dyn EventHandler>)>,
+    pub consumers: Vec<Consumer>,
+    /// Each table's relay.
+    pub relays: Vec<Relay>,
+    /// The scheduled sweep: its function's name.
+    pub sweep: Option<String>,
     /// Every function's invocations, as Lambda would count and bill them.
     pub invocations: Arc<Invocations>,
+    /// The API functions (name, service) and the authorizer's name.
+    apis: Vec<(String, Service)>,
+    authorizer: Option<String>,
     tokens: TokenCodec,
+}
+
+/// The in-memory bus's topology: the template's topics, and every queue that is subscribed
+/// or consumed with its subscriptions, redrive and its consumer's batch size.
+fn bus_topology(stack: &Stack, redelivery: Duration) -> Topology {
+    let consumed: BTreeMap<&str, &QueueSource> = stack
+        .consumed_queues()
+        .map(|(_, source)| (source.queue.as_str(), source))
+        .collect();
+    let queues = stack
+        .queues
+        .iter()
+        .filter(|q| {
+            consumed.contains_key(q.name.as_str())
+                || stack.subscriptions_of(&q.name).next().is_some()
+        })
+        .map(|queue| {
+            let spec = QueueSpec::new(&queue.name)
+                .visibility_timeout(queue.visibility_timeout.min(redelivery))
+                .max_receive_count(
+                    queue
+                        .redrive
+                        .as_ref()
+                        .map_or(u32::MAX, |r| r.max_receive_count),
+                )
+                .batch_size(
+                    consumed
+                        .get(queue.name.as_str())
+                        .map_or(10, |s| s.batch_size),
+                );
+            stack
+                .subscriptions_of(&queue.name)
+                .fold(spec, |spec, s| spec.subscribe(&s.topic, s.filter.clone()))
+        })
+        .collect();
+    Topology {
+        topics: stack.topics.iter().map(|t| t.name.clone()).collect(),
+        queues,
+    }
 }
 
 impl World {
     /// `ports` gives each service its ports, given the outbox its relay reads; `clock` and
     /// `ids` are the bus's and the user service's; `users` is the user store (default: in
-    /// memory, on the user outbox).
+    /// memory, on the user outbox). The topology is `template.yaml`'s.
     pub fn build(
         config: LocalConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         users: Option<Arc<dyn UserStore>>,
         ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
-    ) -> Result<World, TopologyError> {
-        let bus = Arc::new(MemoryBus::new(&topology(), clock.clone(), ids.clone())?);
+    ) -> Result<World, BuildError> {
+        World::build_on(Stack::load()?, config, clock, ids, users, ports)
+    }
+
+    /// The same on a stack given (a test's edit of the template).
+    pub fn build_on(
+        stack: Stack,
+        config: LocalConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        users: Option<Arc<dyn UserStore>>,
+        ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
+    ) -> Result<World, BuildError> {
+        let stack = Arc::new(stack);
+        registry::check(&stack)?;
+        let bus = Arc::new(MemoryBus::new(
+            &bus_topology(&stack, LOCAL_REDELIVERY),
+            clock.clone(),
+            ids.clone(),
+        )?);
         let outboxes: BTreeMap<Service, Arc<MemoryOutbox>> = Service::ALL
             .iter()
             .map(|s| (*s, Arc::new(MemoryOutbox::new())))
@@ -113,72 +219,71 @@ impl World {
             payments: Arc::new(PaymentService::new(ports_of(Service::Payment))),
             orders: Arc::new(OrderService::new(ports_of(Service::Order), settings)),
         };
-        let consumers = CONSUMERS
-            .iter()
-            .filter_map(|consumer| {
-                let handler: Arc<dyn EventHandler> = match (consumer.service, consumer.queue) {
-                    (Service::Order, TIMELINE_QUEUE) => {
-                        Arc::new(TimelineConsumer(services.orders.clone()))
-                    }
-                    (Service::Order, _) => Arc::new(OrderConsumer(services.orders.clone())),
-                    (Service::Balance, _) => Arc::new(BalanceConsumer(services.balance.clone())),
-                    (Service::Product, _) => Arc::new(ProductConsumer(services.products.clone())),
-                    (Service::Coupon, _) => Arc::new(CouponConsumer(services.coupons.clone())),
-                    (Service::Payment, _) => Arc::new(PaymentConsumer(services.payments.clone())),
-                    (Service::User | Service::CouponSource, _) => return None,
-                };
-                Some((consumer.queue, handler))
-            })
-            .collect();
-        Ok(World {
+        let mut world = World {
+            stack: stack.clone(),
             bus,
             services,
             outboxes,
-            consumers,
+            consumers: Vec::new(),
+            relays: Vec::new(),
+            sweep: None,
             invocations: Arc::new(Invocations::new()),
+            apis: Vec::new(),
+            authorizer: None,
             tokens,
-        })
+        };
+        for function in &stack.functions {
+            match (registry::code(function)?, &function.trigger) {
+                (Code::Api(service), _) => world.apis.push((function.name.clone(), service)),
+                (Code::Authorizer, _) => world.authorizer = Some(function.name.clone()),
+                (Code::Consumer(make), Trigger::Queue(source)) => world.consumers.push(Consumer {
+                    function: function.name.clone(),
+                    queue: source.queue.clone(),
+                    source: source.clone(),
+                    handler: make(&world.services),
+                }),
+                (Code::Relay, Trigger::Stream(source)) => {
+                    world.relays.push(relay(&stack, function, source)?)
+                }
+                (Code::Sweep, _) => world.sweep = Some(function.name.clone()),
+                // registry::code checked that each code has its trigger.
+                (Code::Consumer(_) | Code::Relay, _) => {}
+            }
+        }
+        Ok(world)
     }
 
     /// The gateway: every route of every service, behind the authorizer. Each request
     /// counts as an invocation of its service's API function (and of the authorizer).
     pub fn router(&self) -> Router {
         let s = &self.services;
-        let api = |service: Service, router: Router| {
-            let meter = self.meter(&format!("{}-api", service.name()));
-            router.route_layer(middleware::from_fn(move |request: Request, next: Next| {
-                let meter = meter.clone();
-                async move { meter.time(1, next.run(request)).await }
-            }))
+        let routes = |service: Service| match service {
+            Service::User => user_service::api::router(s.users.clone()),
+            Service::Balance => balance_service::api::router(s.balance.clone()),
+            Service::Product => product_service::api::router(s.products.clone()),
+            Service::CouponSource => coupon_source_service::api::router(s.coupon_sources.clone()),
+            Service::Coupon => coupon_service::api::router(s.coupons.clone()),
+            Service::Payment => payment_service::api::router(s.payments.clone()),
+            Service::Order => order_service::api::router(s.orders.clone()),
         };
+        let apis = self
+            .apis
+            .iter()
+            .map(|(function, service)| {
+                let meter = self.meter(function);
+                routes(*service).route_layer(middleware::from_fn(
+                    move |request: Request, next: Next| {
+                        let meter = meter.clone();
+                        async move { meter.time(1, next.run(request)).await }
+                    },
+                ))
+            })
+            .collect();
         gateway(
-            vec![
-                api(Service::User, user_service::api::router(s.users.clone())),
-                api(
-                    Service::Balance,
-                    balance_service::api::router(s.balance.clone()),
-                ),
-                api(
-                    Service::Product,
-                    product_service::api::router(s.products.clone()),
-                ),
-                api(
-                    Service::CouponSource,
-                    coupon_source_service::api::router(s.coupon_sources.clone()),
-                ),
-                api(
-                    Service::Coupon,
-                    coupon_service::api::router(s.coupons.clone()),
-                ),
-                api(
-                    Service::Payment,
-                    payment_service::api::router(s.payments.clone()),
-                ),
-                api(Service::Order, order_service::api::router(s.orders.clone())),
-            ],
+            apis,
             self.tokens.clone(),
             &user_service::api::PUBLIC_ROUTES,
-            self.meter("user-authorizer"),
+            self.meter(self.authorizer.as_deref().unwrap_or("authorizer")),
         )
     }
 
@@ -187,17 +292,51 @@ impl World {
         Meter::new(self.invocations.clone(), function)
     }
 
-    /// A queue's consuming function as its event source mapping invokes it: poison
-    /// messages to `dead_letters`, every invocation counted.
+    /// A consuming function as its event source mapping invokes it: poison messages to
+    /// `dead_letters`, every invocation counted.
     pub fn sqs_function(
         &self,
-        queue: &'static str,
-        handler: Arc<dyn EventHandler>,
+        consumer: &Consumer,
         dead_letters: Box<dyn DeadLetters>,
     ) -> Arc<dyn SqsFunction> {
-        let function = Arc::new(BatchProcessor::new(queue, handler, dead_letters));
-        Arc::new(Metered::new(function, self.meter(queue)))
+        let function = Arc::new(BatchProcessor::new(
+            consumer.function.clone(),
+            consumer.handler.clone(),
+            dead_letters,
+        ));
+        Arc::new(Metered::new(function, self.meter(&consumer.function)))
     }
+}
+
+/// A relay function: the service whose table its stream is, and the topic its `TOPIC_ARN`
+/// names.
+fn relay(
+    stack: &Stack,
+    function: &Function,
+    source: &StreamSource,
+) -> Result<Relay, TemplateError> {
+    let at = format!("Resources.{}", function.id);
+    let service = stack
+        .tables
+        .iter()
+        .find(|t| t.name == source.table)
+        .map(|t| t.service)
+        .ok_or_else(|| TemplateError::new(&at, format!("no table {:?}", source.table)))?;
+    let topic = match function.environment.get("TOPIC_ARN") {
+        Some(EnvValue::Topic(topic)) => topic.clone(),
+        _ => {
+            return Err(TemplateError::new(
+                at,
+                "a relay's TOPIC_ARN is !Ref to its topic",
+            ));
+        }
+    };
+    Ok(Relay {
+        function: function.name.clone(),
+        service,
+        topic,
+        source: source.clone(),
+    })
 }
 
 /// The gateway and the background tasks of a started system, until it is shut down.
@@ -246,7 +385,7 @@ pub struct LocalSystem {
 impl LocalSystem {
     /// Builds the system on in-memory tables and starts its background tasks on the
     /// current runtime.
-    pub fn start(config: LocalConfig) -> Result<LocalSystem, TopologyError> {
+    pub fn start(config: LocalConfig) -> Result<LocalSystem, BuildError> {
         LocalSystem::start_with(config, Arc::new(SystemClock), Arc::new(RandomIds))
     }
 
@@ -255,7 +394,7 @@ impl LocalSystem {
         config: LocalConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-    ) -> Result<LocalSystem, TopologyError> {
+    ) -> Result<LocalSystem, BuildError> {
         LocalSystem::start_on(config, clock, ids, |_, outbox| {
             Arc::new(MemoryDocStore::new(outbox))
         })
@@ -268,7 +407,7 @@ impl LocalSystem {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         store: impl Fn(Service, Arc<MemoryOutbox>) -> Arc<dyn DocStore>,
-    ) -> Result<LocalSystem, TopologyError> {
+    ) -> Result<LocalSystem, BuildError> {
         let sweep_interval = config.sweep_interval;
         let world = World::build(
             config,
@@ -277,26 +416,26 @@ impl LocalSystem {
             None,
             |service, outbox| Ports::new(store(service, outbox), clock.clone(), ids.clone()),
         )?;
-        let publisher: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(world.bus.clone()));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        for (service, outbox) in &world.outboxes {
-            let function = format!("{}-relay", service.name());
-            let relay = run_memory_relay(
-                outbox.clone(),
-                publisher.clone(),
-                world.meter(&function),
+        for relay in &world.relays {
+            let publisher: Arc<dyn EventPublisher> =
+                Arc::new(BusPublisher::to_topic(world.bus.clone(), &relay.topic));
+            let run = run_memory_relay(
+                world.outboxes[&relay.service].clone(),
+                publisher,
+                world.meter(&relay.function),
                 stopped.clone(),
             );
-            let span = telemetry::function_span(&function);
-            tasks.push(tokio::spawn(relay.instrument(span)));
+            let span = telemetry::function_span(&relay.function);
+            tasks.push(tokio::spawn(run.instrument(span)));
         }
-        for (queue, handler) in &world.consumers {
-            let dead_letters = Box::new(BusDeadLetters::new(world.bus.clone(), *queue));
-            let function = world.sqs_function(queue, handler.clone(), dead_letters);
+        for consumer in &world.consumers {
+            let dead_letters = Box::new(BusDeadLetters::new(world.bus.clone(), &consumer.queue));
+            let function = world.sqs_function(consumer, dead_letters);
             let run = mapping::run(
                 world.bus.clone(),
-                (*queue).to_owned(),
+                consumer.queue.clone(),
                 function,
                 stopped.clone(),
             );
@@ -304,7 +443,7 @@ impl LocalSystem {
                 run.await;
             }));
         }
-        tasks.push(spawn_sweep(&world, sweep_interval, stopped.clone()));
+        tasks.extend(spawn_sweep(&world, sweep_interval, stopped.clone()));
         Ok(LocalSystem {
             running: Running::new(world.router(), stop, tasks),
             bus: world.bus,
@@ -324,19 +463,24 @@ impl LocalSystem {
         self.running.shutdown().await
     }
 }
-/// Starts the schedule's stand-in: the order sweep every `interval`, until `stopped`.
+/// Starts the schedule's stand-in: the order sweep every `interval` (locally shorter than
+/// the template's rate, so that a short order lifetime is seen soon), until `stopped`. None
+/// when the template schedules no sweep.
 pub(crate) fn spawn_sweep(
     world: &World,
     interval: std::time::Duration,
     stopped: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+) -> Option<JoinHandle<()>> {
+    let function = world.sweep.as_deref()?;
     let sweep = run_sweep(
         world.services.orders.clone(),
-        world.meter("order-sweep"),
+        world.meter(function),
         interval,
         stopped,
     );
-    tokio::spawn(sweep.instrument(telemetry::function_span("order-sweep")))
+    Some(tokio::spawn(
+        sweep.instrument(telemetry::function_span(function)),
+    ))
 }
 
 /// The EventBridge schedule, played locally: the order sweep every `interval`.

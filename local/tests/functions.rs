@@ -1,88 +1,269 @@
-//! The Lambda functions agree with the topology: one main per consuming queue (naming its
-//! queue), an API and a relay per service, the sweep and the authorizer, and nothing else;
-//! every binary `template.yaml` names exists.
+//! `template.yaml` as the local system reads it: every function's handler has code and every
+//! binary a function; what a user adds to the template runs locally with no second edit;
+//! what the local system cannot apply is refused by name; and the template's own rules
+//! (dead-letter queues and alarms, encryption, least privilege).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use contract::Service;
-use local::topology::CONSUMERS;
+use local::config::LocalConfig;
+use local::registry::{self, RegistryError};
+use local::system::{BuildError, World};
+use local::template::{Stack, TEMPLATE, Trigger};
+use platform::clock::SystemClock;
+use platform::docstore::memory::MemoryDocStore;
+use platform::ids::SequentialIds;
+use platform::ports::Ports;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `(service directory, binary name)` of every `functions/*/src/bin/*.rs`.
-fn binaries() -> BTreeSet<(String, String)> {
+/// Every `src/bin/*.rs` of the workspace's function crates and of the platform.
+fn binaries() -> BTreeSet<String> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    folders.push(root().join("platform"));
     let mut found = BTreeSet::new();
-    for service in std::fs::read_dir(root().join("functions")).unwrap() {
-        let service = service.unwrap().path();
-        let Ok(bins) = std::fs::read_dir(service.join("src/bin")) else {
+    for folder in folders {
+        let Ok(bins) = std::fs::read_dir(folder.join("src/bin")) else {
             continue;
         };
         for bin in bins {
             let bin = bin.unwrap().path();
-            let name = bin.file_stem().unwrap().to_string_lossy().into_owned();
-            found.insert((
-                service.file_name().unwrap().to_string_lossy().into_owned(),
-                name,
-            ));
+            found.insert(bin.file_stem().unwrap().to_string_lossy().into_owned());
         }
     }
     found
 }
 
-fn expected() -> BTreeSet<(String, String)> {
-    let mut expected = BTreeSet::new();
-    for service in Service::ALL {
-        let dir = service.name().to_owned();
-        expected.insert((dir.clone(), format!("{dir}-api")));
-        expected.insert((dir.clone(), format!("{dir}-relay")));
-    }
-    for consumer in CONSUMERS {
-        expected.insert((
-            consumer.service.name().to_owned(),
-            consumer.queue.to_owned(),
-        ));
-    }
-    expected.insert(("order".into(), "order-sweep".into()));
-    expected.insert(("user".into(), "user-authorizer".into()));
-    expected
+fn world_on(stack: Stack) -> Result<World, BuildError> {
+    let env = HashMap::from([("JWT_SECRET", "template-test-secret-of-32-bytes-at-least")]);
+    let ids = Arc::new(SequentialIds::new("id"));
+    World::build_on(
+        stack,
+        LocalConfig::from_env(&env).unwrap(),
+        Arc::new(SystemClock),
+        ids.clone(),
+        None,
+        |_, outbox| {
+            Ports::new(
+                Arc::new(MemoryDocStore::new(outbox)),
+                Arc::new(SystemClock),
+                ids.clone(),
+            )
+        },
+    )
 }
 
 #[test]
-fn every_function_has_a_main_and_every_main_a_function() {
-    assert_eq!(binaries(), expected());
+fn every_function_runs_code_that_exists_and_every_binary_serves_a_function() {
+    let stack = Stack::load().unwrap();
+    registry::check(&stack).unwrap();
+    let named: BTreeSet<String> = stack.functions.iter().map(|f| f.binary.clone()).collect();
+    assert_eq!(named, binaries());
+    assert_eq!(stack.functions.len(), 31);
+    assert_eq!(
+        named.len(),
+        9,
+        "one binary per service, the authorizer and the relay"
+    );
 }
 
 #[test]
-fn each_consumer_main_names_its_queue() {
-    for consumer in CONSUMERS {
-        let path = root().join(format!(
-            "functions/{}/src/bin/{}.rs",
-            consumer.service.name(),
-            consumer.queue
-        ));
-        let source = std::fs::read_to_string(&path).unwrap();
+fn every_function_has_a_sample_event() {
+    for function in Stack::load().unwrap().functions {
+        let path = root().join(format!("events/{}.json", function.name));
+        assert!(path.exists(), "no {}", path.display());
+    }
+}
+
+#[test]
+fn an_unknown_handler_or_one_no_function_runs_is_refused_naming_both() {
+    let typo = TEMPLATE.replacen("HANDLER: product-events", "HANDLER: product-evnts", 1);
+    let error = world_on(Stack::parse(&typo).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("ProductOrderCreatedFunction"), "{error}");
+    assert!(error.contains("\"product-evnts\""), "{error}");
+    assert!(
+        error.contains("product-events"),
+        "the known handlers are listed: {error}"
+    );
+
+    let mut stack = Stack::load().unwrap();
+    stack.functions.retain(|f| f.handler != "order-sweep");
+    assert_eq!(
+        registry::check(&stack),
+        Err(RegistryError::Unused {
+            handler: "order-sweep".into()
+        })
+    );
+
+    let misplaced = TEMPLATE.replacen("HANDLER: order-sweep", "HANDLER: order-events", 1);
+    let error = registry::check(&Stack::parse(&misplaced).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("OrderSweepFunction") && error.contains("an SQS queue"),
+        "{error}"
+    );
+}
+
+#[test]
+fn what_the_local_system_cannot_apply_is_refused_by_name() {
+    for (from, to, says) in [
+        (
+            "TOPIC_ARN: !Ref UserTopic",
+            "TOPIC_ARN: !Sub \"${UserTopic}\"",
+            "UserRelayFunction.Properties.Environment.Variables.TOPIC_ARN: !Sub is not understood locally",
+        ),
+        (
+            "Queue: !GetAtt BalanceUserRegisteredQueue.Arn",
+            "Queue: !GetAtt BalanceUserRegisteredQueu.Arn",
+            "BalanceUserRegisteredQueu is not declared",
+        ),
+        (
+            "FilterPolicy: '{\"type\": [\"UserRegistered\"]}'",
+            "FilterPolicy: '{\"type\": [{\"prefix\": \"User\"}]}'",
+            "BalanceUserRegisteredFromUser.Properties.FilterPolicy",
+        ),
+        (
+            "ScheduleExpression: rate(1 minute)",
+            "ScheduleExpression: cron(0 * * * ? *)",
+            "only rate(<n> <unit>) schedules are run locally",
+        ),
+        (
+            "\"prefix\": \"OUTBOX#\"",
+            "\"anything-but\": \"OUTBOX#\"",
+            "UserRelayFunction.Properties.Events.Outbox.FilterCriteria.Filters[0].Pattern",
+        ),
+    ] {
+        let edited = TEMPLATE.replacen(from, to, 1);
+        assert_ne!(edited, TEMPLATE, "{from} is in the template");
+        let error = Stack::parse(&edited)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(says), "{to}: {error}");
+    }
+}
+
+#[test]
+fn a_queue_a_subscription_and_a_function_added_to_the_template_run_locally() {
+    let addition = r#"
+  ProductAuditQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt ProductAuditDeadLetters.Arn
+        maxReceiveCount: 3
+
+  ProductAuditDeadLetters:
+    Type: AWS::SQS::Queue
+
+  ProductAuditFromOrder:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref OrderTopic
+      Protocol: sqs
+      Endpoint: !GetAtt ProductAuditQueue.Arn
+      RawMessageDelivery: true
+      FilterPolicy: '{"type": ["OrderConfirmed"]}'
+
+  ProductAuditFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: product
+    Properties:
+      Environment:
+        Variables:
+          HANDLER: product-events
+          TABLE_NAME: !Ref ProductTable
+          DLQ_URL: !Ref ProductAuditDeadLetters
+      Events:
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt ProductAuditQueue.Arn
+            BatchSize: 4
+            MaximumBatchingWindowInSeconds: 2
+"#;
+    let edited = TEMPLATE.replacen("\nOutputs:", &format!("{addition}\nOutputs:"), 1);
+    let world = world_on(Stack::parse(&edited).unwrap()).unwrap();
+    let audit = world
+        .consumers
+        .iter()
+        .find(|c| c.function == "product-audit")
+        .expect("the new function consumes its queue");
+    assert_eq!(audit.queue, "product-audit");
+    assert_eq!(audit.source.batch_size, 4);
+    assert_eq!(audit.source.batching_window, Duration::from_secs(2));
+    // The bus delivers to it what its subscription lets through, and nothing else.
+    let attributes = |t: &str| BTreeMap::from([("type".to_owned(), t.to_owned())]);
+    world
+        .bus
+        .publish("order", "{}", &attributes("OrderConfirmed"))
+        .unwrap();
+    world
+        .bus
+        .publish("order", "{}", &attributes("OrderCreated"))
+        .unwrap();
+    let received = world.bus.receive("product-audit", 10).unwrap();
+    assert_eq!(received.len(), 1);
+    // Without the addition there is no such queue.
+    assert!(Stack::load().unwrap().queue("product-audit").is_none());
+}
+
+#[test]
+fn every_consumed_queue_has_a_dead_letter_queue_an_alarm_and_reports_failures() {
+    let stack = Stack::load().unwrap();
+    let resources = resources();
+    let mut consumed = 0;
+    for (function, source) in stack.consumed_queues() {
+        consumed += 1;
+        let queue = stack.queue(&source.queue).unwrap();
+        let redrive = queue
+            .redrive
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no DLQ", queue.id));
+        assert!(redrive.max_receive_count >= 3, "{}", queue.id);
         assert!(
-            source.contains(&format!("\"{}\"", consumer.queue)),
-            "{} does not run queue {}",
-            path.display(),
-            consumer.queue
+            queue.visibility_timeout > Duration::from_secs(10 * 3),
+            "{}: the visibility timeout must be well above the function timeout",
+            queue.id
+        );
+        assert!(source.reports_item_failures, "{}", function.id);
+        let dead_letters = stack.queue(&redrive.dead_letters).unwrap();
+        let alarm = format!("{}Alarm", dead_letters.id);
+        assert!(resources.iter().any(|(id, _)| *id == alarm), "no {alarm}");
+        assert_eq!(
+            function.environment.get("DLQ_URL"),
+            Some(&local::template::EnvValue::Queue(dead_letters.name.clone())),
+            "{}: its poison messages go to its own queue's DLQ",
+            function.id
+        );
+        assert!(
+            stack.subscriptions_of(&queue.name).next().is_some(),
+            "{}",
+            queue.id
         );
     }
-}
-
-#[test]
-fn every_function_in_the_template_has_a_binary_and_every_binary_a_function() {
-    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let named: BTreeSet<String> = template
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Binary: "))
-        .map(str::to_owned)
-        .collect();
-    let bins: BTreeSet<String> = binaries().into_iter().map(|(_, b)| b).collect();
-    assert_eq!(named, bins);
+    assert_eq!(consumed, 15);
+    let relays = stack
+        .functions
+        .iter()
+        .filter(|f| matches!(f.trigger, Trigger::Stream(_)))
+        .count();
+    assert_eq!(relays, Service::ALL.len());
 }
 
 /// The template's resources: logical id → the lines of its block.
@@ -125,105 +306,16 @@ fn value<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn the_template_subscribes_every_queue_as_the_topology_says() {
-    let resources = resources();
-    let mut in_template = BTreeSet::new();
-    for (_, lines) in &resources {
-        if value(lines, "Type:") != Some("AWS::SNS::Subscription") {
-            continue;
-        }
-        let topic = value(lines, "TopicArn: !Ref ")
-            .unwrap()
-            .trim_end_matches("Topic")
-            .to_owned();
-        let queue = value(lines, "Endpoint: !GetAtt ")
-            .unwrap()
-            .trim_end_matches(".Arn")
-            .trim_end_matches("Queue")
-            .to_owned();
-        let filter: serde_json::Value =
-            serde_json::from_str(value(lines, "FilterPolicy:").unwrap().trim_matches('\''))
-                .unwrap();
-        let mut types: Vec<String> = filter["type"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_owned())
-            .collect();
-        types.sort();
-        assert_eq!(
-            value(lines, "RawMessageDelivery:"),
-            Some("true"),
-            "{queue} from {topic}"
-        );
-        in_template.insert((queue, topic, types));
-    }
-    let mut in_topology = BTreeSet::new();
-    for consumer in CONSUMERS {
-        for (topic, types) in consumer.subscriptions {
-            let mut types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
-            types.sort();
-            in_topology.insert((camel(consumer.queue), camel(topic.name()), types));
-        }
-    }
-    assert_eq!(in_template, in_topology);
-}
-
-#[test]
-fn every_queue_has_a_dead_letter_queue_an_alarm_and_its_function() {
-    let resources = resources();
-    let find = |id: &str| {
-        resources
-            .iter()
-            .find(|(r, _)| r == id)
-            .map(|(_, l)| l.clone())
-    };
-    for consumer in CONSUMERS {
-        let q = camel(consumer.queue);
-        let queue = find(&format!("{q}Queue")).unwrap_or_else(|| panic!("no {q}Queue"));
-        assert_eq!(
-            value(&queue, "deadLetterTargetArn: !GetAtt "),
-            Some(format!("{q}DeadLetters.Arn").as_str())
-        );
-        assert!(value(&queue, "maxReceiveCount:").is_some());
-        let visibility: u32 = value(&queue, "VisibilityTimeout:")
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(
-            visibility > 10 * 3,
-            "{q}: visibility timeout {visibility} must be well above the function timeout"
-        );
-        assert!(
-            find(&format!("{q}DeadLettersAlarm")).is_some(),
-            "no alarm on {q}'s DLQ"
-        );
-        let function = find(&format!("{q}Function")).unwrap_or_else(|| panic!("no {q}Function"));
-        assert_eq!(value(&function, "Binary:"), Some(consumer.queue));
-        assert_eq!(
-            value(&function, "Queue: !GetAtt "),
-            Some(format!("{q}Queue.Arn").as_str())
-        );
-        assert!(
-            function
-                .iter()
-                .any(|l| l.contains("ReportBatchItemFailures"))
-        );
-    }
-}
-
-#[test]
 fn each_function_names_only_its_own_domain_resources() {
     for (id, lines) in resources() {
         if value(&lines, "Type:") != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = value(&lines, "Binary:").unwrap();
         let domain = Service::ALL
             .iter()
-            .filter(|s| binary.starts_with(&format!("{}-", s.name())))
+            .filter(|s| id.starts_with(&camel(s.name())))
             .max_by_key(|s| s.name().len())
-            .unwrap_or_else(|| panic!("{binary} belongs to no service"));
+            .unwrap_or_else(|| panic!("{id} belongs to no service"));
         let own = camel(domain.name());
         for line in &lines {
             for word in line.split(|c: char| !c.is_alphanumeric()) {
@@ -234,7 +326,7 @@ fn each_function_names_only_its_own_domain_resources() {
                         && !(kind == "Topic" && line.starts_with("TopicArn"))
                     {
                         panic!(
-                            "{id} ({binary}) names {word}, which is not the {} service's",
+                            "{id} names {word}, which is not the {} service's",
                             domain.name()
                         );
                     }
@@ -242,40 +334,6 @@ fn each_function_names_only_its_own_domain_resources() {
             }
         }
     }
-}
-
-#[test]
-fn every_function_has_a_sample_event() {
-    for (_, binary) in binaries() {
-        assert!(
-            root().join(format!("events/{binary}.json")).exists(),
-            "no events/{binary}.json"
-        );
-    }
-}
-
-#[test]
-fn the_local_event_source_mappings_batch_as_the_template_says() {
-    let mut sqs_sources = 0;
-    for (id, lines) in resources() {
-        // An SQS event source (a relay names an SQS queue only as its on-failure target).
-        let is_stream = lines.iter().any(|l| l.starts_with("StartingPosition:"));
-        if is_stream || !lines.iter().any(|l| l == "Type: SQS") {
-            continue;
-        }
-        sqs_sources += 1;
-        assert_eq!(
-            value(&lines, "BatchSize:"),
-            Some(local::topology::SQS_BATCH_SIZE.to_string().as_str()),
-            "{id}: the batch size the local event source mappings use"
-        );
-        assert_eq!(
-            value(&lines, "MaximumBatchingWindowInSeconds:"),
-            None,
-            "{id}: the local event source mappings have no batching window"
-        );
-    }
-    assert_eq!(sqs_sources, local::topology::CONSUMERS.len());
 }
 
 #[test]
@@ -305,10 +363,9 @@ fn messages_are_encrypted_and_no_function_holds_a_key_or_a_broad_policy() {
                 }
                 // Only the two functions that handle tokens may read the signing keys.
                 let reads_keys = lines.iter().any(|l| l.contains("ssm:GetParameter"));
-                let binary = value(&lines, "Binary:").unwrap_or_default();
                 assert_eq!(
                     reads_keys,
-                    matches!(binary, "user-api" | "user-authorizer"),
+                    matches!(id.as_str(), "UserApiFunction" | "UserAuthorizerFunction"),
                     "{id}"
                 );
             }

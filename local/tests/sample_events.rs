@@ -9,7 +9,6 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use contract::{Envelope, Service};
 use local::config::LocalConfig;
 use local::system::World;
-use local::topology::CONSUMERS;
 use platform::batch::{BatchProcessor, DeadLetters, SqsFunction};
 use platform::clock::SystemClock;
 use platform::docstore::memory::MemoryDocStore;
@@ -57,13 +56,14 @@ impl DeadLetters for Quarantine {
 #[tokio::test]
 async fn each_consumer_handles_its_sample_batch() {
     let world = world();
-    for (queue, handler) in &world.consumers {
+    for consumer in &world.consumers {
+        let (function, queue) = (&consumer.function, &consumer.queue);
         let event: SqsEvent =
-            serde_json::from_str(&sample(queue)).unwrap_or_else(|e| panic!("{queue}: {e}"));
-        let consumer = CONSUMERS.iter().find(|c| c.queue == *queue).unwrap();
+            serde_json::from_str(&sample(function)).unwrap_or_else(|e| panic!("{function}: {e}"));
         let envelope = Envelope::from_json(event.records[0].body.as_deref().unwrap()).unwrap();
-        let subscribed = consumer.subscriptions.iter().any(|(topic, types)| {
-            *topic == envelope.source && types.contains(&envelope.event_type().name())
+        let subscribed = world.stack.subscriptions_of(queue).any(|s| {
+            s.topic == envelope.source.name()
+                && s.filter.matches(Some(envelope.event_type().name()))
         });
         assert!(
             subscribed,
@@ -71,7 +71,11 @@ async fn each_consumer_handles_its_sample_batch() {
             envelope.event_type()
         );
         let quarantine = Quarantine::default();
-        let function = BatchProcessor::new(*queue, handler.clone(), Box::new(quarantine.clone()));
+        let function = BatchProcessor::new(
+            function.clone(),
+            consumer.handler.clone(),
+            Box::new(quarantine.clone()),
+        );
         let response = function.handle_batch(event).await;
         assert!(
             response.batch_item_failures.is_empty(),
@@ -97,10 +101,12 @@ impl EventPublisher for Published {
 
 #[tokio::test]
 async fn each_relay_publishes_its_sample_outbox_record() {
-    for service in Service::ALL {
-        let name = format!("{}-relay", service.name());
+    let world = world();
+    assert_eq!(world.relays.len(), Service::ALL.len());
+    for relay in &world.relays {
+        let (name, service) = (&relay.function, relay.service);
         let event: aws_lambda_events::event::dynamodb::Event =
-            serde_json::from_str(&sample(&name)).unwrap();
+            serde_json::from_str(&sample(name)).unwrap();
         let published = Published::default();
         let response = platform::relay::handle_stream(event, &published).await;
         assert!(response.batch_item_failures.is_empty(), "{name}");

@@ -1,4 +1,8 @@
-//! Lambda entry points every domain shares, so each function's `main` is a line or two.
+//! Lambda entry points every domain shares, so each service's `main` is a few lines.
+//!
+//! One binary serves all of a service's functions: template.yaml names the one each
+//! function runs in its `HANDLER` variable, and the binary's `main` reads it first
+//! ([`known_handler_from_env`]) and runs that handler.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use axum::Router;
@@ -8,15 +12,60 @@ use axum::middleware;
 use lambda_http::request::RequestContext;
 use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::config::{ProcessEnv, required};
+use crate::config::{ConfigError, Env, ProcessEnv, required};
 use crate::http::{CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use crate::identity::{Identity, Role};
 use crate::sns::SnsPublisher;
 use crate::telemetry::{self, LogTarget};
 
+/// The variable naming the handler a function runs, set per function by template.yaml.
+pub const HANDLER_VARIABLE: &str = "HANDLER";
+
+/// The stream relay's handler name: one relay binary serves every domain table.
+pub const RELAY: &str = "relay";
+
+/// The handler this function runs (`HANDLER`, required).
+pub fn handler_from_env() -> Result<String, ConfigError> {
+    required(&ProcessEnv, HANDLER_VARIABLE)
+}
+
+/// The handler this function runs (`HANDLER`), which must be one of `known`, the handlers
+/// this binary runs: anything else is [`unknown_handler`]. Read it before anything else, so
+/// a function given the wrong binary fails at once, before any other configuration or
+/// network call.
+pub fn known_handler_from_env(known: &[&'static str]) -> Result<&'static str, ConfigError> {
+    known_handler(&ProcessEnv, known)
+}
+
+fn known_handler(env: &dyn Env, known: &[&'static str]) -> Result<&'static str, ConfigError> {
+    let handler = required(env, HANDLER_VARIABLE)?;
+    known
+        .iter()
+        .copied()
+        .find(|name| *name == handler)
+        .ok_or_else(|| unknown_handler(&handler, known))
+}
+
+/// `HANDLER` names a handler this binary does not run; `known` are those it does.
+pub fn unknown_handler(handler: &str, known: &[&str]) -> ConfigError {
+    ConfigError::new(
+        HANDLER_VARIABLE,
+        format!(
+            "is {handler:?}, which this binary does not run (it runs: {})",
+            known.join(", ")
+        ),
+    )
+}
+
 /// A domain table's stream relay: publishes its outbox items to the domain's topic
-/// (`TOPIC_ARN`), reporting the first failed sequence number.
+/// (`TOPIC_ARN`), reporting the first failed sequence number. One binary serves every
+/// table; `HANDLER` may be unset, or must be [`RELAY`].
 pub async fn run_stream_relay() -> Result<(), lambda_runtime::Error> {
+    if let Some(handler) = ProcessEnv.var(HANDLER_VARIABLE)
+        && handler != RELAY
+    {
+        return Err(unknown_handler(&handler, &[RELAY]).into());
+    }
     telemetry::init(LogTarget::Stdout);
     let topic_arn = required(&ProcessEnv, "TOPIC_ARN")?;
     let publisher = SnsPublisher::new(crate::sns::client_from_env().await, topic_arn);
@@ -32,6 +81,7 @@ pub async fn run_stream_relay() -> Result<(), lambda_runtime::Error> {
 }
 
 /// A domain's HTTP API behind API Gateway: the same router the local gateway serves.
+/// `function` (the handler name) names the function in each request's log span.
 pub async fn run_http_api(
     router: Router,
     function: &'static str,
@@ -149,9 +199,10 @@ impl crate::batch::DeadLetters for SqsDeadLetters {
 }
 
 /// A consuming function: SQS batches in, only the failed message ids out
-/// (`ReportBatchItemFailures`); poison messages go to `DLQ_URL`.
+/// (`ReportBatchItemFailures`); poison messages go to `DLQ_URL`. `function` (the handler
+/// name) names the function in each event's log span.
 pub async fn run_sqs_consumer<H: crate::batch::EventHandler + 'static>(
-    function: &'static str,
+    function: impl Into<String>,
     handler: H,
 ) -> Result<(), lambda_runtime::Error> {
     use crate::batch::SqsFunction;
@@ -193,4 +244,45 @@ where
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_handler_names_itself_and_what_the_binary_runs() {
+        let error = unknown_handler("nope", &["product-api", "product-events"]);
+        assert_eq!(error.variable, "HANDLER");
+        assert_eq!(
+            error.to_string(),
+            r#"configuration error: HANDLER: is "nope", which this binary does not run (it runs: product-api, product-events)"#
+        );
+    }
+
+    #[test]
+    fn the_handler_must_be_set_and_one_the_binary_runs() {
+        use std::collections::HashMap;
+        let known = &["order-api", "order-sweep"];
+        let env = HashMap::from([("HANDLER", "order-sweep")]);
+        assert_eq!(known_handler(&env, known), Ok("order-sweep"));
+        let env = HashMap::from([("HANDLER", "order-swept")]);
+        assert_eq!(
+            known_handler(&env, known),
+            Err(unknown_handler("order-swept", known))
+        );
+        let unset = HashMap::new();
+        assert_eq!(
+            known_handler(&unset, known),
+            Err(ConfigError::new("HANDLER", "is not set"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_handler_for_a_one_handler_binary() {
+        assert_eq!(
+            unknown_handler("order-api", &[RELAY]).problem,
+            r#"is "order-api", which this binary does not run (it runs: relay)"#
+        );
+    }
 }

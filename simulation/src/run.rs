@@ -248,7 +248,7 @@ impl Sim {
             )
         {
             w.handlers.insert(
-                "product-order-created",
+                "product-order-created".to_owned(),
                 Arc::new(ForgetfulReservations { inner, store }),
             );
         }
@@ -565,11 +565,20 @@ impl Sim {
     async fn relay_one(&mut self, service: Service, duplicate: bool) {
         let position = self.w.relayed[&service];
         let outbox = self.w.world.outboxes[&service].clone();
+        // The topic the template's relay of this table publishes to.
+        let topic = self
+            .w
+            .world
+            .relays
+            .iter()
+            .find(|r| r.service == service)
+            .map(|r| r.topic.clone());
         if let Some(record) = outbox.read(position, 1).into_iter().next()
             && let Ok(event) = record.event
+            && let Some(topic) = topic
             && !self.silenced(&event)
         {
-            let publisher = platform::bus::BusPublisher::new(self.w.world.bus.clone());
+            let publisher = platform::bus::BusPublisher::to_topic(self.w.world.bus.clone(), &topic);
             let _ = publisher.publish(&event).await;
             if duplicate {
                 self.report.fault("relay duplicate");

@@ -70,7 +70,7 @@ pub struct SimWorld {
     pub stores: BTreeMap<Service, Arc<MemoryDocStore>>,
     /// How far each outbox has been relayed.
     pub relayed: BTreeMap<Service, usize>,
-    pub handlers: HashMap<&'static str, Arc<dyn EventHandler>>,
+    pub handlers: HashMap<String, Arc<dyn EventHandler>>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -127,7 +127,7 @@ impl SimWorld {
         let handlers = world
             .consumers
             .iter()
-            .map(|(q, h)| (*q, h.clone()))
+            .map(|c| (c.queue.clone(), c.handler.clone()))
             .collect();
         SimWorld {
             world,

@@ -5,3 +5,4 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod functions;

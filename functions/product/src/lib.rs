@@ -7,4 +7,5 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod functions;
 pub mod repo;

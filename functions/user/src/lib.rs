@@ -14,5 +14,6 @@ pub mod auth;
 pub mod authorizer;
 pub mod config;
 pub mod domain;
+pub mod functions;
 pub mod keys;
 pub mod store;

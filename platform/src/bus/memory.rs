@@ -415,11 +415,21 @@ fn dead_letter(m: Message, reason: String) -> DeadLetter {
 #[derive(Clone)]
 pub struct BusPublisher {
     bus: Arc<MemoryBus>,
+    /// The topic it publishes to; `None`: the topic named after each event's source.
+    topic: Option<String>,
 }
 
 impl BusPublisher {
     pub fn new(bus: Arc<MemoryBus>) -> Self {
-        BusPublisher { bus }
+        BusPublisher { bus, topic: None }
+    }
+
+    /// Publishes every event to `topic`, as a relay publishes to its `TOPIC_ARN`.
+    pub fn to_topic(bus: Arc<MemoryBus>, topic: &str) -> Self {
+        BusPublisher {
+            bus,
+            topic: Some(topic.to_owned()),
+        }
     }
 }
 
@@ -432,7 +442,11 @@ impl EventPublisher for BusPublisher {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         self.bus
-            .publish(event.source.name(), &event.to_json(), &attributes)
+            .publish(
+                self.topic.as_deref().unwrap_or(event.source.name()),
+                &event.to_json(),
+                &attributes,
+            )
             .map(|_| ())
             .map_err(|e| PublishError(e.to_string()))
     }

@@ -1,4 +1,5 @@
-//! Lambda: the user service's HTTP API behind API Gateway.
+//! Lambda: the user service's HTTP API behind API Gateway (`user-api`), chosen by `HANDLER`.
+//! The authorizer (`user-authorizer`) is its own binary, `user-authorizer`.
 
 use std::sync::Arc;
 
@@ -7,13 +8,30 @@ use platform::clock::SystemClock;
 use platform::config::ProcessEnv;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::RandomIds;
+use platform::lambda;
 use user_service::app::UserService;
 use user_service::config::{self, UserConfig};
+use user_service::functions;
 use user_service::keys::KeyRefresher;
 use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
+    match lambda::handler_from_env()?.as_str() {
+        functions::API => api().await,
+        other => {
+            let mut error = lambda::unknown_handler(other, &[functions::API]);
+            if other == functions::AUTHORIZER {
+                error
+                    .problem
+                    .push_str("; the authorizer is its own binary, user-authorizer");
+            }
+            Err(error.into())
+        }
+    }
+}
+
+async fn api() -> Result<(), lambda_http::Error> {
     // One SDK configuration for both clients (the keys' SSM and the table's DynamoDB).
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
@@ -45,5 +63,5 @@ async fn main() -> Result<(), lambda_http::Error> {
             }
         }));
     }
-    platform::lambda::run_http_api(router, "user-api").await
+    lambda::run_http_api(router, functions::API).await
 }

@@ -1,6 +1,0 @@
-//! Lambda: the order table's stream relay, publishing its outbox to the order topic.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    platform::lambda::run_stream_relay().await
-}

@@ -1,6 +1,0 @@
-//! Lambda: the payment table's stream relay, publishing its outbox to the payment topic.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    platform::lambda::run_stream_relay().await
-}

@@ -1,0 +1,7 @@
+//! Lambda: every domain table's stream relay, publishing the table's outbox to its domain's
+//! topic (`TOPIC_ARN`). `HANDLER` may be unset; if set, it must be `relay`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    platform::lambda::run_stream_relay().await
+}
