@@ -402,9 +402,9 @@ pub(crate) async fn provisioned(what: &str) -> BenchResult<Provisioned> {
     let cleanup = platform::testing::aws::Cleanup::new(endpoint);
     names.tables.values().for_each(|t| cleanup.table(t));
     names.topics.values().for_each(|t| cleanup.topic(t));
-    for (queue, dlq) in names.queues.values() {
+    // Every queue: consumed ones, their dead-letter queues and the relays' failure queues.
+    for queue in names.urls.values() {
         cleanup.queue(queue);
-        cleanup.queue(dlq);
     }
     Ok(Provisioned {
         sdk,

@@ -76,6 +76,41 @@ fn every_function_runs_code_that_exists_and_every_binary_serves_a_function() {
 }
 
 #[test]
+fn each_function_s_handler_is_one_its_binary_runs() {
+    let runs: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("user", &[user_service::functions::API][..]),
+        (
+            "user-authorizer",
+            &[user_service::functions::AUTHORIZER][..],
+        ),
+        ("relay", &[platform::lambda::RELAY][..]),
+        ("balance", balance_service::functions::HANDLERS),
+        ("product", product_service::functions::HANDLERS),
+        ("coupon-source", coupon_source_service::functions::HANDLERS),
+        ("coupon", coupon_service::functions::HANDLERS),
+        ("payment", payment_service::functions::HANDLERS),
+        ("order", order_service::functions::HANDLERS),
+    ]);
+    let mut served = BTreeSet::new();
+    for function in Stack::load().unwrap().functions {
+        let handlers = runs
+            .get(function.binary.as_str())
+            .unwrap_or_else(|| panic!("{}: no binary {}", function.id, function.binary));
+        assert!(
+            handlers.contains(&function.handler.as_str()),
+            "{} runs {} with HANDLER {}, which it does not run",
+            function.id,
+            function.binary,
+            function.handler
+        );
+        served.insert(function.handler);
+    }
+    for handler in runs.values().flat_map(|h| h.iter()) {
+        assert!(served.contains(*handler), "no function runs {handler}");
+    }
+}
+
+#[test]
 fn every_function_has_a_sample_event() {
     for function in Stack::load().unwrap().functions {
         let path = root().join(format!("events/{}.json", function.name));

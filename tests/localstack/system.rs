@@ -74,9 +74,9 @@ fn remember(cleanup: &Cleanup, names: &Names) {
     for topic in names.topics.values() {
         cleanup.topic(topic);
     }
-    for (queue, dlq) in names.queues.values() {
+    // Every queue: consumed ones, their dead-letter queues and the relays' failure queues.
+    for queue in names.urls.values() {
         cleanup.queue(queue);
-        cleanup.queue(dlq);
     }
 }
 
