@@ -88,6 +88,11 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, Provision
             .map_err(|e| failed(&name)(e.to_string()))?;
         names.tables.insert(table.service, name);
     }
+    if let Some(missing) = Service::ALL.iter().find(|s| !names.tables.contains_key(s)) {
+        return Err(failed("the template")(format!(
+            "it declares no table for the {missing} service"
+        )));
+    }
     for topic in &stack.topics {
         let service = Service::from_name(&topic.name).ok_or_else(|| {
             failed(&topic.id)(format!("the topic {:?} is no service's", topic.name))

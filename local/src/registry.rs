@@ -106,6 +106,14 @@ pub enum RegistryError {
     },
     #[error("handler {handler:?} has code but no function in template.yaml runs it")]
     Unused { handler: String },
+    #[error(
+        "template.yaml's {first} and {second} both run handler {handler:?}, which serves one function (routes, the authorizer or the schedule)"
+    )]
+    RunTwice {
+        handler: String,
+        first: String,
+        second: String,
+    },
     #[error("template.yaml's {function} runs handler {handler:?}, which needs {needs}")]
     WrongTrigger {
         function: String,
@@ -141,9 +149,21 @@ pub fn code(function: &Function) -> Result<Code, RegistryError> {
 /// Every function's handler has code that fits its trigger, and every handler is run.
 pub fn check(stack: &Stack) -> Result<(), RegistryError> {
     let mut used = BTreeSet::new();
+    let mut single: std::collections::BTreeMap<&str, &str> = Default::default();
     for function in &stack.functions {
-        code(function)?;
+        let code = code(function)?;
         used.insert(function.handler.as_str());
+        // Many functions may consume with one handler, or relay; an API's routes, the
+        // authorizer and the sweep exist once.
+        if matches!(code, Code::Api(_) | Code::Authorizer | Code::Sweep)
+            && let Some(first) = single.insert(&function.handler, &function.id)
+        {
+            return Err(RegistryError::RunTwice {
+                handler: function.handler.clone(),
+                first: first.to_owned(),
+                second: function.id.clone(),
+            });
+        }
     }
     match REGISTRY.iter().find(|(name, _)| !used.contains(name)) {
         Some((name, _)) => Err(RegistryError::Unused {

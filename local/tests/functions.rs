@@ -141,6 +141,15 @@ fn an_unknown_handler_or_one_no_function_runs_is_refused_naming_both() {
         })
     );
 
+    let twice = TEMPLATE.replacen("HANDLER: balance-api", "HANDLER: product-api", 1);
+    let error = registry::check(&Stack::parse(&twice).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("BalanceApiFunction") && error.contains("ProductApiFunction"),
+        "{error}"
+    );
+
     let misplaced = TEMPLATE.replacen("HANDLER: order-sweep", "HANDLER: order-events", 1);
     let error = registry::check(&Stack::parse(&misplaced).unwrap())
         .unwrap_err()
