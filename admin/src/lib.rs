@@ -3,10 +3,10 @@
 //! admin exists, and an address alone never makes one (anyone may sign up with any address).
 
 use aws_sdk_dynamodb::Client;
+use platform::docstore::dynamodb::DynamoDocStore;
 use platform::identity::Role;
 use user_service::domain::{Email, User};
-use user_service::store::UserStore;
-use user_service::store::dynamodb::DynamoUserStore;
+use user_service::repo;
 
 /// Whose role to change: by id, or by the e-mail address they signed up with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +34,18 @@ pub async fn grant_role(
     who: &Who,
     role: Role,
 ) -> Result<User, AdminError> {
-    let store = DynamoUserStore::new(client, table);
+    let store = DynamoDocStore::new(client, table);
     let user_id = match who {
         Who::UserId(id) => id.clone(),
         Who::Email(raw) => {
             let email = Email::parse(raw).map_err(|_| AdminError::BadEmail(raw.clone()))?;
-            store
-                .credentials(&email)
+            repo::email_claim(&store, &email)
                 .await?
                 .ok_or_else(|| AdminError::NoSuchUser(raw.clone(), table.to_owned()))?
                 .user_id
         }
     };
-    if !store.set_role(&user_id, role).await? {
-        return Err(AdminError::NoSuchUser(user_id, table.to_owned()));
-    }
-    store
-        .user(&user_id)
+    repo::grant_role(&store, &user_id, role)
         .await?
         .ok_or_else(|| AdminError::NoSuchUser(user_id, table.to_owned()))
 }

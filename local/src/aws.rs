@@ -29,7 +29,6 @@ use platform::sns::SnsPublisher;
 use platform::telemetry;
 use tokio::sync::watch;
 use tracing::Instrument;
-use user_service::store::dynamodb::DynamoUserStore;
 
 use crate::config::LocalConfig;
 use crate::system::{Running, World, spawn_sweep};
@@ -270,26 +269,16 @@ impl AwsSystem {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         let sweep_interval = config.sweep_interval;
-        let users = Arc::new(DynamoUserStore::new(
-            dynamodb.clone(),
-            names.tables[&Service::User].clone(),
-        ));
-        let world = World::build(
-            config,
-            clock.clone(),
-            ids.clone(),
-            Some(users),
-            |service, _| {
-                Ports::new(
-                    Arc::new(DynamoDocStore::new(
-                        dynamodb.clone(),
-                        names.tables[&service].clone(),
-                    )),
-                    clock.clone(),
-                    ids.clone(),
-                )
-            },
-        )
+        let world = World::build(config, clock.clone(), ids.clone(), |service, _| {
+            Ports::new(
+                Arc::new(DynamoDocStore::new(
+                    dynamodb.clone(),
+                    names.tables[&service].clone(),
+                )),
+                clock.clone(),
+                ids.clone(),
+            )
+        })
         .map_err(|e| failed("the topology")(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();

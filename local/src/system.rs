@@ -40,8 +40,6 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use user_service::app::UserService;
 use user_service::auth::TokenCodec;
-use user_service::store::UserStore;
-use user_service::store::memory::MemoryUserStore;
 
 use crate::config::LocalConfig;
 use crate::gateway::gateway;
@@ -159,16 +157,14 @@ fn bus_topology(stack: &Stack, redelivery: Duration) -> Topology {
 
 impl World {
     /// `ports` gives each service its ports, given the outbox its relay reads; `clock` and
-    /// `ids` are the bus's and the user service's; `users` is the user store (default: in
-    /// memory, on the user outbox). The topology is `template.yaml`'s.
+    /// `ids` are the bus's and the user service's. The topology is `template.yaml`'s.
     pub fn build(
         config: LocalConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-        users: Option<Arc<dyn UserStore>>,
         ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
     ) -> Result<World, BuildError> {
-        World::build_on(Stack::load()?, config, clock, ids, users, ports)
+        World::build_on(Stack::load()?, config, clock, ids, ports)
     }
 
     /// The same on a stack given (a test's edit of the template).
@@ -177,7 +173,6 @@ impl World {
         config: LocalConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-        users: Option<Arc<dyn UserStore>>,
         ports: impl Fn(Service, Arc<MemoryOutbox>) -> Ports,
     ) -> Result<World, BuildError> {
         let stack = Arc::new(stack);
@@ -193,8 +188,6 @@ impl World {
             .collect();
         let ports_of = |service: Service| ports(service, outboxes[&service].clone());
         let tokens = TokenCodec::new(&config.user.keys, config.user.token_ttl, clock.clone());
-        let user_store = users
-            .unwrap_or_else(|| Arc::new(MemoryUserStore::new(outboxes[&Service::User].clone())));
         let settings = OrderSettings {
             order_ttl: chrono::Duration::from_std(config.order_ttl)
                 .unwrap_or(chrono::Duration::minutes(10)),
@@ -203,7 +196,6 @@ impl World {
         };
         let services = Services {
             users: Arc::new(UserService::new(
-                user_store,
                 ports_of(Service::User).store,
                 config.user,
                 clock.clone(),
@@ -409,13 +401,9 @@ impl LocalSystem {
         store: impl Fn(Service, Arc<MemoryOutbox>) -> Arc<dyn DocStore>,
     ) -> Result<LocalSystem, BuildError> {
         let sweep_interval = config.sweep_interval;
-        let world = World::build(
-            config,
-            clock.clone(),
-            ids.clone(),
-            None,
-            |service, outbox| Ports::new(store(service, outbox), clock.clone(), ids.clone()),
-        )?;
+        let world = World::build(config, clock.clone(), ids.clone(), |service, outbox| {
+            Ports::new(store(service, outbox), clock.clone(), ids.clone())
+        })?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         for relay in &world.relays {

@@ -50,7 +50,6 @@ fn world_on(stack: Stack) -> Result<World, BuildError> {
         LocalConfig::from_env(&env).unwrap(),
         Arc::new(SystemClock),
         ids.clone(),
-        None,
         |_, outbox| {
             Ports::new(
                 Arc::new(MemoryDocStore::new(outbox)),

@@ -29,7 +29,6 @@ fn world() -> World {
         LocalConfig::from_env(&env).unwrap(),
         Arc::new(SystemClock),
         ids.clone(),
-        None,
         |_, outbox| {
             Ports::new(
                 Arc::new(MemoryDocStore::new(outbox)),

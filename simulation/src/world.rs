@@ -108,7 +108,6 @@ impl SimWorld {
             config,
             Arc::new(clock.clone()),
             ids.clone(),
-            None,
             |service, outbox| {
                 let store = Arc::new(MemoryDocStore::new(outbox));
                 stores.borrow_mut().insert(service, store.clone());

@@ -13,4 +13,4 @@ mod saga_tables;
 mod signing_keys;
 mod sns;
 mod system;
-mod user_store;
+mod user_table;

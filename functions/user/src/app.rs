@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use contract::UserRegistered;
 use platform::clock::Clock;
-use platform::docstore::DocStore;
+use platform::docstore::{CommitError, ConflictAt, Decision, DocStore, commit_with_retries};
 use platform::dynamo::StoreError;
 use platform::events::{Cause, EventFactory};
 use platform::identity::{Identity, Role};
@@ -16,11 +16,12 @@ use crate::config::{UserConfig, UserLimits};
 use crate::domain::{
     Email, Password, RoleChangeError, User, UserName, ValidationError, decide_role_change,
 };
-use crate::store::{RegisterError, Registration, UserStore};
+use crate::repo;
 
 /// Everything the handlers need, wired once per process.
 pub struct UserService {
-    pub store: Arc<dyn UserStore>,
+    /// The user table: profiles, e-mail claims, the throttle's counters, the outbox.
+    pub store: Arc<dyn DocStore>,
     pub tokens: TokenCodec,
     pub throttle: Throttle,
     pub limits: UserLimits,
@@ -85,18 +86,16 @@ pub enum RoleError {
 }
 
 impl UserService {
-    /// `limits_store` holds the rate-limit counters (the user table, as a document store).
     pub fn new(
-        store: Arc<dyn UserStore>,
-        limits_store: Arc<dyn DocStore>,
+        store: Arc<dyn DocStore>,
         config: UserConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Self {
         UserService {
+            throttle: Throttle::new(store.clone(), clock.clone()),
             store,
             tokens: TokenCodec::new(&config.keys, config.token_ttl, clock.clone()),
-            throttle: Throttle::new(limits_store, clock.clone()),
             limits: config.limits,
             passwords: Passwords::default(),
             events: EventFactory::new(ids.clone(), clock.clone()),
@@ -142,21 +141,17 @@ impl UserService {
                 user_id: user.user_id.clone(),
             },
         );
-        let user_id = user.user_id.clone();
-        match self
-            .store
-            .register(
-                Registration {
-                    user,
-                    password_hash,
-                },
-                registered,
-            )
-            .await
-        {
-            Ok(()) => Ok(user_id),
-            Err(RegisterError::EmailTaken) => Err(SignUpError::EmailTaken),
-            Err(RegisterError::Store(e)) => Err(SignUpError::Store(e)),
+        let commit = repo::sign_up(&user, password_hash, registered)?;
+        match self.store.commit(commit).await {
+            Ok(()) => Ok(user.user_id),
+            Err(CommitError::Conflict(ConflictAt::Write(repo::SIGN_UP_EMAIL_WRITE))) => {
+                Err(SignUpError::EmailTaken)
+            }
+            Err(CommitError::Conflict(at)) => Err(SignUpError::Internal(format!(
+                "sign-up conflicts at {at:?}: the new user id {} is taken",
+                user.user_id
+            ))),
+            Err(CommitError::Store(e)) => Err(SignUpError::Store(e)),
         }
     }
 
@@ -214,9 +209,7 @@ impl UserService {
         self.throttle
             .refund(LOGIN_CLIENT, client, self.limits.client_per_hour)
             .await?;
-        let user = self
-            .store
-            .user(&user_id)
+        let user = repo::user(&*self.store, &user_id)
             .await?
             .ok_or_else(|| LoginError::Internal("credentials without a profile".to_owned()))?;
         self.tokens
@@ -235,21 +228,20 @@ impl UserService {
         let Some(email) = email.filter(|_| password.chars().count() <= Password::MAX_CHARS) else {
             return Ok(None);
         };
-        let Some(credentials) = self.store.credentials(&email).await? else {
+        let Some(claim) = repo::email_claim(&*self.store, &email).await? else {
             self.passwords.verify_decoy(password.to_owned()).await;
             return Ok(None);
         };
         let matches = self
             .passwords
-            .verify(password.to_owned(), credentials.password_hash)
+            .verify(password.to_owned(), claim.password_hash)
             .await;
-        Ok(matches.then_some(credentials.user_id))
+        Ok(matches.then_some(claim.user_id))
     }
 
     /// A user's profile with their stored role (the caller's own, or any for an admin).
     pub async fn profile(&self, user_id: &str) -> Result<User, ProfileError> {
-        self.store
-            .user(user_id)
+        repo::user(&*self.store, user_id)
             .await?
             .ok_or(ProfileError::NotFound)
     }
@@ -264,29 +256,31 @@ impl UserService {
         user_id: &str,
         role: Role,
     ) -> Result<User, RoleError> {
-        let actor = self
-            .store
-            .user(&admin.user_id)
-            .await?
-            .ok_or(RoleError::Refused(RoleChangeError::NotAdmin))?;
-        let mut user = self.store.user(user_id).await?.ok_or(RoleError::NotFound)?;
-        if decide_role_change(&actor, &user, role)? {
-            if !self.store.set_role(user_id, role).await? {
-                return Err(RoleError::NotFound);
+        let store = &*self.store;
+        let user = commit_with_retries::<_, RoleError, _, _>(store, || async move {
+            let actor = repo::user(store, &admin.user_id)
+                .await?
+                .ok_or(RoleError::Refused(RoleChangeError::NotAdmin))?;
+            let target = repo::load_user(store, user_id)
+                .await?
+                .ok_or(RoleError::NotFound)?;
+            if !decide_role_change(&actor, &target.user, role)? {
+                return Ok(Decision::Done(target.user));
             }
-            tracing::info!(admin = %admin.user_id, user = %user_id, role = role.as_str(), "role changed");
-            user.role = role;
-        }
+            let (commit, user) = repo::with_role(target, role)?;
+            Ok(Decision::Commit(commit, user))
+        })
+        .await?;
+        tracing::info!(admin = %admin.user_id, user = %user_id, role = role.as_str(), "role set");
         Ok(user)
     }
 
     /// The bootstrap: gives a role with no administrator asking. For whoever holds the
     /// table (the operator's command with AWS credentials, the local demo), never an API.
     pub async fn grant_role(&self, user_id: &str, role: Role) -> Result<(), RoleError> {
-        if self.store.set_role(user_id, role).await? {
-            Ok(())
-        } else {
-            Err(RoleError::NotFound)
-        }
+        repo::grant_role(&*self.store, user_id, role)
+            .await?
+            .map(|_| ())
+            .ok_or(RoleError::NotFound)
     }
 }

@@ -108,9 +108,9 @@ impl UserConfig {
     }
 }
 
-/// The user table's name (`USER_TABLE`), for the DynamoDB adapter.
+/// The user table's name (`TABLE_NAME`, as every service's).
 pub fn table_name(env: &dyn Env) -> Result<String, ConfigError> {
-    required(env, "USER_TABLE")
+    required(env, "TABLE_NAME")
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The user service: sign-up, login, profile, and the authorizer in front of every API.
 //!
 //! - `domain`: pure rules (e-mail, password, name, roles) — no I/O, no async.
-//! - `app`: one handler per route, over the `store` port and the `auth` primitives.
-//! - `store`: the port and its adapters (in-memory, DynamoDB), with one conformance suite.
+//! - `app`: one handler per route: loads, decides, commits, over the platform's document
+//!   store and the `auth` primitives.
+//! - `repo`: the user table's items and sign-up's one commit.
 //! - `api`: the HTTP adapter (the axum router the local gateway and Lambda both serve).
 //! - `authorizer`: the API Gateway Lambda authorizer, also used by the local gateway.
 //! - `keys`: the token signing keys by key id, from SSM on Lambda.
@@ -16,4 +17,4 @@ pub mod config;
 pub mod domain;
 pub mod functions;
 pub mod keys;
-pub mod store;
+pub mod repo;

@@ -14,7 +14,6 @@ use user_service::app::UserService;
 use user_service::auth::TokenCodec;
 use user_service::config::{UserConfig, UserLimits};
 use user_service::keys::{JwtSecret, SigningKeys};
-use user_service::store::memory::MemoryUserStore;
 
 fn sample(name: &str) -> String {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -63,7 +62,6 @@ fn service_with(outbox: Arc<MemoryOutbox>, limits: &[(&str, &str)]) -> Arc<UserS
         limits: UserLimits::from_env(&limits).unwrap(),
     };
     Arc::new(UserService::new(
-        Arc::new(MemoryUserStore::new(outbox.clone())),
         Arc::new(MemoryDocStore::new(outbox)),
         config,
         Arc::new(SystemClock),

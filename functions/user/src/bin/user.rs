@@ -13,7 +13,6 @@ use user_service::app::UserService;
 use user_service::config::{self, UserConfig};
 use user_service::functions;
 use user_service::keys::KeyRefresher;
-use user_service::store::dynamodb::DynamoUserStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -43,8 +42,6 @@ async fn api() -> Result<(), lambda_http::Error> {
         config::table_name(&ProcessEnv)?,
     );
     let service = UserService::new(
-        Arc::new(DynamoUserStore::new(client.clone(), table.clone())),
-        // The rate-limit counters live in the same table.
         Arc::new(DynamoDocStore::new(client, table)),
         config,
         Arc::new(SystemClock),
