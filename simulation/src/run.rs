@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use contract::{Discount, Envelope, Event, Service, Won};
 use coupon_source_service::app::NewSource;
-use order_service::domain::Line;
+use order_service::domain::{Line, OrderRequest};
 use platform::batch::{EventHandler, HandlerError};
 use platform::bus::Delivered;
 use platform::bus::stepping::{self, Step, Stepper};
@@ -486,16 +486,22 @@ impl Sim {
                 user,
                 lines,
                 coupon,
-            } => match s.orders.create(&user, lines, coupon, None).await {
-                Ok(order) => Outcome::Placed {
-                    order: order.order_id,
-                    user,
-                },
-                Err(e) => Outcome::Refused(match e {
-                    order_service::app::OrderFailure::Invalid(e) => e.code().to_owned(),
-                    other => other.to_string(),
-                }),
-            },
+            } => {
+                let placed = match OrderRequest::parse(lines, coupon) {
+                    Ok(request) => s.orders.create(&user, &request, None).await,
+                    Err(e) => Err(e.into()),
+                };
+                match placed {
+                    Ok(order) => Outcome::Placed {
+                        order: order.order_id,
+                        user,
+                    },
+                    Err(e) => Outcome::Refused(match e {
+                        order_service::app::OrderFailure::Invalid(e) => e.code().to_owned(),
+                        other => other.to_string(),
+                    }),
+                }
+            }
             Action::Cancel { user, order } => {
                 let _ = s.orders.cancel(&user, &order).await;
                 Outcome::Other

@@ -15,7 +15,7 @@ use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{OrderFailure, OrderService};
-use crate::domain::{Line, Order, StepState};
+use crate::domain::{Line, Order, OrderRequest, StepState};
 use crate::repo::TimelineEntry;
 
 pub fn router(service: Arc<OrderService>) -> Router {
@@ -117,8 +117,9 @@ async fn create(
             quantity: l.quantity,
         })
         .collect();
+    let request = OrderRequest::parse(lines, body.coupon_id).map_err(|e| failure(e.into()))?;
     let order = service
-        .create(&identity.user_id, lines, body.coupon_id, key.as_deref())
+        .create(&identity.user_id, &request, key.as_deref())
         .await
         .map_err(failure)?;
     Ok((StatusCode::CREATED, Json(order.into())))

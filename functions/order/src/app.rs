@@ -1,5 +1,6 @@
 //! The order service's handlers. Written per handler:
-//! - create: the order (absent) [+ its coupon copy (version), marked held by the order]
+//! - create: reads the price and coupon copies, lets `domain::place` decide, and commits
+//!   the order (absent) [+ its coupon copy (version), marked held by the order]
 //!   [+ the `Idempotency-Key`] + `OrderCreated`: a transaction.
 //! - a step result, an undo answer, cancel, the sweep: the order (version) + what the
 //!   transition publishes [+ the coupon copy, released when the order ends FAILED or
@@ -9,13 +10,14 @@
 //!   conditional put each.
 //! - timeline: one conditional put (absent) per event id, so a duplicate is not listed twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use contract::{
     CouponIssued, Envelope, Event, OrderCancellationCompleted, OrderCancelled, OrderConfirmed,
-    OrderCreated, OrderFailed, OrderFailureCompleted, OrderItem,
+    OrderFailed, OrderFailureCompleted,
 };
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
@@ -26,10 +28,12 @@ use platform::events::Cause;
 use platform::idempotency::KeyedRequest;
 use platform::ports::{Ports, sortable_time};
 
-use crate::domain::{self, Emit, Input, Line, NotCancellable, Order, OrderError};
+use crate::domain::{
+    self, CouponCopy, Emit, Input, NotCancellable, Order, OrderError, OrderRequest, PriceCopy,
+};
 use crate::repo::{
-    CouponCopy, PriceCopy, SWEEP, TIMELINE_PREFIX, TimelineEntry, coupon_key, order_business_key,
-    order_key, order_pk, owner_index, price_key, sweep_index, timeline_key,
+    SWEEP, TIMELINE_PREFIX, TimelineEntry, coupon_key, order_business_key, order_key, order_pk,
+    owner_index, price_key, sweep_index, timeline_key,
 };
 
 /// How long orders live and how patient the undo is.
@@ -168,22 +172,17 @@ impl OrderService {
         Ok(entries)
     }
 
-    /// `POST /orders`: prices the order from the copies and stores it PENDING with
-    /// `OrderCreated`. With an idempotency key, a repeat answers the first order.
+    /// `POST /orders`: places the order (priced from the copies, the coupon held) and stores
+    /// it PENDING with `OrderCreated`. With an idempotency key, a repeat answers the first order.
     pub async fn create(
         &self,
         user_id: &str,
-        lines: Vec<Line>,
-        coupon_id: Option<String>,
+        request: &OrderRequest,
         idempotency_key: Option<&str>,
     ) -> Result<Order, OrderFailure> {
-        domain::validate_lines(&lines)?;
-        if let Some(id) = &coupon_id {
-            domain::validate_coupon_id(id)?;
-        }
         let store = self.ports.store.as_ref();
         let business_key = idempotency_key.map(|k| order_business_key(user_id, k));
-        let fingerprint = domain::fingerprint(&lines, coupon_id.as_deref());
+        let fingerprint = request.fingerprint();
         let order_id = self.ports.ids.next_id();
         commit_with_retries(store, || async {
             if let Some(key) = &business_key
@@ -194,81 +193,47 @@ impl OrderService {
                     self.order(&first).await?.ok_or(OrderFailure::NotFound)?,
                 ));
             }
-            let mut items = Vec::with_capacity(lines.len());
-            for line in &lines {
-                let copy = store
-                    .get(&price_key(&line.product_id))
-                    .await?
-                    .ok_or_else(|| OrderError::UnknownProduct(line.product_id.clone()))?;
-                let copy: PriceCopy = copy.parse()?;
-                let quantity = u32::try_from(line.quantity).map_err(|_| OrderError::Quantity)?;
-                items.push(OrderItem {
-                    product_id: line.product_id.clone(),
-                    quantity,
-                    unit_price: copy.price,
-                });
+            let mut prices = HashMap::with_capacity(request.lines().len());
+            for line in request.lines() {
+                // The first missing copy decides the answer: no need to read the rest.
+                let Some(copy) = store.get(&price_key(line.product_id())).await? else {
+                    break;
+                };
+                prices.insert(line.product_id().to_owned(), copy.parse::<PriceCopy>()?);
             }
-            let now = self.ports.clock.now();
-            let mut commit = Commit::new();
-            let terms = match &coupon_id {
+            let coupon = match request.coupon_id() {
+                Some(id) => store.get(&coupon_key(id)).await?,
                 None => None,
-                Some(id) => {
-                    let item = store
-                        .get(&coupon_key(id))
-                        .await?
-                        .ok_or(OrderError::UnknownCoupon)?;
-                    let mut copy: CouponCopy = item.parse()?;
-                    // Another user's coupon answers as an unknown one: the answer must not
-                    // tell whether a coupon id exists.
-                    if copy.user_id != user_id {
-                        return Err(OrderError::UnknownCoupon.into());
-                    }
-                    if copy.held_by.is_some() {
-                        return Err(OrderError::CouponUsed.into());
-                    }
-                    if now >= copy.expires_at {
-                        return Err(OrderError::CouponExpired.into());
-                    }
-                    let terms = domain::CouponTerms {
-                        discount: copy.discount.clone(),
-                        minimum_order_amount: copy.minimum_order_amount,
-                    };
-                    copy.held_by = Some(order_id.clone());
-                    commit = commit.write(Write::put(
-                        coupon_key(id),
-                        &copy,
-                        Expect::Version(item.version),
-                    )?);
-                    Some(terms)
-                }
             };
-            let amounts = domain::price(&items, terms.as_ref())?;
-            let order = Order::pending(
+            let known = domain::Known {
+                prices: &prices,
+                coupon: coupon.as_ref().map(Item::parse).transpose()?,
+            };
+            let now = self.ports.clock.now();
+            let placed = domain::place(
                 order_id.clone(),
-                user_id.to_owned(),
-                items.clone(),
-                coupon_id.clone(),
-                amounts,
+                user_id,
+                request,
+                known,
                 now,
                 self.settings.order_ttl,
-            );
-            let created = OrderCreated {
-                order_id: order_id.clone(),
-                user_id: user_id.to_owned(),
-                items,
-                coupon_id: coupon_id.clone(),
-                total_amount: amounts.total,
-                discount_amount: amounts.discount,
-                payment_amount: amounts.payment,
-                expires_at: order.expires_at,
-            };
+            )?;
+            let mut commit = Commit::new();
+            if let (Some(held), Some(read)) = (&placed.held_coupon, &coupon) {
+                commit = commit.write(Write::put(
+                    coupon_key(&held.coupon_id),
+                    held,
+                    Expect::Version(read.version),
+                )?);
+            }
             let event = self.ports.events.envelope(
                 Cause::Request {
                     correlation_id: &order_id,
                 },
                 &order_id,
-                created,
+                placed.created,
             );
+            let order = placed.order;
             commit = commit
                 .write(
                     Write::put(order_key(&order_id), &order, Expect::Absent)?
@@ -311,21 +276,16 @@ impl OrderService {
                 commit = commit.event(self.emit(&next, emit, cause));
             }
             // An order that ends without being confirmed lets go of its coupon.
-            if matches!(
-                next.status,
-                domain::Status::Failed | domain::Status::Cancelled
-            ) && let Some(coupon_id) = &next.coupon_id
+            if next.status.ended_unconfirmed()
+                && let Some(coupon_id) = &next.coupon_id
                 && let Some(copy_item) = store.get(&coupon_key(coupon_id)).await?
+                && let Some(released) = domain::release_coupon(&next, &copy_item.parse()?)
             {
-                let mut copy: CouponCopy = copy_item.parse()?;
-                if copy.held_by.as_deref() == Some(order_id) {
-                    copy.held_by = None;
-                    commit = commit.write(Write::put(
-                        coupon_key(coupon_id),
-                        &copy,
-                        Expect::Version(copy_item.version),
-                    )?);
-                }
+                commit = commit.write(Write::put(
+                    coupon_key(coupon_id),
+                    &released,
+                    Expect::Version(copy_item.version),
+                )?);
             }
             Ok(Decision::Commit(commit, Some(next)))
         })

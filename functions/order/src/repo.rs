@@ -4,14 +4,13 @@
 //! |-------------------|-----------------|---------------|------------------------------------------------|
 //! | `ORDER#<id>`      | `ORDER`         | [`Order`](crate::domain::Order) | gsi1 `USER#<userId>` / `<createdAt>#<id>` (mine, newest first); gsi2 `SWEEP` / `<dueAt>#<id>` while the sweep has something to do |
 //! | `ORDER#<id>`      | `EVENT#<eventId>` | [`TimelineEntry`] |                                            |
-//! | `PRICE#<productId>` | `PRICE`       | [`PriceCopy`] |                                                |
-//! | `COUPON#<couponId>` | `COUPON`      | [`CouponCopy`]|                                                |
+//! | `PRICE#<productId>` | `PRICE`       | [`PriceCopy`](crate::domain::PriceCopy) |                                                |
+//! | `COUPON#<couponId>` | `COUPON`      | [`CouponCopy`](crate::domain::CouponCopy) |                                                |
 //!
 //! The sweep's index (gsi2) is sparse: only orders with something due are in it, so a sweep
 //! queries `SWEEP` up to now and reads only due orders, never the whole table.
 
 use chrono::{DateTime, Utc};
-use contract::{Discount, Won};
 use platform::docstore::{IndexKey, Key};
 use platform::ports::sortable_time;
 use serde::{Deserialize, Serialize};
@@ -65,31 +64,8 @@ pub fn price_key(product_id: &str) -> Key {
     Key::new(format!("PRICE#{product_id}"), "PRICE")
 }
 
-/// The order service's copy of a product's price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PriceCopy {
-    pub product_id: String,
-    pub price: Won,
-    /// When the price was set at the product service; an older event never overwrites it.
-    pub as_of: DateTime<Utc>,
-}
-
 pub fn coupon_key(coupon_id: &str) -> Key {
     Key::new(format!("COUPON#{coupon_id}"), "COUPON")
-}
-
-/// The order service's copy of an issued coupon, and which live order holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CouponCopy {
-    pub coupon_id: String,
-    pub user_id: String,
-    pub discount: Discount,
-    pub minimum_order_amount: Won,
-    pub expires_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held_by: Option<String>,
 }
 
 pub fn order_business_key(user_id: &str, idempotency_key: &str) -> String {

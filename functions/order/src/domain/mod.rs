@@ -1,14 +1,13 @@
-//! The order's rules. Pure: no I/O, no clock (times come in as arguments).
-
-use std::collections::HashSet;
+//! The order's rules. Pure: no I/O, no clock (times come in as arguments). Here the
+//! order's life after it is placed (the transition table); placing it is in `place`.
 
 use chrono::{DateTime, Duration, Utc};
-use contract::{Discount, FailureReason, OrderItem, Won};
+use contract::{FailureReason, OrderItem, Won};
 use serde::{Deserialize, Serialize};
 
-pub const MAX_DISTINCT_ITEMS: usize = 50;
-pub const MAX_QUANTITY: u32 = 1_000;
-pub const MAX_ID_CHARS: usize = 100;
+mod place;
+
+pub use place::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -44,6 +43,11 @@ impl Status {
 
     pub fn is_final(self) -> bool {
         matches!(self, Status::Confirmed | Status::Failed | Status::Cancelled)
+    }
+
+    /// FAILED or CANCELLED: the order lets go of its coupon.
+    pub fn ended_unconfirmed(self) -> bool {
+        matches!(self, Status::Failed | Status::Cancelled)
     }
 }
 
@@ -354,160 +358,6 @@ fn start_undo(order: &mut Order, status: Status, now: DateTime<Utc>, grace: Dura
     order.announce_again_at = Some(now + grace);
 }
 
-/// An order line as asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub product_id: String,
-    pub quantity: i64,
-}
-
-/// What makes two order requests the same request, for an `Idempotency-Key`: the lines (in
-/// any order) and the coupon, in one canonical form.
-pub fn fingerprint(lines: &[Line], coupon_id: Option<&str>) -> String {
-    let mut lines: Vec<(&str, i64)> = lines
-        .iter()
-        .map(|l| (l.product_id.as_str(), l.quantity))
-        .collect();
-    lines.sort_unstable();
-    serde_json::json!({ "lines": lines, "couponId": coupon_id }).to_string()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OrderError {
-    #[error("an order needs 1 to 50 distinct products")]
-    ItemCount,
-    #[error("each quantity must be from 1 to 1,000")]
-    Quantity,
-    #[error("a product appears twice in the order")]
-    DuplicateProduct,
-    #[error("a product id is empty or too long")]
-    ProductId,
-    #[error("the coupon id is empty, too long or of another shape")]
-    CouponId,
-    #[error("the order's amount is too large")]
-    AmountTooLarge,
-    #[error("no such product: {0}")]
-    UnknownProduct(String),
-    /// Also another user's coupon: the answer does not tell whether the id exists.
-    #[error("no such coupon")]
-    UnknownCoupon,
-    #[error("the coupon is used by another order")]
-    CouponUsed,
-    #[error("the coupon has expired")]
-    CouponExpired,
-    #[error("the order is below the coupon's minimum order amount")]
-    BelowMinimum,
-}
-
-impl OrderError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            OrderError::ItemCount => "INVALID_ITEM_COUNT",
-            OrderError::Quantity => "INVALID_QUANTITY",
-            OrderError::DuplicateProduct => "DUPLICATE_PRODUCT",
-            OrderError::ProductId => "INVALID_PRODUCT_ID",
-            OrderError::CouponId => "INVALID_COUPON_ID",
-            OrderError::AmountTooLarge => "AMOUNT_TOO_LARGE",
-            OrderError::UnknownProduct(_) => "UNKNOWN_PRODUCT",
-            OrderError::UnknownCoupon => "UNKNOWN_COUPON",
-            OrderError::CouponUsed => "COUPON_USED",
-            OrderError::CouponExpired => "COUPON_EXPIRED",
-            OrderError::BelowMinimum => "BELOW_MINIMUM_ORDER_AMOUNT",
-        }
-    }
-
-    /// Shape problems are 400; problems with what the order refers to are 422.
-    pub fn is_shape(&self) -> bool {
-        matches!(
-            self,
-            OrderError::ItemCount
-                | OrderError::Quantity
-                | OrderError::DuplicateProduct
-                | OrderError::ProductId
-                | OrderError::CouponId
-        )
-    }
-}
-
-/// Checks the shape of a coupon id (before it is looked up).
-pub fn validate_coupon_id(id: &str) -> Result<(), OrderError> {
-    if contract::is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(OrderError::CouponId)
-    }
-}
-
-/// Checks the shape of the lines (before anything is looked up).
-pub fn validate_lines(lines: &[Line]) -> Result<(), OrderError> {
-    if lines.is_empty() || lines.len() > MAX_DISTINCT_ITEMS {
-        return Err(OrderError::ItemCount);
-    }
-    let mut seen = HashSet::new();
-    for line in lines {
-        if line.product_id.trim().is_empty() || line.product_id.chars().count() > MAX_ID_CHARS {
-            return Err(OrderError::ProductId);
-        }
-        if !(1..=i64::from(MAX_QUANTITY)).contains(&line.quantity) {
-            return Err(OrderError::Quantity);
-        }
-        if !seen.insert(line.product_id.as_str()) {
-            return Err(OrderError::DuplicateProduct);
-        }
-    }
-    Ok(())
-}
-
-/// A coupon as the order service knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CouponTerms {
-    pub discount: Discount,
-    pub minimum_order_amount: Won,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Amounts {
-    pub total: Won,
-    pub discount: Won,
-    pub payment: Won,
-}
-
-/// Prices an order. A FIXED discount takes its amount; a PERCENT one takes
-/// `floor(total × rate / 100)` (rounded down to the won, in the customer's disfavour by
-/// less than one won), capped at `maxAmount`. No discount exceeds the total.
-pub fn price(items: &[OrderItem], coupon: Option<&CouponTerms>) -> Result<Amounts, OrderError> {
-    let mut total = Won::ZERO;
-    for item in items {
-        let line = item
-            .unit_price
-            .checked_mul(u64::from(item.quantity))
-            .ok_or(OrderError::AmountTooLarge)?;
-        total = total.checked_add(line).ok_or(OrderError::AmountTooLarge)?;
-    }
-    let discount = match coupon {
-        None => Won::ZERO,
-        Some(terms) => {
-            if total < terms.minimum_order_amount {
-                return Err(OrderError::BelowMinimum);
-            }
-            match &terms.discount {
-                Discount::Fixed { amount } => *amount,
-                Discount::Percent { rate, max_amount } => {
-                    let raw = u128::from(total.0) * u128::from(*rate) / 100;
-                    let raw = Won(u64::try_from(raw).map_err(|_| OrderError::AmountTooLarge)?);
-                    max_amount.map_or(raw, |cap| raw.min(cap))
-                }
-            }
-        }
-    }
-    .min(total);
-    Ok(Amounts {
-        total,
-        discount,
-        payment: total.checked_sub(discount).unwrap_or_default(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,102 +586,5 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-    }
-
-    #[test]
-    fn pricing_applies_fixed_and_percent_discounts() {
-        let items = vec![
-            OrderItem {
-                product_id: "a".into(),
-                quantity: 3,
-                unit_price: Won(1_999),
-            },
-            OrderItem {
-                product_id: "b".into(),
-                quantity: 1,
-                unit_price: Won(10_000),
-            },
-        ];
-        assert_eq!(
-            price(&items, None).unwrap(),
-            Amounts {
-                total: Won(15_997),
-                discount: Won(0),
-                payment: Won(15_997)
-            }
-        );
-        let fixed = CouponTerms {
-            discount: Discount::Fixed { amount: Won(500) },
-            minimum_order_amount: Won(10_000),
-        };
-        assert_eq!(price(&items, Some(&fixed)).unwrap().payment, Won(15_497));
-        let pct = CouponTerms {
-            discount: Discount::Percent {
-                rate: 15,
-                max_amount: None,
-            },
-            minimum_order_amount: Won(0),
-        };
-        // 15% of 15,997 is 2,399.55: rounded down to 2,399.
-        assert_eq!(price(&items, Some(&pct)).unwrap().discount, Won(2_399));
-        let capped = CouponTerms {
-            discount: Discount::Percent {
-                rate: 15,
-                max_amount: Some(Won(1_000)),
-            },
-            minimum_order_amount: Won(0),
-        };
-        assert_eq!(price(&items, Some(&capped)).unwrap().discount, Won(1_000));
-        let big = CouponTerms {
-            discount: Discount::Fixed {
-                amount: Won(1_000_000),
-            },
-            minimum_order_amount: Won(0),
-        };
-        assert_eq!(
-            price(&items, Some(&big)).unwrap(),
-            Amounts {
-                total: Won(15_997),
-                discount: Won(15_997),
-                payment: Won(0)
-            }
-        );
-        let high_minimum = CouponTerms {
-            discount: Discount::Fixed { amount: Won(1) },
-            minimum_order_amount: Won(20_000),
-        };
-        assert_eq!(
-            price(&items, Some(&high_minimum)),
-            Err(OrderError::BelowMinimum)
-        );
-        let huge = vec![OrderItem {
-            product_id: "a".into(),
-            quantity: 1_000,
-            unit_price: Won(u64::MAX / 10),
-        }];
-        assert_eq!(price(&huge, None), Err(OrderError::AmountTooLarge));
-    }
-
-    #[test]
-    fn lines_are_validated() {
-        let line = |p: &str, q: i64| Line {
-            product_id: p.into(),
-            quantity: q,
-        };
-        assert_eq!(validate_lines(&[]), Err(OrderError::ItemCount));
-        assert_eq!(validate_lines(&[line("a", 0)]), Err(OrderError::Quantity));
-        assert_eq!(
-            validate_lines(&[line("a", 1_001)]),
-            Err(OrderError::Quantity)
-        );
-        assert_eq!(validate_lines(&[line("a", -1)]), Err(OrderError::Quantity));
-        assert_eq!(
-            validate_lines(&[line("a", 1), line("a", 2)]),
-            Err(OrderError::DuplicateProduct)
-        );
-        assert_eq!(validate_lines(&[line("", 1)]), Err(OrderError::ProductId));
-        let many: Vec<Line> = (0..51).map(|i| line(&format!("p{i}"), 1)).collect();
-        assert_eq!(validate_lines(&many), Err(OrderError::ItemCount));
-        assert_eq!(validate_lines(&many[..50]), Ok(()));
     }
 }
