@@ -15,10 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use contract::{
-    Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered, StockReleased,
-    StockReservationFailed, StockReserved, Won,
-};
+use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
@@ -27,7 +24,7 @@ use platform::dynamo::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
-use crate::domain::{self, ProductError, Ranked, Reservation, Sale};
+use crate::domain::{self, ProductError, Ranked, Reservation, Sale, SaleMove, Sold};
 use crate::repo::{
     CATALOGUE, DailySales, Product, catalogue_index, product_key, reservation_key, sale_key,
     stats_key, stats_pk,
@@ -263,18 +260,13 @@ impl ProductService {
             let stat = self.ports.store.get(&stats_key(&day, product_id)).await?;
             out.push(match stat {
                 Some(item) => item.parse()?,
-                None => DailySales {
-                    product_id: product_id.to_owned(),
-                    day,
-                    quantity: 0,
-                    amount: Won::ZERO,
-                },
+                None => DailySales::of(product_id, &day, Sold::default()),
             });
         }
         Ok(out)
     }
 
-    /// `OrderCreated`: take every line's stock, or none.
+    /// `OrderCreated`: take every line's stock, or none (decided by [`domain::reserve`]).
     pub async fn reserve(
         &self,
         cause: &Envelope,
@@ -283,172 +275,85 @@ impl ProductService {
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |event: Event| {
-                self.ports
-                    .events
-                    .envelope(Cause::Event(cause), order_id, event)
-            };
-            if let Some(record) = store.get(&reservation_key(order_id)).await? {
-                let again = match record.parse::<Reservation>()? {
-                    Reservation::Reserved { .. } => Some(answer(
-                        StockReserved {
-                            order_id: order_id.to_owned(),
-                        }
-                        .into(),
-                    )),
-                    Reservation::Failed { reason, product_id } => Some(answer(
-                        StockReservationFailed {
-                            order_id: order_id.to_owned(),
-                            reason,
-                            product_id,
-                        }
-                        .into(),
-                    )),
-                    // Already undone: the order has moved on; nothing to say.
-                    Reservation::Released { .. } | Reservation::Tombstone => None,
-                };
-                return Ok(Decision::Commit(Commit::new().events(again), ()));
+            let record = store
+                .get(&reservation_key(order_id))
+                .await?
+                .map(|item| item.parse::<Reservation>())
+                .transpose()?;
+            let mut products: BTreeMap<String, Option<(Item, Product)>> = BTreeMap::new();
+            if record.is_none() {
+                for line in items {
+                    let item = store.get(&product_key(&line.product_id)).await?;
+                    let parsed = item.map(|i| i.parse().map(|p| (i, p))).transpose()?;
+                    products.insert(line.product_id.clone(), parsed);
+                }
             }
-            let mut products: BTreeMap<String, Option<Item>> = BTreeMap::new();
-            for item in items {
-                products.insert(
-                    item.product_id.clone(),
-                    store.get(&product_key(&item.product_id)).await?,
-                );
-            }
-            let mut stock = BTreeMap::new();
-            for (id, item) in &products {
-                stock.insert(
-                    id.clone(),
-                    item.as_ref()
-                        .map(|i| i.parse::<Product>().map(|p| p.stock))
-                        .transpose()?,
-                );
-            }
-            if let Err((reason, product_id)) = domain::check_reservation(items, &stock) {
-                let record = Reservation::Failed {
-                    reason: reason.to_owned(),
-                    product_id: Some(product_id.clone()),
-                };
-                let event = answer(
-                    StockReservationFailed {
-                        order_id: order_id.to_owned(),
-                        reason: reason.to_owned(),
-                        product_id: Some(product_id),
-                    }
-                    .into(),
-                );
-                let commit = Commit::new()
-                    .write(Write::put(
-                        reservation_key(order_id),
-                        &record,
-                        Expect::Absent,
-                    )?)
-                    .event(event);
-                return Ok(Decision::Commit(commit, ()));
-            }
+            let stock = products
+                .iter()
+                .map(|(id, p)| (id.clone(), p.as_ref().map(|(_, p)| p.stock)))
+                .collect();
+            let decided = domain::reserve(record.as_ref(), order_id, items, &stock);
             let mut commit = Commit::new();
-            let mut taken: BTreeMap<&str, u64> = BTreeMap::new();
-            for line in items {
-                *taken.entry(&line.product_id).or_default() += u64::from(line.quantity);
-            }
-            for (id, quantity) in taken {
-                let Some(Some(item)) = products.get(id) else {
+            for (id, stock_after) in decided.stock_after {
+                let Some(Some((item, mut product))) = products.remove(&id) else {
                     continue;
                 };
-                let mut product: Product = item.parse()?;
-                product.stock -= quantity; // checked above, under the version condition below
+                product.stock = stock_after;
                 commit = commit.write(
-                    Write::put(product_key(id), &product, Expect::Version(item.version))?
+                    Write::put(product_key(&id), &product, Expect::Version(item.version))?
                         .indexed(item.gsi1.clone(), None),
                 );
             }
-            let record = Reservation::Reserved {
-                items: items.to_vec(),
-            };
-            let commit = commit
-                .write(Write::put(
+            if let Some(record) = decided.record {
+                commit = commit.write(Write::put(
                     reservation_key(order_id),
                     &record,
                     Expect::Absent,
-                )?)
-                .event(answer(
-                    StockReserved {
-                        order_id: order_id.to_owned(),
-                    }
-                    .into(),
-                ));
-            Ok(Decision::Commit(commit, ()))
+                )?);
+            }
+            let answer = decided
+                .answer
+                .map(|e| self.ports.events.envelope(Cause::Event(cause), order_id, e));
+            Ok(Decision::Commit(commit.events(answer), ()))
         })
         .await
     }
 
-    /// `OrderFailed` / `OrderCancelled`: give back what was reserved (answering
-    /// `released:false` when nothing was), leaving a tombstone if the order came first.
+    /// `OrderFailed` / `OrderCancelled`: give back what was reserved (decided by
+    /// [`domain::release`]).
     pub async fn release(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |released: bool| {
-                self.ports.events.envelope(
-                    Cause::Event(cause),
-                    order_id,
-                    StockReleased {
-                        order_id: order_id.to_owned(),
-                        released,
-                    },
-                )
-            };
             let record_item = store.get(&reservation_key(order_id)).await?;
             let record = record_item
                 .as_ref()
                 .map(Item::parse::<Reservation>)
                 .transpose()?;
-            let expect = Expect::after_read(record_item.as_ref());
-            let commit = match record {
-                None => Commit::new()
-                    .write(Write::put(
-                        reservation_key(order_id),
-                        &Reservation::Tombstone,
-                        expect,
-                    )?)
-                    .event(answer(false)),
-                Some(Reservation::Failed { .. }) => Commit::new()
-                    .write(Write::put(
-                        reservation_key(order_id),
-                        &Reservation::Released { released: false },
-                        expect,
-                    )?)
-                    .event(answer(false)),
-                Some(Reservation::Released { released }) => Commit::new().event(answer(released)),
-                Some(Reservation::Tombstone) => Commit::new().event(answer(false)),
-                Some(Reservation::Reserved { items }) => {
-                    let mut given: BTreeMap<String, u64> = BTreeMap::new();
-                    for line in &items {
-                        *given.entry(line.product_id.clone()).or_default() +=
-                            u64::from(line.quantity);
-                    }
-                    let mut commit = Commit::new();
-                    for (id, quantity) in given {
-                        let Some(item) = store.get(&product_key(&id)).await? else {
-                            continue;
-                        };
-                        let mut product: Product = item.parse()?;
-                        product.stock += quantity;
-                        commit = commit.write(
-                            Write::put(product_key(&id), &product, Expect::Version(item.version))?
-                                .indexed(item.gsi1.clone(), None),
-                        );
-                    }
-                    commit
-                        .write(Write::put(
-                            reservation_key(order_id),
-                            &Reservation::Released { released: true },
-                            expect,
-                        )?)
-                        .event(answer(true))
-                }
-            };
-            Ok(Decision::Commit(commit, ()))
+            let decided = domain::release(record.as_ref(), order_id);
+            let mut commit = Commit::new();
+            for (id, quantity) in decided.give_back {
+                let Some(item) = store.get(&product_key(&id)).await? else {
+                    continue;
+                };
+                let mut product: Product = item.parse()?;
+                product.stock = product.stock.saturating_add(quantity);
+                commit = commit.write(
+                    Write::put(product_key(&id), &product, Expect::Version(item.version))?
+                        .indexed(item.gsi1.clone(), None),
+                );
+            }
+            if let Some(next) = decided.record {
+                commit = commit.write(Write::put(
+                    reservation_key(order_id),
+                    &next,
+                    Expect::after_read(record_item.as_ref()),
+                )?);
+            }
+            let answer = self
+                .ports
+                .events
+                .envelope(Cause::Event(cause), order_id, decided.answer);
+            Ok(Decision::Commit(commit.event(answer), ()))
         })
         .await
     }
@@ -461,85 +366,47 @@ impl ProductService {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let day = day_of(at);
-        self.apply_sales(order_id, |sale| match sale {
-            None => Some((
-                Sale::Counted {
-                    day: day.clone(),
-                    items: items.to_vec(),
-                },
-                day.clone(),
-                items.to_vec(),
-                true,
-            )),
-            Some(_) => None,
-        })
-        .await
+        self.move_sale(order_id, |sale| domain::count_sale(sale, &day, items))
+            .await
     }
 
     /// `OrderCancelled` of a confirmed order: take its lines back out (or make sure a late
     /// confirmation never counts them).
     pub async fn reverse_sale(&self, order_id: &str) -> Result<(), StoreError> {
-        self.apply_sales(order_id, |sale| match sale {
-            None => Some((Sale::CancelledFirst, String::new(), Vec::new(), false)),
-            Some(Sale::Counted { day, items }) => {
-                Some((Sale::Reversed { day: day.clone() }, day, items, false))
-            }
-            Some(_) => None,
-        })
-        .await
+        self.move_sale(order_id, domain::reverse_sale).await
     }
 
-    /// Moves the sale record with `decide` (current → (next, day, lines, add?)) and adds or
-    /// subtracts the lines on that day's statistics, in one commit.
-    async fn apply_sales<F>(&self, order_id: &str, decide: F) -> Result<(), StoreError>
+    /// Moves the sale record as `decide` says and the day's statistics with it, in one commit.
+    async fn move_sale<F>(&self, order_id: &str, decide: F) -> Result<(), StoreError>
     where
-        F: Fn(Option<Sale>) -> Option<(Sale, String, Vec<OrderItem>, bool)>,
+        F: Fn(Option<&Sale>) -> Option<SaleMove>,
     {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
             let record_item = store.get(&sale_key(order_id)).await?;
             let current = record_item.as_ref().map(Item::parse::<Sale>).transpose()?;
-            let Some((next, day, lines, add)) = decide(current) else {
+            let Some(decided) = decide(current.as_ref()) else {
                 return Ok(Decision::Done(()));
             };
-            let mut per_product: BTreeMap<String, (u64, Won)> = BTreeMap::new();
-            for line in &lines {
-                let entry = per_product.entry(line.product_id.clone()).or_default();
-                entry.0 += u64::from(line.quantity);
-                entry.1 = entry
-                    .1
-                    .checked_add(
-                        line.unit_price
-                            .checked_mul(u64::from(line.quantity))
-                            .unwrap_or_default(),
-                    )
-                    .unwrap_or_default();
-            }
             let mut commit = Commit::new().write(Write::put(
                 sale_key(order_id),
-                &next,
+                &decided.record,
                 Expect::after_read(record_item.as_ref()),
             )?);
-            for (product_id, (quantity, amount)) in per_product {
-                let stat_item = store.get(&stats_key(&day, &product_id)).await?;
-                let mut stat = match &stat_item {
-                    Some(item) => item.parse::<DailySales>()?,
-                    None => DailySales {
-                        product_id: product_id.clone(),
-                        day: day.clone(),
-                        quantity: 0,
-                        amount: Won::ZERO,
-                    },
+            for product_id in decided.per_product.keys() {
+                let key = stats_key(&decided.day, product_id);
+                let stat_item = store.get(&key).await?;
+                let before = match &stat_item {
+                    Some(item) => item.parse::<DailySales>()?.sold(),
+                    None => Sold::default(),
                 };
-                if add {
-                    stat.quantity += quantity;
-                    stat.amount = stat.amount.checked_add(amount).unwrap_or(stat.amount);
-                } else {
-                    stat.quantity = stat.quantity.saturating_sub(quantity);
-                    stat.amount = stat.amount.checked_sub(amount).unwrap_or_default();
-                }
+                let stat = DailySales::of(
+                    product_id,
+                    &decided.day,
+                    decided.applied_to(before, product_id),
+                );
                 commit = commit.write(Write::put(
-                    stats_key(&day, &product_id),
+                    key,
                     &stat,
                     Expect::after_read(stat_item.as_ref()),
                 )?);

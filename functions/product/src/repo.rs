@@ -13,6 +13,8 @@ use platform::docstore::{IndexKey, Key};
 use platform::ports::sortable_time;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Sold;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
@@ -30,6 +32,24 @@ pub struct DailySales {
     pub day: String,
     pub quantity: u64,
     pub amount: Won,
+}
+
+impl DailySales {
+    pub fn of(product_id: &str, day: &str, sold: Sold) -> DailySales {
+        DailySales {
+            product_id: product_id.to_owned(),
+            day: day.to_owned(),
+            quantity: sold.quantity,
+            amount: sold.amount,
+        }
+    }
+
+    pub fn sold(&self) -> Sold {
+        Sold {
+            quantity: self.quantity,
+            amount: self.amount,
+        }
+    }
 }
 
 pub fn product_key(product_id: &str) -> Key {

@@ -1,10 +1,15 @@
-//! Product rules: what a product may be, how a reservation and a sale move, how the
-//! ranking is computed. Pure.
+//! Product rules: what a product may be and how the ranking is computed. How an order's
+//! stock is reserved and released is in `reservation`, how a sale is counted in `sales`.
+//! Pure.
 
 use std::collections::BTreeMap;
 
-use contract::{OrderItem, Won};
-use serde::{Deserialize, Serialize};
+use contract::Won;
+
+mod reservation;
+mod sales;
+pub use reservation::*;
+pub use sales::*;
 
 pub const MAX_PRICE: Won = Won(100_000_000);
 pub const MAX_STOCK: u64 = 1_000_000;
@@ -74,59 +79,6 @@ pub fn adjust_stock(stock: u64, delta: i64) -> Result<u64, ProductError> {
         .ok_or(ProductError::Stock)
 }
 
-/// What the product service did for one order's stock. The record is also the
-/// de-duplication key of `OrderCreated` and of the undo.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Reservation {
-    Reserved {
-        items: Vec<OrderItem>,
-    },
-    Failed {
-        reason: String,
-        product_id: Option<String>,
-    },
-    /// Undone: `released` says whether stock had been taken and was given back.
-    Released {
-        released: bool,
-    },
-    /// The undo came before the order: a late `OrderCreated` reserves nothing.
-    Tombstone,
-}
-
-pub const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
-pub const UNKNOWN_PRODUCT: &str = "UNKNOWN_PRODUCT";
-
-/// Whether every line can be taken from `stock` (product id → available). Returns the first
-/// line that cannot, with why.
-pub fn check_reservation(
-    items: &[OrderItem],
-    stock: &BTreeMap<String, Option<u64>>,
-) -> Result<(), (&'static str, String)> {
-    for item in items {
-        match stock.get(&item.product_id).copied().flatten() {
-            None => return Err((UNKNOWN_PRODUCT, item.product_id.clone())),
-            Some(available) if available < u64::from(item.quantity) => {
-                return Err((OUT_OF_STOCK, item.product_id.clone()));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// What the statistics hold of one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Sale {
-    /// Counted on `day` (UTC, `YYYY-MM-DD`).
-    Counted { day: String, items: Vec<OrderItem> },
-    /// Counted, then taken back out.
-    Reversed { day: String },
-    /// The cancellation came before the confirmation: never count it.
-    CancelledFirst,
-}
-
 /// One product's line in the ranking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ranked {
@@ -158,14 +110,6 @@ pub fn ranking(sold: impl IntoIterator<Item = (String, u64)>) -> Vec<Ranked> {
 mod tests {
     use super::*;
 
-    fn line(p: &str, q: u32) -> OrderItem {
-        OrderItem {
-            product_id: p.into(),
-            quantity: q,
-            unit_price: Won(100),
-        }
-    }
-
     #[test]
     fn stock_adjustments_stay_in_bounds() {
         assert_eq!(adjust_stock(5, -5), Ok(0));
@@ -177,31 +121,6 @@ mod tests {
             Err(ProductError::InsufficientStock)
         );
         assert_eq!(adjust_stock(0, i64::MAX), Err(ProductError::Stock));
-    }
-
-    #[test]
-    fn a_reservation_needs_every_line() {
-        let stock = BTreeMap::from([
-            ("a".to_owned(), Some(3)),
-            ("b".to_owned(), Some(1)),
-            ("gone".to_owned(), None),
-        ]);
-        assert_eq!(
-            check_reservation(&[line("a", 3), line("b", 1)], &stock),
-            Ok(())
-        );
-        assert_eq!(
-            check_reservation(&[line("a", 3), line("b", 2)], &stock),
-            Err((OUT_OF_STOCK, "b".into()))
-        );
-        assert_eq!(
-            check_reservation(&[line("gone", 1)], &stock),
-            Err((UNKNOWN_PRODUCT, "gone".into()))
-        );
-        assert_eq!(
-            check_reservation(&[line("x", 1)], &stock),
-            Err((UNKNOWN_PRODUCT, "x".into()))
-        );
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! An order's stock: reserved on `OrderCreated`, given back on `OrderFailed` /
+//! `OrderCancelled`. The reservation record is also the de-duplication key of both, so a
+//! repeated event finds it and says again what was said.
+
+use std::collections::BTreeMap;
+
+use contract::{Event, OrderItem, StockReleased, StockReservationFailed, StockReserved};
+use serde::{Deserialize, Serialize};
+
+/// What the product service did for one order's stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reservation {
+    Reserved {
+        items: Vec<OrderItem>,
+    },
+    Failed {
+        reason: String,
+        product_id: Option<String>,
+    },
+    /// Undone: `released` says whether stock had been taken and was given back.
+    Released {
+        released: bool,
+    },
+    /// The undo came before the order: a late `OrderCreated` reserves nothing.
+    Tombstone,
+}
+
+/// Why an order's stock could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortage {
+    UnknownProduct,
+    OutOfStock,
+}
+
+impl Shortage {
+    /// The `reason` the order records and the API shows.
+    pub fn code(self) -> &'static str {
+        match self {
+            Shortage::UnknownProduct => "UNKNOWN_PRODUCT",
+            Shortage::OutOfStock => "OUT_OF_STOCK",
+        }
+    }
+}
+
+/// What `OrderCreated` does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reserve {
+    /// The record to create; `None` when the order was decided before.
+    pub record: Option<Reservation>,
+    /// Each product whose stock changes, with its stock after.
+    pub stock_after: BTreeMap<String, u64>,
+    /// What to tell the order; `None` when it has been undone since.
+    pub answer: Option<Event>,
+}
+
+/// Decides `OrderCreated` from the order's record (if any) and the stock of each product it
+/// names (`None`: no such product). Every line must be available, or nothing is taken.
+pub fn reserve(
+    record: Option<&Reservation>,
+    order_id: &str,
+    items: &[OrderItem],
+    stock: &BTreeMap<String, Option<u64>>,
+) -> Reserve {
+    let reserved = || StockReserved {
+        order_id: order_id.to_owned(),
+    };
+    let failed = |reason: String, product_id: Option<String>| StockReservationFailed {
+        order_id: order_id.to_owned(),
+        reason,
+        product_id,
+    };
+    if let Some(record) = record {
+        let answer = match record {
+            Reservation::Reserved { .. } => Some(reserved().into()),
+            Reservation::Failed { reason, product_id } => {
+                Some(failed(reason.clone(), product_id.clone()).into())
+            }
+            // Already undone: the order has moved on; nothing to say.
+            Reservation::Released { .. } | Reservation::Tombstone => None,
+        };
+        return Reserve {
+            record: None,
+            stock_after: BTreeMap::new(),
+            answer,
+        };
+    }
+    match take(items, stock) {
+        Ok(stock_after) => Reserve {
+            record: Some(Reservation::Reserved {
+                items: items.to_vec(),
+            }),
+            stock_after,
+            answer: Some(reserved().into()),
+        },
+        Err((shortage, product_id)) => {
+            let reason = shortage.code().to_owned();
+            Reserve {
+                record: Some(Reservation::Failed {
+                    reason: reason.clone(),
+                    product_id: Some(product_id.clone()),
+                }),
+                stock_after: BTreeMap::new(),
+                answer: Some(failed(reason, Some(product_id)).into()),
+            }
+        }
+    }
+}
+
+/// Each product's stock after taking every line, or the first line that cannot be taken.
+fn take(
+    items: &[OrderItem],
+    stock: &BTreeMap<String, Option<u64>>,
+) -> Result<BTreeMap<String, u64>, (Shortage, String)> {
+    let mut after: BTreeMap<String, u64> = BTreeMap::new();
+    for item in items {
+        let Some(Some(available)) = stock.get(&item.product_id) else {
+            return Err((Shortage::UnknownProduct, item.product_id.clone()));
+        };
+        let left = after.entry(item.product_id.clone()).or_insert(*available);
+        *left = left
+            .checked_sub(u64::from(item.quantity))
+            .ok_or((Shortage::OutOfStock, item.product_id.clone()))?;
+    }
+    Ok(after)
+}
+
+/// What `OrderFailed` / `OrderCancelled` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The record's next state; `None` when it stays as it is.
+    pub record: Option<Reservation>,
+    /// Each product with the quantity to put back.
+    pub give_back: BTreeMap<String, u64>,
+    pub answer: StockReleased,
+}
+
+/// Decides the undo from the order's record: gives back what was taken (saying
+/// `released: false` when nothing was), and leaves a tombstone if the order has not come yet.
+pub fn release(record: Option<&Reservation>, order_id: &str) -> Release {
+    let answer = |released| StockReleased {
+        order_id: order_id.to_owned(),
+        released,
+    };
+    let unchanged = |released| Release {
+        record: None,
+        give_back: BTreeMap::new(),
+        answer: answer(released),
+    };
+    match record {
+        None => Release {
+            record: Some(Reservation::Tombstone),
+            ..unchanged(false)
+        },
+        Some(Reservation::Failed { .. }) => Release {
+            record: Some(Reservation::Released { released: false }),
+            ..unchanged(false)
+        },
+        Some(Reservation::Released { released }) => unchanged(*released),
+        Some(Reservation::Tombstone) => unchanged(false),
+        Some(Reservation::Reserved { items }) => {
+            let mut give_back: BTreeMap<String, u64> = BTreeMap::new();
+            for line in items {
+                *give_back.entry(line.product_id.clone()).or_default() += u64::from(line.quantity);
+            }
+            Release {
+                record: Some(Reservation::Released { released: true }),
+                give_back,
+                answer: answer(true),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "reservation_tests.rs"]
+mod tests;
