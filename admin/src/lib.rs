@@ -22,7 +22,7 @@ pub enum AdminError {
     #[error("no user {0} in table {1}")]
     NoSuchUser(String, String),
     #[error("the user table cannot be used: {0}")]
-    Store(#[from] platform::dynamo::StoreError),
+    Store(#[from] platform::errors::StoreError),
 }
 
 /// Gives the user `role`, straight on the user table; returns who they are, for the

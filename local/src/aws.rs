@@ -15,13 +15,14 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIterato
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
-use contract::{Envelope, Service};
+use contract::Service;
 use platform::batch::{SqsFunction, sqs_message};
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::{IdGenerator, RandomIds};
 use platform::invocations::{Invocations, Meter};
 use platform::lambda::SqsDeadLetters;
+use platform::outbox;
 use platform::ports::Ports;
 use platform::publish::EventPublisher;
 use platform::relay::{OutboxRecord, relay};
@@ -480,11 +481,12 @@ fn outbox_record(
     }
     let change = record.dynamodb()?;
     let image: &HashMap<String, StreamValue> = change.new_image()?;
-    let event = image
-        .get("event")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| "outbox item without an event".to_owned())
-        .and_then(|e| Envelope::from_json(e).map_err(|e| e.to_string()));
+    let event = outbox::decode_event(
+        image
+            .get("event")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+    );
     Some(OutboxRecord {
         sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
         event,

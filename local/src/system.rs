@@ -490,7 +490,9 @@ async fn run_sweep(
                 tracing::info!(due = report.due, changed = report.changed, "sweep")
             }
             Ok(_) => {}
-            Err(error) => tracing::error!(%error, "sweep failed; the next one tries again"),
+            Err(error) => {
+                tracing::error!(error = %platform::errors::chain(&error), "sweep failed; the next one tries again")
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 //! [`EventHandler`]. Only the records that failed are reported, so SQS redelivers only
 //! those. A record that cannot be an event (unparseable, unknown type) is a poison message:
 //! retrying cannot fix it, so it is logged with its id and moved to the dead-letter queue.
+//! So is an event its handler rejects ([`HandlerError::Reject`]); a [`HandlerError::Retry`]
+//! is reported failed and comes back.
 
 use std::collections::HashMap;
 
@@ -14,22 +16,43 @@ use aws_lambda_events::event::sqs::{
 use contract::Envelope;
 use tracing::Instrument;
 
+use crate::errors::{BoxError, StoreError, chain};
 use crate::telemetry;
 
-/// A consumed event could not be handled now; the message will be delivered again.
+/// A consumed event was not handled, and whether it is worth another delivery.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+pub enum HandlerError {
+    /// Not now (the store was down, contended or throttled; an answer is not there yet): the
+    /// message comes back after its visibility timeout.
+    #[error("not handled yet; the message will come back")]
+    Retry(#[source] BoxError),
+    /// Never (the message is poison or the code has a bug): it goes to the dead-letter queue
+    /// at once instead of being delivered `maxReceiveCount` times more.
+    #[error("cannot be handled; quarantined")]
+    Reject(#[source] BoxError),
+}
 
 impl HandlerError {
-    pub fn retry(reason: impl std::fmt::Display) -> Self {
-        HandlerError(reason.to_string())
+    pub fn retry(cause: impl Into<BoxError>) -> Self {
+        HandlerError::Retry(cause.into())
+    }
+
+    pub fn reject(cause: impl Into<BoxError>) -> Self {
+        HandlerError::Reject(cause.into())
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, HandlerError::Retry(_))
     }
 }
 
-impl From<crate::dynamo::StoreError> for HandlerError {
-    fn from(error: crate::dynamo::StoreError) -> Self {
-        HandlerError(error.to_string())
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        if error.is_retryable() {
+            HandlerError::Retry(error.into())
+        } else {
+            HandlerError::Reject(error.into())
+        }
     }
 }
 
@@ -87,19 +110,9 @@ impl<H: EventHandler> BatchProcessor<H> {
         let event = match Envelope::from_json(body) {
             Ok(event) => event,
             Err(error) => {
-                tracing::error!(function = %self.function, message_id, %error, "poison message: moving it to the dead-letter queue");
-                return match self
-                    .dead_letters
-                    .quarantine(message, &error.to_string())
-                    .await
-                {
-                    Ok(()) => true,
-                    Err(e) => {
-                        // Reporting it failed still bounds it: maxReceiveCount moves it later.
-                        tracing::error!(function = %self.function, message_id, error = %e, "could not quarantine; reporting it failed");
-                        false
-                    }
-                };
+                tracing::error!(function = %self.function, message_id, error = %chain(&error), "poison message: moving it to the dead-letter queue");
+                let reason = chain(&error).to_string();
+                return self.quarantine(message, reason).await;
             }
         };
         let attempt = message
@@ -111,14 +124,32 @@ impl<H: EventHandler> BatchProcessor<H> {
         async {
             match self.handler.handle(&event, attempt).await {
                 Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(message_id, %error, "handler failed; the message will come back");
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
                     false
+                }
+                Err(error) => {
+                    tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
+                    let reason = chain(&error).to_string();
+                    self.quarantine(message, reason).await
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// Moves a message that can never be handled to the dead-letter queue; `false` when that
+    /// failed and it must be reported failed instead.
+    async fn quarantine(&self, message: &SqsMessage, reason: String) -> bool {
+        match self.dead_letters.quarantine(message, &reason).await {
+            Ok(()) => true,
+            Err(e) => {
+                // Reporting it failed still bounds it: maxReceiveCount moves it later.
+                tracing::error!(function = %self.function, error = %e, "could not quarantine; reporting it failed");
+                false
+            }
+        }
     }
 }
 

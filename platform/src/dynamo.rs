@@ -1,12 +1,14 @@
 //! What every DynamoDB adapter shares: the client, error mapping, transaction cancellation
 //! reasons, TTL values.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 pub use aws_sdk_dynamodb::Client;
+
+use crate::errors::StoreError;
 
 /// The reason code DynamoDB gives a transaction item whose condition failed.
 pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
@@ -18,32 +20,6 @@ pub async fn client_from_env() -> Client {
         .load()
         .await;
     Client::new(&config)
-}
-
-/// A store failed for a reason the caller cannot fix. Shown to clients only as "internal
-/// error"; the details go to the log.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    #[error("a stored item is unreadable: {0}")]
-    Corrupt(String),
-    /// Too many writers raced for the same items; try again later.
-    #[error("too much contention; try again")]
-    Contention,
-    /// A page cursor that this store did not hand out.
-    #[error("the page cursor is not valid")]
-    InvalidCursor,
-}
-
-impl StoreError {
-    pub fn unavailable(error: impl std::error::Error) -> StoreError {
-        StoreError::Unavailable(DisplayErrorContext(error).to_string())
-    }
-
-    pub fn corrupt(error: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt(error.to_string())
-    }
 }
 
 /// For a cancelled `TransactWriteItems`: the reason code of each item, in request order
@@ -204,7 +180,7 @@ where
             return Ok(value);
         }
         if started.elapsed() > TABLE_READY_DEADLINE {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "{what} after {TABLE_READY_DEADLINE:?}"
             )));
         }
@@ -238,7 +214,7 @@ async fn wait_until_ready(
 ) -> Result<(), StoreError> {
     use aws_sdk_dynamodbstreams::types::StreamStatus;
     let Some(stream_arn) = wait_until_active(client, name).await? else {
-        return Err(StoreError::Unavailable(format!(
+        return Err(StoreError::unavailable(format!(
             "table {name} has no stream; it was made by something else"
         )));
     };

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::dynamo::StoreError;
+use crate::errors::StoreError;
 pub use crate::identity::{Identity, Role};
 use crate::telemetry;
 
@@ -84,8 +84,8 @@ impl ApiError {
     }
 
     /// An unexpected failure: logged in full, answered as a bare 500.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "internal error");
+    pub fn internal(error: impl std::error::Error + 'static) -> Self {
+        tracing::error!(error = %crate::errors::chain(&error), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
@@ -390,7 +390,7 @@ mod tests {
         );
         // An internal error never tells the client what went wrong.
         let (status, _, body) =
-            answer(StoreError::Unavailable("table shop-x: AccessDenied".into()).into()).await;
+            answer(StoreError::unavailable("table shop-x: AccessDenied").into()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.to_string().contains("shop-x"), "{body}");
     }

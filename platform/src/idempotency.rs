@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::dynamo::{Client, StoreError, epoch_seconds};
+use crate::dynamo::{Client, epoch_seconds};
+use crate::errors::StoreError;
 
 pub const DEDUP_PK_PREFIX: &str = "DEDUP#";
 pub const DEDUP_SK: &str = "DEDUP";

@@ -228,7 +228,7 @@ pub async fn run_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Erro
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<String, E>>,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     telemetry::init(LogTarget::Stdout);
     let job = &job;
@@ -239,7 +239,11 @@ where
                     tracing::info!(%summary, "scheduled run done");
                     Ok(summary)
                 }
-                Err(error) => Err(lambda_runtime::Error::from(error.to_string())),
+                Err(error) => {
+                    let error = crate::errors::chain(&error).to_string();
+                    tracing::error!(%error, "scheduled run failed");
+                    Err(lambda_runtime::Error::from(error))
+                }
             }
         },
     ))

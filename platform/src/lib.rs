@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod docstore;
 pub mod dynamo;
+pub mod errors;
 pub mod events;
 pub mod http;
 pub mod idempotency;

@@ -16,7 +16,8 @@ use contract::Envelope;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
-use crate::dynamo::{StoreError, epoch_seconds};
+use crate::dynamo::epoch_seconds;
+use crate::errors::StoreError;
 use crate::relay::OutboxRecord;
 
 pub const OUTBOX_PK_PREFIX: &str = "OUTBOX#";
@@ -40,6 +41,14 @@ pub fn dynamo_item(event: &Envelope, now: DateTime<Utc>) -> HashMap<String, Attr
         ("event".to_owned(), AttributeValue::S(event.to_json())),
         ("ttl".to_owned(), epoch_seconds(now + OUTBOX_RETENTION)),
     ])
+}
+
+/// The event an outbox item carries, from its `event` attribute (`None`: absent or not a
+/// string). The one decoder of outbox items: the relay's stream handler, the local stream
+/// reader and the tests' outbox scan all read through it.
+pub fn decode_event(event: Option<&str>) -> Result<Envelope, String> {
+    let json = event.ok_or("an outbox item without a readable event")?;
+    Envelope::from_json(json).map_err(|e| format!("an outbox item with an unreadable event: {e}"))
 }
 
 /// The outbox item as one element of a `TransactWriteItems`.

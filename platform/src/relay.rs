@@ -10,11 +10,10 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use contract::Envelope;
-use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::invocations::Meter;
-use crate::outbox::{MemoryOutbox, OUTBOX_PK_PREFIX};
+use crate::outbox::{self, MemoryOutbox, OUTBOX_PK_PREFIX};
 use crate::publish::EventPublisher;
 
 /// One outbox item from the stream: its sequence number and its event (or why it is unreadable).
@@ -65,40 +64,21 @@ pub async fn relay(
     Ok(done)
 }
 
-#[derive(Deserialize)]
-struct OutboxImage {
-    pk: String,
-    event: String,
-}
-
 /// The outbox records of a DynamoDB stream batch: inserted items under `OUTBOX#` only
 /// (on AWS the event source mapping's filter already drops the rest).
 pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
+    let text = |item: &serde_dynamo::Item, name: &str| match item.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
     event
         .records
         .iter()
         .filter(|r| r.event_name == "INSERT")
-        .filter_map(|r| {
-            let sequence_number = r.change.sequence_number.clone().unwrap_or_default();
-            let image = serde_dynamo::from_item::<_, OutboxImage>(r.change.new_image.clone());
-            match image {
-                Ok(image) if image.pk.starts_with(OUTBOX_PK_PREFIX) => Some(OutboxRecord {
-                    sequence_number,
-                    event: Envelope::from_json(&image.event).map_err(|e| e.to_string()),
-                }),
-                Ok(_) => None,
-                Err(_) => {
-                    // Not shaped like an outbox item: only outbox items carry `event`.
-                    let is_outbox = r.change.keys.get("pk").is_some_and(|pk| {
-                        serde_dynamo::from_attribute_value::<_, String>(pk.clone())
-                            .is_ok_and(|pk| pk.starts_with(OUTBOX_PK_PREFIX))
-                    });
-                    is_outbox.then(|| OutboxRecord {
-                        sequence_number,
-                        event: Err("outbox item without a readable event".to_owned()),
-                    })
-                }
-            }
+        .filter(|r| text(&r.change.keys, "pk").is_some_and(|pk| pk.starts_with(OUTBOX_PK_PREFIX)))
+        .map(|r| OutboxRecord {
+            sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
+            event: outbox::decode_event(text(&r.change.new_image, "event").as_deref()),
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::docstore::{Commit, Decision, DocStore, Expect, Item, Key, Write, commit_with_retries};
-use crate::dynamo::StoreError;
+use crate::errors::StoreError;
 
 /// At most `max` events per `window` (`max` 0: no limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,7 @@ use platform::bus::{
     BusDeadLetters, BusError, BusPublisher, FilterPolicy, MemoryBus, QueueSpec, Topology, mapping,
 };
 use platform::clock::{ManualClock, SystemClock};
+use platform::errors::StoreError;
 use platform::ids::SequentialIds;
 use platform::publish::EventPublisher;
 
@@ -391,6 +392,62 @@ async fn a_poison_message_goes_straight_to_the_dlq_and_the_rest_of_the_batch_suc
         dead[1].reason.contains("unknown event type"),
         "{}",
         dead[1].reason
+    );
+}
+
+/// Fails `e-1` as the store being down and `e-2` as a corrupt item.
+struct Failing;
+
+#[async_trait]
+impl EventHandler for Failing {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+        match event.event_id.as_str() {
+            "e-1" => Err(StoreError::unavailable(io).into()),
+            "e-2" => Err(StoreError::corrupt("ORDER#o-2/ORDER: missing field `status`").into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retryable_failure_comes_back_and_a_permanent_one_is_quarantined_with_its_cause() {
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("product", FilterPolicy::All)],
+        clock(),
+    );
+    let processor = BatchProcessor::new(
+        "q",
+        Failing,
+        Box::new(BusDeadLetters::new(bus.clone(), "q")),
+    );
+    let publisher = BusPublisher::new(bus.clone());
+    for n in 1..=3 {
+        publisher.publish(&reserved(n)).await.unwrap();
+    }
+    let batch = bus.receive("q", 10).unwrap();
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| sqs_message(&m.message_id, &m.receipt_handle, &m.body, &m.attributes, 1))
+        .collect();
+    let response = processor.handle_batch(event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [batch[0].message_id.as_str()],
+        "only the retryable one"
+    );
+    let dead = bus.dead_letters("q").unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.contains("\"e-2\""), "{}", dead[0].body);
+    assert_eq!(
+        dead[0].reason,
+        "cannot be handled; quarantined: a stored item is unreadable: ORDER#o-2/ORDER: missing field `status`"
     );
 }
 

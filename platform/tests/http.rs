@@ -28,9 +28,10 @@ async fn admin_only(_: Admin) -> StatusCode {
 }
 
 async fn boom() -> Result<(), ApiError> {
-    Err(ApiError::internal(
+    Err(platform::errors::StoreError::unavailable(
         "ResourceNotFoundException: table user-prod-Table1 not found",
-    ))
+    )
+    .into())
 }
 
 fn app() -> Router {

@@ -15,7 +15,7 @@ use platform::batch::EventHandler;
 use platform::clock::{Clock, ManualClock};
 use platform::docstore::memory::MemoryDocStore;
 use platform::docstore::{Commit, CommitError, DocStore, Item, Key, Page, Query};
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::ids::SequentialIds;
 use platform::ports::Ports;
 use rand::{RngExt, SeedableRng};

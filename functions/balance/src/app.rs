@@ -19,7 +19,7 @@ use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::idempotency::KeyedRequest;
 use platform::ports::Ports;

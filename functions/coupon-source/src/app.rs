@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 use contract::{CouponIssued, Discount};
 use platform::docstore::{Commit, Decision, Expect, Key, Write, commit_with_retries};
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 use platform::throttle::{Limit, Throttle, Throttled};
@@ -132,7 +132,7 @@ impl CouponSourceService {
             .map_err(|e| match e {
                 platform::docstore::CommitError::Store(e) => e,
                 platform::docstore::CommitError::Conflict(_) => {
-                    StoreError::Unavailable("source id collision".into())
+                    StoreError::unavailable("source id collision")
                 }
             })?;
         Ok(source)

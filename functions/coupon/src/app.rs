@@ -20,7 +20,7 @@ use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
 };
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::{Ports, sortable_time};
 

@@ -23,7 +23,7 @@ use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::idempotency::KeyedRequest;
 use platform::ports::{Ports, sortable_time};
@@ -463,7 +463,11 @@ impl OrderService {
 
 impl From<OrderFailure> for HandlerError {
     fn from(e: OrderFailure) -> Self {
-        HandlerError::retry(e)
+        match e {
+            OrderFailure::Store(e) => e.into(),
+            // A consumer never asks for these; one here is a bug, and retrying repeats it.
+            other => HandlerError::reject(other),
+        }
     }
 }
 

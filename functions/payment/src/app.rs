@@ -13,7 +13,7 @@ use contract::{
 };
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{Commit, Decision, Expect, Item, Key, Write, commit_with_retries};
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 

@@ -20,7 +20,7 @@ use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
@@ -106,7 +106,7 @@ impl ProductService {
             .map_err(|e| match e {
                 platform::docstore::CommitError::Store(e) => e,
                 platform::docstore::CommitError::Conflict(_) => {
-                    StoreError::Unavailable("product id collision".into())
+                    StoreError::unavailable("product id collision")
                 }
             })?;
         Ok(product)

@@ -62,7 +62,7 @@ async fn sign_up(
             t.retry_after_seconds,
         )),
         Err(SignUpError::Store(e)) => Err(e.into()),
-        Err(SignUpError::Internal(e)) => Err(ApiError::internal(e)),
+        Err(e @ SignUpError::Internal(_)) => Err(ApiError::internal(e)),
     }
 }
 
@@ -101,7 +101,7 @@ async fn log_in(
             t.retry_after_seconds,
         )),
         Err(LoginError::Store(e)) => Err(e.into()),
-        Err(LoginError::Internal(e)) => Err(ApiError::internal(e)),
+        Err(e @ LoginError::Internal(_)) => Err(ApiError::internal(e)),
     }
 }
 

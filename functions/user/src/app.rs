@@ -5,7 +5,7 @@ use std::sync::Arc;
 use contract::UserRegistered;
 use platform::clock::Clock;
 use platform::docstore::{CommitError, ConflictAt, Decision, DocStore, commit_with_retries};
-use platform::dynamo::StoreError;
+use platform::errors::{BoxError, StoreError};
 use platform::events::{Cause, EventFactory};
 use platform::identity::{Identity, Role};
 use platform::ids::IdGenerator;
@@ -41,8 +41,9 @@ pub enum SignUpError {
     Throttled(Throttled),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
+    /// A bug or a broken dependency (hashing, signing): the cause goes to the log.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +58,9 @@ pub enum LoginError {
     /// The store failed or was contended (503 `CONTENDED` for the latter).
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
+    /// A bug or a broken dependency (hashing, signing): the cause goes to the log.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
 
 /// The throttle scopes of the user table.
@@ -124,7 +126,7 @@ impl UserService {
             .passwords
             .hash(password)
             .await
-            .map_err(|e| SignUpError::Internal(e.to_string()))?;
+            .map_err(|e| SignUpError::Internal(e.into()))?;
         let user = User {
             user_id: self.ids.next_id(),
             email,
@@ -147,10 +149,13 @@ impl UserService {
             Err(CommitError::Conflict(ConflictAt::Write(repo::SIGN_UP_EMAIL_WRITE))) => {
                 Err(SignUpError::EmailTaken)
             }
-            Err(CommitError::Conflict(at)) => Err(SignUpError::Internal(format!(
-                "sign-up conflicts at {at:?}: the new user id {} is taken",
-                user.user_id
-            ))),
+            Err(CommitError::Conflict(at)) => Err(SignUpError::Internal(
+                format!(
+                    "sign-up conflicts at {at:?}: the new user id {} is taken",
+                    user.user_id
+                )
+                .into(),
+            )),
             Err(CommitError::Store(e)) => Err(SignUpError::Store(e)),
         }
     }
@@ -211,10 +216,10 @@ impl UserService {
             .await?;
         let user = repo::user(&*self.store, &user_id)
             .await?
-            .ok_or_else(|| LoginError::Internal("credentials without a profile".to_owned()))?;
+            .ok_or_else(|| LoginError::Internal("credentials without a profile".into()))?;
         self.tokens
             .issue(&user.user_id, user.role)
-            .map_err(|e| LoginError::Internal(e.to_string()))
+            .map_err(|e| LoginError::Internal(e.into()))
     }
 
     /// The user id whose password this is, or `None`; as slow for an unknown address as for

@@ -16,7 +16,7 @@ use contract::Envelope;
 use platform::docstore::{
     Commit, Decision, DocStore, Expect, Item, Key, Write, commit_with_retries,
 };
-use platform::dynamo::StoreError;
+use platform::errors::StoreError;
 use platform::identity::Role;
 use serde::{Deserialize, Serialize};
 

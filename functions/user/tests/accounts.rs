@@ -221,5 +221,12 @@ async fn a_stored_profile_that_no_longer_parses_is_corrupt_not_trusted() {
     let write = Write::put(repo::profile_key("u-x"), &bad, Expect::Absent).unwrap();
     g.store.commit(Commit::new().write(write)).await.unwrap();
     let err = g.service.profile("u-x").await.unwrap_err();
-    assert!(err.to_string().contains("u-x"), "{err}");
+    let logged = platform::errors::chain(&err).to_string();
+    assert!(
+        matches!(
+            err,
+            user_service::app::ProfileError::Store(platform::errors::StoreError::Corrupt(_))
+        ) && logged.contains("u-x"),
+        "{logged}"
+    );
 }

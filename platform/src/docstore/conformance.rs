@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Key, Query, Write,
 };
-use crate::dynamo::StoreError;
+use crate::errors::StoreError;
 use crate::testing::OutboxProbe;
 
 pub struct Subject {

@@ -17,7 +17,8 @@ use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
     Write, decode_cursor, encode_cursor,
 };
-use crate::dynamo::{Client, StoreError, cancellation_codes, condition_failed_at, epoch_seconds};
+use crate::dynamo::{Client, cancellation_codes, condition_failed_at, epoch_seconds};
+use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
 

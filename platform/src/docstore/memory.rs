@@ -10,7 +10,7 @@ use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
     Write, decode_cursor, encode_cursor,
 };
-use crate::dynamo::StoreError;
+use crate::errors::StoreError;
 use crate::outbox::MemoryOutbox;
 
 #[derive(Default)]
@@ -135,9 +135,7 @@ impl DocStore for MemoryDocStore {
                 return Err(CommitError::Conflict(ConflictAt::Write(i)));
             }
             if commit.writes[..i].iter().any(|w| w.key() == write.key()) {
-                return Err(
-                    StoreError::Unavailable("a commit may touch each item once".into()).into(),
-                );
+                return Err(StoreError::Refused("a commit may touch each item once".into()).into());
             }
         }
         if let Some((key, _)) = &commit.processed

@@ -18,7 +18,7 @@ use contract::Envelope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::dynamo::StoreError;
+use crate::errors::StoreError;
 
 pub mod dynamodb;
 pub mod memory;
@@ -209,7 +209,7 @@ impl Commit {
     pub fn check_size(&self) -> Result<(), StoreError> {
         let size = self.size();
         if size > MAX_COMMIT_ITEMS {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Refused(format!(
                 "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
             )));
         }

@@ -54,11 +54,12 @@ pub async fn outbox_events(client: &Client, table: &str) -> Vec<Envelope> {
             .await
             .unwrap_or_else(|e| panic!("scan the outbox of {table}: {e}"));
         for item in page.items() {
-            let json = item
-                .get("event")
-                .and_then(|v| v.as_s().ok())
-                .expect("outbox item has an event");
-            events.push(Envelope::from_json(json).expect("outbox event decodes"));
+            let event = crate::outbox::decode_event(
+                item.get("event")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str),
+            );
+            events.push(event.unwrap_or_else(|e| panic!("the outbox of {table}: {e}")));
         }
         start = page.last_evaluated_key;
         if start.is_none() {
@@ -83,14 +84,14 @@ impl crate::docstore::DocStore for TeeStore {
     async fn get(
         &self,
         key: &crate::docstore::Key,
-    ) -> Result<Option<crate::docstore::Item>, crate::dynamo::StoreError> {
+    ) -> Result<Option<crate::docstore::Item>, crate::errors::StoreError> {
         self.inner.get(key).await
     }
 
     async fn query(
         &self,
         query: crate::docstore::Query,
-    ) -> Result<crate::docstore::Page, crate::dynamo::StoreError> {
+    ) -> Result<crate::docstore::Page, crate::errors::StoreError> {
         self.inner.query(query).await
     }
 
@@ -104,7 +105,7 @@ impl crate::docstore::DocStore for TeeStore {
         Ok(())
     }
 
-    async fn processed(&self, key: &str) -> Result<Option<String>, crate::dynamo::StoreError> {
+    async fn processed(&self, key: &str) -> Result<Option<String>, crate::errors::StoreError> {
         self.inner.processed(key).await
     }
 }
