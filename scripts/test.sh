@@ -10,3 +10,13 @@ scripts/install-tools.sh
 # The template: SAM's own validation with its linter (no AWS call; telemetry off).
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template template.yaml --region us-east-1
 cargo test --workspace --all-targets "$@"
+# Every service's domain, app and API build and pass their tests on the core platform alone,
+# without any AWS SDK or Lambda runtime (their `lambda` feature off).
+services=(-p user-service -p balance-service -p product-service -p coupon-source-service
+  -p coupon-service -p order-service -p payment-service)
+if cargo tree "${services[@]}" --no-default-features -e normal,dev --prefix none |
+  grep -E '^(aws-sdk-|aws-config|lambda_runtime|lambda_http) '; then
+  echo "a service's core build pulls in the AWS crates above" >&2
+  exit 1
+fi
+cargo test "${services[@]}" --no-default-features --lib --tests "$@"

@@ -8,10 +8,15 @@
 
 use std::collections::HashMap;
 
+#[cfg(feature = "aws")]
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+#[cfg(feature = "aws")]
+use chrono::{DateTime, Utc};
 
+#[cfg(feature = "aws")]
 use crate::dynamo::{Client, epoch_seconds};
+#[cfg(feature = "aws")]
 use crate::errors::StoreError;
 
 pub const DEDUP_PK_PREFIX: &str = "DEDUP#";
@@ -71,10 +76,12 @@ impl<T: Clone> ProcessedKeys<T> {
     }
 }
 
+#[cfg(feature = "aws")]
 fn dedup_pk(key: &str) -> String {
     format!("{DEDUP_PK_PREFIX}{key}")
 }
 
+#[cfg(feature = "aws")]
 /// The de-duplication item, to go in the same `TransactWriteItems` as the effect. The
 /// transaction is cancelled (`ConditionalCheckFailed` at this item) if the key was done.
 pub fn dynamo_put(
@@ -95,6 +102,7 @@ pub fn dynamo_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+#[cfg(feature = "aws")]
 /// The outcome recorded for `key`, if any (a strongly consistent read).
 pub async fn dynamo_claim(
     client: &Client,

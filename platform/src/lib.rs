@@ -4,12 +4,18 @@
 //! stream relay; publishing; the in-memory SNS/SQS bus; telemetry; HTTP error mapping;
 //! rate limits.
 //! Each concept lives here once.
+//!
+//! The core needs no AWS SDK; the modules and items marked "feature `aws`" are the AWS
+//! part (DynamoDB, SNS and SQS adapters, Lambda entry points). A service's domain and app
+//! depend on the core only: `cargo test -p <service> --no-default-features` builds them
+//! without the SDK.
 
 pub mod batch;
 pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod docstore;
+#[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod errors;
 pub mod events;
@@ -18,11 +24,13 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod invocations;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod outbox;
 pub mod ports;
 pub mod publish;
 pub mod relay;
+#[cfg(feature = "aws")]
 pub mod sns;
 pub mod telemetry;
 pub mod throttle;

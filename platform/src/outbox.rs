@@ -7,16 +7,23 @@
 //! relay. In memory, a store appends to a [`MemoryOutbox`] inside the same critical section
 //! as its state change, and the relay reads it like a stream.
 
-use std::collections::{HashMap, VecDeque};
+#[cfg(feature = "aws")]
+use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
+#[cfg(feature = "aws")]
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+#[cfg(feature = "aws")]
+use chrono::{DateTime, Utc};
 use contract::Envelope;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
+#[cfg(feature = "aws")]
 use crate::dynamo::epoch_seconds;
+#[cfg(feature = "aws")]
 use crate::errors::StoreError;
 use crate::relay::OutboxRecord;
 
@@ -26,6 +33,7 @@ pub const OUTBOX_SK: &str = "OUTBOX";
 /// a day more leaves room to inspect what was published.
 pub const OUTBOX_RETENTION: Duration = Duration::days(2);
 
+#[cfg(feature = "aws")]
 /// The outbox item for one event.
 pub fn dynamo_item(event: &Envelope, now: DateTime<Utc>) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -51,6 +59,7 @@ pub fn decode_event(event: Option<&str>) -> Result<Envelope, String> {
     Envelope::from_json(json).map_err(|e| format!("an outbox item with an unreadable event: {e}"))
 }
 
+#[cfg(feature = "aws")]
 /// The outbox item as one element of a `TransactWriteItems`.
 pub fn dynamo_put(
     table: &str,

@@ -7,13 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+#[cfg(feature = "aws")]
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use contract::Envelope;
 use tokio::sync::watch;
 
 use crate::invocations::Meter;
-use crate::outbox::{self, MemoryOutbox, OUTBOX_PK_PREFIX};
+use crate::outbox::MemoryOutbox;
+#[cfg(feature = "aws")]
+use crate::outbox::{self, OUTBOX_PK_PREFIX};
 use crate::publish::EventPublisher;
 
 /// One outbox item from the stream: its sequence number and its event (or why it is unreadable).
@@ -64,6 +68,7 @@ pub async fn relay(
     Ok(done)
 }
 
+#[cfg(feature = "aws")]
 /// The outbox records of a DynamoDB stream batch: inserted items under `OUTBOX#` only
 /// (on AWS the event source mapping's filter already drops the rest).
 pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
@@ -83,6 +88,7 @@ pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
         .collect()
 }
 
+#[cfg(feature = "aws")]
 /// The relay as a DynamoDB stream handler: partial failure by sequence number.
 pub async fn handle_stream(
     event: StreamEvent,

@@ -25,7 +25,6 @@ async fn sign_up_is_one_commit_and_the_first_admin_is_made_only_for_a_user_that_
         keys: SigningKeys::single(
             JwtSecret::parse("JWT_SECRET", "user-table-test-secret-of-32-bytes").unwrap(),
         ),
-        keys_parameter: None,
         token_ttl: chrono::Duration::hours(1),
         limits: UserLimits::from_env(&HashMap::from([("SIGNUPS_PER_CLIENT_PER_HOUR", "0")]))
             .unwrap(),

@@ -100,6 +100,7 @@ impl OrderService {
     }
 
     /// On Lambda: the table from `TABLE_NAME`, the settings from the environment.
+    #[cfg(feature = "lambda")]
     pub async fn from_env() -> Result<OrderService, platform::config::ConfigError> {
         let settings = OrderSettings::from_env(&platform::config::ProcessEnv)?;
         Ok(OrderService::new(

@@ -5,12 +5,12 @@ use chrono::Duration;
 use platform::config::{ConfigError, Env, number_in, required};
 use platform::throttle::Limit;
 
-use crate::keys::{KeysParameter, SigningKeys};
+#[cfg(feature = "lambda")]
+use crate::keys::KeysParameter;
+use crate::keys::SigningKeys;
 
 pub struct UserConfig {
     pub keys: SigningKeys,
-    /// Where the keys were read from on Lambda, to re-read them (a rotation).
-    pub keys_parameter: Option<KeysParameter>,
     pub token_ttl: Duration,
     pub limits: UserLimits,
 }
@@ -74,7 +74,6 @@ impl UserConfig {
     pub fn local(env: &dyn Env) -> Result<UserConfig, ConfigError> {
         Ok(UserConfig {
             keys: SigningKeys::from_local_env(env)?,
-            keys_parameter: None,
             token_ttl: token_ttl(env)?,
             limits: UserLimits::from_env(env)?,
         })
@@ -83,11 +82,12 @@ impl UserConfig {
     /// Lambda's: keys from the SSM `SecureString` named by `JWT_KEYS_PARAMETER`, read at cold
     /// start (and kept fresh by a [`crate::keys::KeyRefresher`]); a `JWT_SECRET` in the
     /// environment is refused, so a key cannot be left where `lambda:GetFunctionConfiguration`
-    /// shows it.
+    /// shows it. With the parameter, to re-read it (a rotation).
+    #[cfg(feature = "lambda")]
     pub async fn lambda(
         env: &dyn Env,
         sdk: &aws_config::SdkConfig,
-    ) -> Result<UserConfig, ConfigError> {
+    ) -> Result<(UserConfig, KeysParameter), ConfigError> {
         for leaked in ["JWT_SECRET", "JWT_KEYS"] {
             if env.var(leaked).is_some() {
                 return Err(ConfigError::new(
@@ -99,12 +99,12 @@ impl UserConfig {
         let ttl = token_ttl(env)?;
         let limits = UserLimits::from_env(env)?;
         let parameter = KeysParameter::from_env(env, aws_sdk_ssm::Client::new(sdk))?;
-        Ok(UserConfig {
+        let config = UserConfig {
             keys: parameter.load().await?,
-            keys_parameter: Some(parameter),
             token_ttl: ttl,
             limits,
-        })
+        };
+        Ok((config, parameter))
     }
 }
 
@@ -138,6 +138,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lambda")]
     #[tokio::test]
     async fn on_lambda_a_key_in_the_environment_is_refused_before_anything_is_read() {
         for leaked in ["JWT_SECRET", "JWT_KEYS"] {

@@ -34,7 +34,6 @@ fn given() -> Given {
         keys: SigningKeys::single(
             JwtSecret::parse("JWT_SECRET", "accounts-test-secret-of-32-bytes!!").unwrap(),
         ),
-        keys_parameter: None,
         token_ttl: Duration::hours(1),
         limits: UserLimits::from_env(&HashMap::from(off)).unwrap(),
     };

@@ -57,7 +57,6 @@ fn service_with(outbox: Arc<MemoryOutbox>, limits: &[(&str, &str)]) -> Arc<UserS
     let limits: std::collections::HashMap<&str, &str> = limits.iter().copied().collect();
     let config = UserConfig {
         keys: keys(),
-        keys_parameter: None,
         token_ttl: Duration::hours(1),
         limits: UserLimits::from_env(&limits).unwrap(),
     };

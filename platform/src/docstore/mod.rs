@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::errors::StoreError;
 
+#[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod memory;
 

@@ -18,20 +18,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let config = UserConfig::lambda(&ProcessEnv, &sdk).await?;
+    let (config, keys_parameter) = UserConfig::lambda(&ProcessEnv, &sdk).await?;
     let codec = TokenCodec::new(&config.keys, config.token_ttl, Arc::new(SystemClock));
-    let refresher = config
-        .keys_parameter
-        .map(|parameter| KeyRefresher::new(parameter, codec.clone()));
+    let refresher = KeyRefresher::new(keys_parameter, codec.clone());
     let (codec, refresher) = (&codec, &refresher);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-            let Some(refresher) = refresher else {
-                return Ok::<_, std::convert::Infallible>(authorizer::handle(
-                    codec,
-                    &event.payload,
-                ));
-            };
             refresher.prepare(None).await;
             let response = authorizer::handle(codec, &event.payload);
             // Only a refused token is looked at again: one naming a key this instance lacks
@@ -40,7 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 authorizer::authorization(&event.payload).and_then(authorizer::bearer_token);
             match token {
                 Some(token) if !response.is_authorized && refresher.prepare(Some(token)).await => {
-                    Ok(authorizer::handle(codec, &event.payload))
+                    Ok::<_, std::convert::Infallible>(authorizer::handle(codec, &event.payload))
                 }
                 _ => Ok(response),
             }

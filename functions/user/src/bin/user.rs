@@ -35,8 +35,7 @@ async fn api() -> Result<(), lambda_http::Error> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let mut config = UserConfig::lambda(&ProcessEnv, &sdk).await?;
-    let keys_parameter = config.keys_parameter.take();
+    let (config, keys_parameter) = UserConfig::lambda(&ProcessEnv, &sdk).await?;
     let (client, table) = (
         platform::dynamo::Client::new(&sdk),
         config::table_name(&ProcessEnv)?,
@@ -48,17 +47,16 @@ async fn api() -> Result<(), lambda_http::Error> {
         Arc::new(RandomIds),
     );
     let tokens = service.tokens.clone();
-    let mut router = user_service::api::router(Arc::new(service));
-    if let Some(parameter) = keys_parameter {
-        // Signs with the current key: re-read when stale, as each request starts.
-        let refresher = Arc::new(KeyRefresher::new(parameter, tokens));
-        router = router.layer(axum::middleware::from_fn(move |request, next: Next| {
+    // Signs with the current key: re-read when stale, as each request starts.
+    let refresher = Arc::new(KeyRefresher::new(keys_parameter, tokens));
+    let router = user_service::api::router(Arc::new(service)).layer(axum::middleware::from_fn(
+        move |request, next: Next| {
             let refresher = refresher.clone();
             async move {
                 let _refreshed = refresher.prepare(None).await;
                 next.run(request).await
             }
-        }));
-    }
+        },
+    ));
     lambda::run_http_api(router, functions::API).await
 }
