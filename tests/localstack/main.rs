@@ -3,7 +3,7 @@
 //! `platform::testing::aws`). Every test's tables, topics and queues are its own and are
 //! deleted when it ends. Tests wait for conditions with deadlines, never for fixed times.
 
-#[path = "../../local/tests/support/mod.rs"]
+#[path = "../../local/tests/system/support/mod.rs"]
 mod support;
 
 mod docstore;

@@ -1,7 +1,7 @@
 //! The attacker's view (docs/security.md): roles only an admin grants, limits on guessing
 //! and on fresh accounts, and an edge that does not wait for slow clients.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Contested values under concurrency, through HTTP: stock, coupon quantity, one coupon per
 //! user.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! api.md's "Bad input", through HTTP: each case gets its status and error code, and
 //! nothing changes.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The order saga through HTTP against the local system: success, failures with
 //! compensation, cancel, expiry.
 
-mod support;
+use crate::support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,0 +1,12 @@
+//! The local system's tests, in memory: one test binary (one link) for all of them. They ignore
+//! `AWS_ENDPOINT_URL`.
+
+mod support;
+
+mod bad_input;
+mod concurrency;
+mod functions;
+mod saga;
+mod sample_events;
+mod security;
+mod walkthrough;
