@@ -9,10 +9,10 @@ use contract::{Envelope, Service};
 use local::aws::{AwsSystem, Names};
 use local::config::LocalConfig;
 use platform::testing::aws::{Cleanup, endpoint, unique_name};
-use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::queues::{drained, receive};
+use crate::support::scenarios::{self, Backend as _};
 use crate::support::{Client, admin_signed_up, signed_up};
 
 const SECRET: &str = "localstack-tests-secret-32-bytes-long";
@@ -64,6 +64,33 @@ async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
         prefix,
         base,
         _cleanup: cleanup,
+    }
+}
+
+impl scenarios::Backend for AwsTest {
+    fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn users(&self) -> &user_service::app::UserService {
+        &self.system.services.users
+    }
+
+    async fn hold(&self, topic: Service, queue: &str) {
+        self.unsubscribe(topic, queue).await;
+    }
+
+    async fn settled(&self, queue: &str) {
+        drained(&self.sqs(), &[self.queue(queue)], QUIET).await;
+    }
+
+    async fn deliver_late(&self, queue: &str, order_id: &str) {
+        let events = self.outbox_events(Service::Order, order_id).await;
+        let created = events
+            .iter()
+            .find(|e| e.event_type().name() == "OrderCreated")
+            .expect("the OrderCreated event is in the order outbox");
+        self.deliver(queue, created).await;
     }
 }
 
@@ -180,8 +207,6 @@ async fn success_and_both_kinds_of_payment_failure_with_compensation() {
     let kim = signed_up(&t.base, "kim@shop.kr").await;
     kim.charge(30_000).await;
     let tea = admin.product("Tea", 3_000, 10).await;
-    let vase = admin.product("Vase", 25_000, 5).await;
-    let lamp = admin.product("Lamp", 10_000, 1).await;
     let source = admin
         .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 10)
         .await;
@@ -199,120 +224,17 @@ async fn success_and_both_kinds_of_payment_failure_with_compensation() {
     assert_eq!(admin.stock(&tea).await, 6);
     assert_eq!(kim.coupon_status(&coupon).await, "USED");
 
-    // The payment is refused (not enough money): stock and coupon come back.
-    let other_source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
-        .await;
-    let second = kim.issue(&other_source).await;
-    let refused = kim
-        .placed(json!([{"productId": vase, "quantity": 1}]), Some(&second))
-        .await;
-    let failed = kim.await_order(&refused, &["FAILED", "CONFIRMED"]).await;
-    assert_eq!(
-        (failed["status"].as_str(), failed["failureReason"].as_str()),
-        (Some("FAILED"), Some("PAYMENT_FAILED"))
-    );
-    assert_eq!(kim.balance().await, 19_000);
-    assert_eq!(admin.stock(&vase).await, 5);
-    kim.await_get("/coupons", |c| {
-        c["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["couponId"] == second.as_str() && c["status"] == "ISSUED")
-    })
-    .await;
-
-    // The payment is approved, then the stock runs out: the payment is refunded. The stock
-    // step hears of the order only after the payment was approved (its message is held back
-    // here, by taking its subscription away, and delivered by hand).
-    kim.charge(30_000).await;
-    t.unsubscribe(Service::Order, "product-order-created").await;
-    let refunded = kim
-        .placed(json!([{"productId": lamp, "quantity": 2}]), None)
-        .await;
-    kim.await_get(&format!("/payments?orderId={refunded}"), |p| {
-        p["status"] == "APPROVED"
-    })
-    .await;
-    assert_eq!(kim.balance().await, 49_000 - 20_000);
-    let created = t.outbox_events(Service::Order, &refunded).await;
-    let created = created
-        .iter()
-        .find(|e| e.event_type().name() == "OrderCreated")
-        .expect("the OrderCreated event is in the outbox");
-    t.deliver("product-order-created", created).await;
-    let failed = kim.await_order(&refunded, &["FAILED", "CONFIRMED"]).await;
-    assert_eq!(
-        (failed["status"].as_str(), failed["failureReason"].as_str()),
-        (Some("FAILED"), Some("OUT_OF_STOCK")),
-        "{failed}"
-    );
-    kim.await_get(&format!("/payments?orderId={refunded}"), |p| {
-        p["status"] == "REFUNDED"
-    })
-    .await;
-    assert_eq!(kim.balance().await, 49_000, "refunded");
-    assert_eq!(admin.stock(&lamp).await, 1);
+    // The payment refused, and approved then refunded: the scenarios both backends run.
+    scenarios::insufficient_balance_fails_the_order_and_restores_stock_and_coupon(&t, &admin).await;
+    scenarios::out_of_stock_after_payment_refunds_it_and_restores_the_coupon(&t, &admin).await;
     t.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
     let t = start(&[]).await;
-    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
-    let choi = signed_up(&t.base, "choi@shop.kr").await;
-    choi.charge(100_000).await;
-    let pen = admin.product("Pen", 2_000, 20).await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
-        .await;
-    let coupon = choi.issue(&source).await;
-
-    // Confirmed, then cancelled.
-    let confirmed = choi
-        .placed(json!([{"productId": pen, "quantity": 5}]), Some(&coupon))
-        .await;
-    assert_eq!(
-        choi.await_order(&confirmed, &["CONFIRMED", "FAILED"]).await["status"],
-        "CONFIRMED"
-    );
-    assert_eq!(choi.balance().await, 100_000 - 9_500);
-    let (status, body) = choi
-        .post(&format!("/orders/{confirmed}/cancel"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(
-        choi.await_order(&confirmed, &["CANCELLED"]).await["status"],
-        "CANCELLED"
-    );
-    assert_eq!(choi.balance().await, 100_000);
-    assert_eq!(admin.stock(&pen).await, 20);
-    assert_eq!(choi.coupon_status(&coupon).await, "ISSUED");
-
-    // Cancelled while still PENDING: the payment step never hears of the order (its
-    // subscription is gone), so the order cannot be confirmed before the cancel.
-    t.unsubscribe(Service::Order, "payment-order-created").await;
-    let pending = choi
-        .placed(json!([{"productId": pen, "quantity": 3}]), Some(&coupon))
-        .await;
-    choi.await_get(&format!("/orders/{pending}"), |o| {
-        o["status"] == "PENDING" && o["steps"]["stock"] == "DONE"
-    })
-    .await;
-    let (status, body) = choi
-        .post(&format!("/orders/{pending}/cancel"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(
-        choi.await_order(&pending, &["CANCELLED"]).await["status"],
-        "CANCELLED"
-    );
-    assert_eq!(choi.balance().await, 100_000);
-    choi.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
-        .await;
-    choi.await_get("/coupons", |c| c["items"][0]["status"] == "ISSUED")
-        .await;
+    let admin = t.admin().await;
+    scenarios::cancelling_a_pending_and_a_confirmed_order_restores_everything(&t, &admin).await;
     t.finish().await;
 }
 

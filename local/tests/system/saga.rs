@@ -125,130 +125,18 @@ async fn an_order_with_a_coupon_is_confirmed_and_everything_adds_up() {
 async fn insufficient_balance_fails_the_order_and_restores_stock_and_coupon() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let lee = sys.user("lee@shop.kr").await;
-    lee.charge(5_000).await;
-    let tea = admin.product("Tea", 3_000, 10).await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
-        .await;
-    let coupon = lee.issue(&source).await;
-
-    let order_id = lee
-        .placed(json!([{"productId": tea, "quantity": 3}]), Some(&coupon))
-        .await;
-    let order = lee.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
-    assert_eq!(order["status"], "FAILED", "{order}");
-    assert_eq!(order["failureReason"], "PAYMENT_FAILED");
-    assert_eq!(lee.balance().await, 5_000, "nothing charged");
-    assert_eq!(admin.stock(&tea).await, 10, "stock restored");
-    assert_eq!(
-        lee.coupon_status(&coupon).await,
-        "ISSUED",
-        "coupon restored"
-    );
-    let payment = lee.get(&format!("/payments?orderId={order_id}")).await;
-    assert_eq!(payment["status"], "CANCELLED");
-    let types = lee.timeline_types(&order_id).await;
-    assert!(
-        types.contains(&"BalanceDeductionFailed".to_owned()),
-        "{types:?}"
-    );
-    let last = lee
-        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["type"] == "OrderFailureCompleted")
-        })
-        .await;
-    assert!(last["items"].as_array().unwrap().len() >= 8);
-
-    // The coupon can be used again by a new order.
-    lee.charge(10_000).await;
-    let again = lee
-        .placed(json!([{"productId": tea, "quantity": 1}]), Some(&coupon))
-        .await;
-    assert_eq!(
-        lee.await_order(&again, &["CONFIRMED", "FAILED"]).await["status"],
-        "CONFIRMED"
-    );
+    support::scenarios::insufficient_balance_fails_the_order_and_restores_stock_and_coupon(
+        &sys, &admin,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn out_of_stock_after_payment_refunds_it_and_restores_the_coupon() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let park = sys.user("park@shop.kr").await;
-    park.charge(50_000).await;
-    let vase = admin.product("Vase", 10_000, 1).await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 10)
+    support::scenarios::out_of_stock_after_payment_refunds_it_and_restores_the_coupon(&sys, &admin)
         .await;
-    let coupon = park.issue(&source).await;
-
-    // Hold the stock step back until the payment is approved, so the failure must refund.
-    sys.system.bus.hold("product-order-created").unwrap();
-    let order_id = park
-        .placed(json!([{"productId": vase, "quantity": 2}]), Some(&coupon))
-        .await;
-    park.await_get(&format!("/payments?orderId={order_id}"), |p| {
-        p["status"] == "APPROVED"
-    })
-    .await;
-    assert_eq!(park.balance().await, 50_000 - 19_000);
-    sys.system.bus.release("product-order-created").unwrap();
-
-    let order = park.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
-    assert_eq!(
-        (order["status"].as_str(), order["failureReason"].as_str()),
-        (Some("FAILED"), Some("OUT_OF_STOCK")),
-        "{order}"
-    );
-    assert_eq!(park.balance().await, 50_000, "refunded");
-    assert_eq!(
-        park.get(&format!("/payments?orderId={order_id}")).await["status"],
-        "REFUNDED"
-    );
-    assert_eq!(park.coupon_status(&coupon).await, "ISSUED");
-    assert_eq!(admin.stock(&vase).await, 1);
-    let ledger = park.get("/balance/transactions").await;
-    let kinds: Vec<&str> = ledger["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["REFUND", "PAYMENT", "CHARGE"]);
-    let types = park
-        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["type"] == "OrderFailureCompleted")
-        })
-        .await;
-    let types: Vec<&str> = types["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "StockReservationFailed",
-        "OrderFailed",
-        "PaymentRefundRequested",
-        "BalanceRefunded",
-        "PaymentCancelled",
-        "StockReleased",
-        "CouponRestored",
-    ] {
-        assert!(
-            types.contains(&expected),
-            "{expected} missing from {types:?}"
-        );
-    }
 }
 
 #[tokio::test]
@@ -287,89 +175,10 @@ async fn an_unknown_product_or_coupon_is_refused_at_creation() {
 async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let choi = sys.user("choi@shop.kr").await;
-    choi.charge(100_000).await;
-    let pen = admin.product("Pen", 2_000, 20).await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
-        .await;
-    let first_coupon = choi.issue(&source).await;
-
-    // Confirmed, then cancelled.
-    let confirmed = choi
-        .placed(
-            json!([{"productId": pen, "quantity": 5}]),
-            Some(&first_coupon),
-        )
-        .await;
-    assert_eq!(
-        choi.await_order(&confirmed, &["CONFIRMED", "FAILED"]).await["status"],
-        "CONFIRMED"
-    );
-    choi.await_get("/products/ranking?days=1", |r| {
-        r["items"].as_array().is_some_and(|i| !i.is_empty())
-    })
+    support::scenarios::cancelling_a_pending_and_a_confirmed_order_restores_everything(
+        &sys, &admin,
+    )
     .await;
-    assert_eq!(choi.balance().await, 100_000 - 9_500);
-    let (status, body) = choi
-        .post(&format!("/orders/{confirmed}/cancel"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "CANCELLING");
-    let order = choi.await_order(&confirmed, &["CANCELLED"]).await;
-    assert_eq!(order["status"], "CANCELLED");
-    assert_eq!(choi.balance().await, 100_000);
-    assert_eq!(admin.stock(&pen).await, 20);
-    assert_eq!(choi.coupon_status(&first_coupon).await, "ISSUED");
-    choi.await_get("/products/ranking?days=1", |r| {
-        r["items"].as_array().is_some_and(|i| i.is_empty())
-    })
-    .await;
-    let stats = admin.get(&format!("/products/{pen}/stats?days=1")).await;
-    assert_eq!(stats["items"][0]["quantity"], 0);
-    assert_eq!(stats["items"][0]["amount"], 0);
-    assert_eq!(
-        admin.get(&format!("/products/{pen}")).await["rank"],
-        serde_json::Value::Null
-    );
-
-    // Pending (the payment step held back), then cancelled.
-    sys.system.bus.hold("payment-order-created").unwrap();
-    let pending = choi
-        .placed(
-            json!([{"productId": pen, "quantity": 3}]),
-            Some(&first_coupon),
-        )
-        .await;
-    choi.await_get(&format!("/orders/{pending}"), |o| {
-        o["steps"]["stock"] == "DONE" && o["steps"]["coupon"] == "DONE"
-    })
-    .await;
-    let (status, body) = choi
-        .post(&format!("/orders/{pending}/cancel"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    sys.system.bus.release("payment-order-created").unwrap();
-    let order = choi.await_order(&pending, &["CANCELLED"]).await;
-    assert_eq!(order["status"], "CANCELLED");
-    assert_eq!(choi.balance().await, 100_000);
-    assert_eq!(admin.stock(&pen).await, 20);
-    assert_eq!(choi.coupon_status(&first_coupon).await, "ISSUED");
-    let types = choi
-        .await_get(&format!("/orders/{pending}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["type"] == "OrderCancellationCompleted")
-        })
-        .await;
-    assert!(!types["items"].as_array().unwrap().is_empty());
-    // The late OrderCreated at payment found the tombstone: no payment was made.
-    let (status, _) = choi
-        .call(Method::GET, &format!("/payments?orderId={pending}"), None)
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

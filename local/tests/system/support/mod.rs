@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod scenarios;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -157,6 +159,49 @@ impl TestSystem {
 
     pub async fn admin(&self) -> Client {
         admin_signed_up(&self.base, &self.system.services.users).await
+    }
+}
+
+impl scenarios::Backend for TestSystem {
+    fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn users(&self) -> &user_service::app::UserService {
+        &self.system.services.users
+    }
+
+    async fn hold(&self, _topic: contract::Service, queue: &str) {
+        self.system
+            .bus
+            .hold(queue)
+            .expect("a queue of the template");
+    }
+
+    async fn settled(&self, queue: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let depth = self
+                .system
+                .bus
+                .depth(queue)
+                .expect("a queue of the template");
+            if depth.visible + depth.in_flight == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{queue} still holds {depth:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn deliver_late(&self, queue: &str, _order_id: &str) {
+        self.system
+            .bus
+            .release(queue)
+            .expect("a queue of the template");
     }
 }
 

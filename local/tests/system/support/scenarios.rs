@@ -1,0 +1,257 @@
+//! Saga scenarios written once and run on each backend: the system in memory
+//! (`local/tests/system/saga.rs`) and on AWS APIs (`tests/localstack/system.rs`). A backend
+//! says where its HTTP edge is, who can make an admin, and how to hold a queue back.
+
+use std::future::Future;
+
+use contract::Service;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::{Client, admin_signed_up, signed_up};
+
+pub trait Backend: Sync {
+    fn base(&self) -> &str;
+    fn users(&self) -> &user_service::app::UserService;
+    /// Keeps what `topic` publishes from reaching `queue` (an `*-order-created` queue) until
+    /// [`Backend::deliver_late`]: in memory the queue is held; on AWS its subscription is
+    /// taken off.
+    fn hold(&self, topic: Service, queue: &str) -> impl Future<Output = ()> + Send;
+    /// Delivers `order_id`'s `OrderCreated` that `queue` missed: in memory the held messages
+    /// are released; on AWS the event is read from the order table's outbox and sent to the
+    /// queue as its subscription would have.
+    fn deliver_late(&self, queue: &str, order_id: &str) -> impl Future<Output = ()> + Send;
+    /// Waits (with a deadline) until `queue` has nothing left to deliver.
+    fn settled(&self, queue: &str) -> impl Future<Output = ()> + Send;
+
+    fn admin(&self) -> impl Future<Output = Client> + Send {
+        admin_signed_up(self.base(), self.users())
+    }
+
+    fn user(&self, email: &str) -> impl Future<Output = Client> + Send {
+        signed_up(self.base(), email)
+    }
+}
+
+/// A confirmed order and a pending one (its payment held back) are cancelled: balance,
+/// stock, the coupon and the best-seller statistics are as before, and the late step pays
+/// nothing.
+pub async fn cancelling_a_pending_and_a_confirmed_order_restores_everything(
+    sys: &impl Backend,
+    admin: &Client,
+) {
+    let choi = sys.user("choi@shop.kr").await;
+    choi.charge(100_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    let coupon = choi.issue(&source).await;
+
+    // Confirmed, then cancelled.
+    let confirmed = choi
+        .placed(json!([{"productId": pen, "quantity": 5}]), Some(&coupon))
+        .await;
+    assert_eq!(
+        choi.await_order(&confirmed, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    choi.await_get("/products/ranking?days=1", |r| {
+        r["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    assert_eq!(choi.balance().await, 100_000 - 9_500);
+    let (status, body) = choi
+        .post(&format!("/orders/{confirmed}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "CANCELLING");
+    let order = choi.await_order(&confirmed, &["CANCELLED"]).await;
+    assert_eq!(order["status"], "CANCELLED");
+    assert_eq!(choi.balance().await, 100_000);
+    assert_eq!(admin.stock(&pen).await, 20);
+    assert_eq!(choi.coupon_status(&coupon).await, "ISSUED");
+    choi.await_get("/products/ranking?days=1", |r| {
+        r["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+    let stats = admin.get(&format!("/products/{pen}/stats?days=1")).await;
+    assert_eq!(stats["items"][0]["quantity"], 0);
+    assert_eq!(stats["items"][0]["amount"], 0);
+    assert_eq!(
+        admin.get(&format!("/products/{pen}")).await["rank"],
+        serde_json::Value::Null
+    );
+
+    // Cancelled while still PENDING: the payment step has not heard of the order, so it
+    // cannot be confirmed before the cancel.
+    sys.hold(Service::Order, "payment-order-created").await;
+    let pending = choi
+        .placed(json!([{"productId": pen, "quantity": 3}]), Some(&coupon))
+        .await;
+    choi.await_get(&format!("/orders/{pending}"), |o| {
+        o["status"] == "PENDING" && o["steps"]["stock"] == "DONE" && o["steps"]["coupon"] == "DONE"
+    })
+    .await;
+    let (status, body) = choi
+        .post(&format!("/orders/{pending}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let order = choi.await_order(&pending, &["CANCELLED"]).await;
+    assert_eq!(order["status"], "CANCELLED");
+    assert_eq!(choi.balance().await, 100_000);
+    choi.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
+        .await;
+    assert_eq!(choi.coupon_status(&coupon).await, "ISSUED");
+    choi.await_get(&format!("/orders/{pending}/timeline"), |t| {
+        t["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|e| e["type"] == "OrderCancellationCompleted")
+        })
+    })
+    .await;
+
+    // The OrderCreated that payment never heard of arrives after the cancellation: it finds
+    // the tombstone the undo left, and no payment is made.
+    sys.deliver_late("payment-order-created", &pending).await;
+    sys.settled("payment-order-created").await;
+    let (status, _) = choi
+        .call(Method::GET, &format!("/payments?orderId={pending}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(choi.balance().await, 100_000);
+}
+
+/// Not enough money: the payment is refused, stock and coupon come back, and the coupon
+/// serves a later order.
+pub async fn insufficient_balance_fails_the_order_and_restores_stock_and_coupon(
+    sys: &impl Backend,
+    admin: &Client,
+) {
+    let lee = sys.user("lee@shop.kr").await;
+    lee.charge(5_000).await;
+    let tea = admin.product("Tea", 3_000, 10).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    let coupon = lee.issue(&source).await;
+
+    let order_id = lee
+        .placed(json!([{"productId": tea, "quantity": 3}]), Some(&coupon))
+        .await;
+    let order = lee.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(order["status"], "FAILED", "{order}");
+    assert_eq!(order["failureReason"], "PAYMENT_FAILED");
+    assert_eq!(lee.balance().await, 5_000, "nothing charged");
+    lee.await_get(&format!("/products/{tea}"), |p| p["stock"] == 10)
+        .await;
+    lee.await_get("/coupons", |c| c["items"][0]["status"] == "ISSUED")
+        .await;
+    lee.await_get(&format!("/payments?orderId={order_id}"), |p| {
+        p["status"] == "CANCELLED"
+    })
+    .await;
+    let last = lee
+        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
+            t["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
+        })
+        .await;
+    let types = lee.timeline_types(&order_id).await;
+    assert!(
+        types.contains(&"BalanceDeductionFailed".to_owned()),
+        "{types:?}"
+    );
+    assert!(
+        last["items"].as_array().is_some_and(|i| i.len() >= 8),
+        "{last}"
+    );
+
+    // The coupon can be used again by a new order.
+    lee.charge(10_000).await;
+    let again = lee
+        .placed(json!([{"productId": tea, "quantity": 1}]), Some(&coupon))
+        .await;
+    assert_eq!(
+        lee.await_order(&again, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+}
+
+/// The payment is approved, then the stock runs out (the stock step hears of the order only
+/// after the payment): the payment is refunded and the coupon comes back.
+pub async fn out_of_stock_after_payment_refunds_it_and_restores_the_coupon(
+    sys: &impl Backend,
+    admin: &Client,
+) {
+    let park = sys.user("park@shop.kr").await;
+    park.charge(50_000).await;
+    let vase = admin.product("Vase", 10_000, 1).await;
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 10)
+        .await;
+    let coupon = park.issue(&source).await;
+
+    sys.hold(Service::Order, "product-order-created").await;
+    let order_id = park
+        .placed(json!([{"productId": vase, "quantity": 2}]), Some(&coupon))
+        .await;
+    park.await_get(&format!("/payments?orderId={order_id}"), |p| {
+        p["status"] == "APPROVED"
+    })
+    .await;
+    assert_eq!(park.balance().await, 50_000 - 19_000);
+    sys.deliver_late("product-order-created", &order_id).await;
+
+    let order = park.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (order["status"].as_str(), order["failureReason"].as_str()),
+        (Some("FAILED"), Some("OUT_OF_STOCK")),
+        "{order}"
+    );
+    park.await_get(&format!("/payments?orderId={order_id}"), |p| {
+        p["status"] == "REFUNDED"
+    })
+    .await;
+    assert_eq!(park.balance().await, 50_000, "refunded");
+    park.await_get("/coupons", |c| c["items"][0]["status"] == "ISSUED")
+        .await;
+    assert_eq!(admin.stock(&vase).await, 1);
+    let ledger = park.get("/balance/transactions").await;
+    let kinds: Vec<&str> = ledger["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["REFUND", "PAYMENT", "CHARGE"]);
+    let timeline = park
+        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
+            t["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
+        })
+        .await;
+    let types: Vec<&str> = timeline["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for expected in [
+        "StockReservationFailed",
+        "OrderFailed",
+        "PaymentRefundRequested",
+        "BalanceRefunded",
+        "PaymentCancelled",
+        "StockReleased",
+        "CouponRestored",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+}
