@@ -248,51 +248,37 @@ impl BalanceService {
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let record = store.get(&payment_key(payment_id)).await?;
-            if let Some(record) = record {
-                let answer = record.parse::<PaymentRecord>()?.deduct_answer();
-                let again =
-                    self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer);
-                return Ok(Decision::Commit(Commit::new().event(again), ()));
-            }
-            let item = store.get(&account_key(user_id)).await?;
-            let account = account_of(item.as_ref(), user_id)?;
-            let Some(after) = account.amount.checked_sub(amount) else {
-                let answer = DeductAnswer::Failed(domain::INSUFFICIENT_BALANCE);
-                let commit = Commit::new()
-                    .write(Write::put(
-                        payment_key(payment_id),
-                        &PaymentRecord::Failed,
-                        Expect::Absent,
-                    )?)
-                    .event(
-                        self.deduct_answer(cause, payment_id, order_id, user_id, amount, answer),
-                    );
-                return Ok(Decision::Commit(commit, ()));
+            let record_item = store.get(&payment_key(payment_id)).await?;
+            let record = record_item
+                .as_ref()
+                .map(Item::parse::<PaymentRecord>)
+                .transpose()?;
+            let item = match record {
+                None => store.get(&account_key(user_id)).await?,
+                Some(_) => None,
             };
-            let moved = MoneyMove {
-                kind: EntryType::Payment,
-                amount,
-                after,
-                entry_id: payment_id,
-                payment_id: Some(payment_id),
-            };
-            let commit = self
-                .money_moved(user_id, item.as_ref(), moved)?
-                .write(Write::put(
-                    payment_key(payment_id),
-                    &PaymentRecord::Deducted { amount },
-                    Expect::Absent,
-                )?)
-                .event(self.deduct_answer(
-                    cause,
-                    payment_id,
-                    order_id,
+            let balance = account_of(item.as_ref(), user_id)?.amount;
+            let decided = domain::deduct(record, balance, amount);
+            let mut commit = match decided.balance_after {
+                Some(after) => self.money_moved(
                     user_id,
-                    amount,
-                    DeductAnswer::Deducted(amount),
-                ));
-            Ok(Decision::Commit(commit, ()))
+                    item.as_ref(),
+                    MoneyMove {
+                        kind: EntryType::Payment,
+                        amount,
+                        after,
+                        entry_id: payment_id,
+                        payment_id: Some(payment_id),
+                    },
+                )?,
+                None => Commit::new(),
+            };
+            if let Some(next) = decided.record {
+                commit = commit.write(Write::put(payment_key(payment_id), &next, Expect::Absent)?);
+            }
+            let answer =
+                self.deduct_answer(cause, payment_id, order_id, user_id, amount, decided.answer);
+            Ok(Decision::Commit(commit.event(answer), ()))
         })
         .await
     }
@@ -324,47 +310,40 @@ impl BalanceService {
                     .events
                     .envelope(Cause::Event(cause), payment_id, event)
             };
-            match record {
-                None => {
-                    let commit = Commit::new()
-                        .write(Write::put(
-                            payment_key(payment_id),
-                            &PaymentRecord::CancelledBeforeDeduction,
-                            Expect::Absent,
-                        )?)
-                        .event(refunded(Won::ZERO));
-                    Ok(Decision::Commit(commit, ()))
-                }
-                Some(PaymentRecord::Deducted { amount }) => {
-                    let item = store.get(&account_key(user_id)).await?;
-                    let account = account_of(item.as_ref(), user_id)?;
-                    let after = account
-                        .amount
-                        .checked_add(amount)
-                        .ok_or_else(|| StoreError::corrupt("balance overflow"))?;
+            let item = match record {
+                Some(PaymentRecord::Deducted { .. }) => store.get(&account_key(user_id)).await?,
+                _ => None,
+            };
+            let balance = account_of(item.as_ref(), user_id)?.amount;
+            let decided = domain::refund(record, balance).map_err(StoreError::corrupt)?;
+            let mut commit = match decided.balance_after {
+                Some(after) => {
                     let entry_id = format!("{payment_id}-refund");
-                    let moved = MoneyMove {
-                        kind: EntryType::Refund,
-                        amount,
-                        after,
-                        entry_id: &entry_id,
-                        payment_id: Some(payment_id),
-                    };
-                    let commit = self
-                        .money_moved(user_id, item.as_ref(), moved)?
-                        .write(Write::put(
-                            payment_key(payment_id),
-                            &PaymentRecord::Refunded { amount },
-                            Expect::after_read(record_item.as_ref()),
-                        )?)
-                        .event(refunded(amount));
-                    Ok(Decision::Commit(commit, ()))
+                    self.money_moved(
+                        user_id,
+                        item.as_ref(),
+                        MoneyMove {
+                            kind: EntryType::Refund,
+                            amount: decided.refunded,
+                            after,
+                            entry_id: &entry_id,
+                            payment_id: Some(payment_id),
+                        },
+                    )?
                 }
-                Some(other) => Ok(Decision::Commit(
-                    Commit::new().event(refunded(other.refunded_amount())),
-                    (),
-                )),
+                None => Commit::new(),
+            };
+            if let Some(next) = decided.record {
+                commit = commit.write(Write::put(
+                    payment_key(payment_id),
+                    &next,
+                    Expect::after_read(record_item.as_ref()),
+                )?);
             }
+            Ok(Decision::Commit(
+                commit.event(refunded(decided.refunded)),
+                (),
+            ))
         })
         .await
     }

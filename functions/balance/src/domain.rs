@@ -82,6 +82,79 @@ impl PaymentRecord {
 pub const INSUFFICIENT_BALANCE: &str = "INSUFFICIENT_BALANCE";
 pub const PAYMENT_CANCELLED: &str = "PAYMENT_CANCELLED";
 
+/// What `PaymentRequested` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deduct {
+    /// The payment's record to create; `None` when it was decided before.
+    pub record: Option<PaymentRecord>,
+    /// The balance after taking the amount; `None` when nothing is taken.
+    pub balance_after: Option<Won>,
+    pub answer: DeductAnswer,
+}
+
+/// Decides a deduction of `amount` from `balance`, given what was recorded for the payment:
+/// once, and never below zero.
+pub fn deduct(record: Option<PaymentRecord>, balance: Won, amount: Won) -> Deduct {
+    if let Some(record) = record {
+        return Deduct {
+            record: None,
+            balance_after: None,
+            answer: record.deduct_answer(),
+        };
+    }
+    match balance.checked_sub(amount) {
+        Some(after) => Deduct {
+            record: Some(PaymentRecord::Deducted { amount }),
+            balance_after: Some(after),
+            answer: DeductAnswer::Deducted(amount),
+        },
+        None => Deduct {
+            record: Some(PaymentRecord::Failed),
+            balance_after: None,
+            answer: DeductAnswer::Failed(INSUFFICIENT_BALANCE),
+        },
+    }
+}
+
+/// What `PaymentRefundRequested` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    /// The payment record's next state; `None` when it stays.
+    pub record: Option<PaymentRecord>,
+    /// The balance after giving the money back; `None` when nothing moves.
+    pub balance_after: Option<Won>,
+    /// What the answer says was given back.
+    pub refunded: Won,
+}
+
+/// A balance that would overflow `u64` won: only a corrupt item can hold one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the balance would overflow")]
+pub struct Overflow;
+
+/// Decides a refund given what was recorded for the payment: what was taken is given back
+/// once (never refused, even over [`MAX_BALANCE`]: the money was the user's); if nothing was
+/// taken yet, a tombstone keeps a late deduction from taking anything.
+pub fn refund(record: Option<PaymentRecord>, balance: Won) -> Result<Refund, Overflow> {
+    Ok(match record {
+        None => Refund {
+            record: Some(PaymentRecord::CancelledBeforeDeduction),
+            balance_after: None,
+            refunded: Won::ZERO,
+        },
+        Some(PaymentRecord::Deducted { amount }) => Refund {
+            record: Some(PaymentRecord::Refunded { amount }),
+            balance_after: Some(balance.checked_add(amount).ok_or(Overflow)?),
+            refunded: amount,
+        },
+        Some(other) => Refund {
+            record: None,
+            balance_after: None,
+            refunded: other.refunded_amount(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +170,46 @@ mod tests {
             charge(Won(u64::MAX - 1), i64::MAX),
             Err(ChargeError::OverLimit)
         );
+    }
+
+    #[test]
+    fn a_deduction_takes_the_amount_once_and_never_below_zero() {
+        let first = deduct(None, Won(10_000), Won(9_000));
+        assert_eq!(first.balance_after, Some(Won(1_000)));
+        assert_eq!(first.answer, DeductAnswer::Deducted(Won(9_000)));
+        let again = deduct(first.record, Won(1_000), Won(9_000));
+        assert_eq!((again.record, again.balance_after), (None, None));
+        assert_eq!(again.answer, DeductAnswer::Deducted(Won(9_000)));
+
+        let short = deduct(None, Won(8_999), Won(9_000));
+        assert_eq!(short.record, Some(PaymentRecord::Failed));
+        assert_eq!(short.balance_after, None);
+        assert_eq!(short.answer, DeductAnswer::Failed(INSUFFICIENT_BALANCE));
+    }
+
+    #[test]
+    fn a_refund_gives_back_what_was_taken_once() {
+        let taken = Some(PaymentRecord::Deducted { amount: Won(9_000) });
+        let first = refund(taken, Won(1_000)).unwrap();
+        assert_eq!(first.balance_after, Some(Won(10_000)));
+        assert_eq!(first.refunded, Won(9_000));
+        let again = refund(first.record, Won(10_000)).unwrap();
+        assert_eq!((again.record, again.balance_after), (None, None));
+        assert_eq!(again.refunded, Won(9_000), "a repeat says what was given");
+        // Never refused over the limit: the money was the user's.
+        let full = refund(taken, MAX_BALANCE).unwrap();
+        assert_eq!(full.balance_after, Some(Won(MAX_BALANCE.0 + 9_000)));
+        assert_eq!(refund(taken, Won(u64::MAX)), Err(Overflow));
+    }
+
+    #[test]
+    fn a_refund_before_the_deduction_leaves_a_tombstone_that_refuses_it() {
+        let first = refund(None, Won(5_000)).unwrap();
+        assert_eq!(first.record, Some(PaymentRecord::CancelledBeforeDeduction));
+        assert_eq!((first.balance_after, first.refunded), (None, Won::ZERO));
+        let late = deduct(first.record, Won(5_000), Won(1_000));
+        assert_eq!((late.record, late.balance_after), (None, None));
+        assert_eq!(late.answer, DeductAnswer::Failed(PAYMENT_CANCELLED));
     }
 
     #[test]
