@@ -13,9 +13,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contract::{
-    CouponIssued, CouponRestored, CouponUseFailed, CouponUsed, Envelope, Event, OrderCreated,
-};
+use contract::{CouponIssued, Envelope, Event, OrderCreated};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
     Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
@@ -24,7 +22,7 @@ use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::{Ports, sortable_time};
 
-use crate::domain::{Coupon, CouponUse, Status, UNKNOWN_COUPON_ATTEMPTS};
+use crate::domain::{self, Coupon, CouponUse, Status, Use};
 
 pub struct CouponService {
     ports: Ports,
@@ -121,151 +119,88 @@ impl CouponService {
         let store = self.ports.store.as_ref();
         let order_id = order.order_id.as_str();
         commit_with_retries(store, || async {
-            let used = || {
-                self.ports.events.envelope(
-                    Cause::Event(cause),
-                    order_id,
-                    CouponUsed {
-                        order_id: order_id.to_owned(),
-                        coupon_id: coupon_id.to_owned(),
-                    },
-                )
+            let record = store
+                .get(&use_key(order_id))
+                .await?
+                .map(|item| item.parse::<CouponUse>())
+                .transpose()?;
+            let item = match record {
+                None => store.get(&coupon_key(coupon_id)).await?,
+                Some(_) => None,
             };
-            let failed = |reason: &str| {
-                let event = CouponUseFailed {
-                    order_id: order_id.to_owned(),
-                    coupon_id: coupon_id.to_owned(),
-                    reason: reason.to_owned(),
-                };
-                self.ports
-                    .events
-                    .envelope(Cause::Event(cause), order_id, event)
-            };
-            if let Some(record) = store.get(&use_key(order_id)).await? {
-                let again = match record.parse::<CouponUse>()? {
-                    CouponUse::Used { .. } => Some(used()),
-                    CouponUse::Failed { reason, .. } => Some(failed(&reason)),
-                    CouponUse::Restored { .. } | CouponUse::Tombstone => None,
-                };
-                return Ok(Decision::Commit(Commit::new().events(again), ()));
+            let coupon = item.as_ref().map(Item::parse::<Coupon>).transpose()?;
+            let now = self.ports.clock.now();
+            let decided = domain::use_coupon(
+                record.as_ref(),
+                coupon.as_ref(),
+                order,
+                coupon_id,
+                attempt,
+                now,
+            );
+            let Use {
+                coupon,
+                record,
+                answer,
+            } = decided.map_err(|e| {
+                HandlerError::retry(format!("coupon {coupon_id}: {e} (attempt {attempt})"))
+            })?;
+            let mut commit = Commit::new();
+            if let (Some(after), Some(item)) = (coupon, &item) {
+                commit = commit.write(
+                    Write::put(coupon_key(coupon_id), &after, Expect::Version(item.version))?
+                        .indexed(item.gsi1.clone(), None),
+                );
             }
-            let fail = |reason: &str| -> Result<Decision<()>, HandlerError> {
-                let record = CouponUse::Failed {
-                    coupon_id: coupon_id.to_owned(),
-                    reason: reason.to_owned(),
-                };
-                Ok(Decision::Commit(
-                    Commit::new()
-                        .write(Write::put(use_key(order_id), &record, Expect::Absent)?)
-                        .event(failed(reason)),
-                    (),
-                ))
-            };
-            let Some(item) = store.get(&coupon_key(coupon_id)).await? else {
-                if attempt < UNKNOWN_COUPON_ATTEMPTS {
-                    return Err(HandlerError::retry(format!(
-                        "coupon {coupon_id} is not known yet (attempt {attempt})"
-                    )));
-                }
-                return fail("UNKNOWN_COUPON");
-            };
-            let mut coupon: Coupon = item.parse()?;
-            if let Err(reason) = coupon.check_use(
-                &order.user_id,
-                order_id,
-                order.total_amount,
-                self.ports.clock.now(),
-            ) {
-                return fail(reason);
+            if let Some(record) = record {
+                commit = commit.write(Write::put(use_key(order_id), &record, Expect::Absent)?);
             }
-            coupon.status = Status::Used;
-            coupon.order_id = Some(order_id.to_owned());
-            let commit = Commit::new()
-                .write(
-                    Write::put(
-                        coupon_key(coupon_id),
-                        &coupon,
-                        Expect::Version(item.version),
-                    )?
-                    .indexed(item.gsi1.clone(), None),
-                )
-                .write(Write::put(
-                    use_key(order_id),
-                    &CouponUse::Used {
-                        coupon_id: coupon_id.to_owned(),
-                    },
-                    Expect::Absent,
-                )?)
-                .event(used());
-            Ok(Decision::Commit(commit, ()))
+            let answer =
+                answer.map(|e| self.ports.events.envelope(Cause::Event(cause), order_id, e));
+            Ok(Decision::Commit(commit.events(answer), ()))
         })
         .await
     }
 
-    /// `OrderFailed` / `OrderCancelled`: the coupon back to the user, once.
+    /// `OrderFailed` / `OrderCancelled`: the coupon back to the user, once (decided by
+    /// [`domain::restore`]).
     pub async fn restore(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         commit_with_retries(store, || async {
-            let answer = |restored: bool| {
-                self.ports.events.envelope(
-                    Cause::Event(cause),
-                    order_id,
-                    CouponRestored {
-                        order_id: order_id.to_owned(),
-                        restored,
-                    },
-                )
-            };
             let record_item = store.get(&use_key(order_id)).await?;
-            let expect = Expect::after_read(record_item.as_ref());
-            let commit = match record_item
+            let record = record_item
                 .as_ref()
                 .map(Item::parse::<CouponUse>)
-                .transpose()?
-            {
-                None => Commit::new()
-                    .write(Write::put(
-                        use_key(order_id),
-                        &CouponUse::Tombstone,
-                        expect,
-                    )?)
-                    .event(answer(false)),
-                Some(CouponUse::Failed { .. }) => Commit::new()
-                    .write(Write::put(
-                        use_key(order_id),
-                        &CouponUse::Restored { restored: false },
-                        expect,
-                    )?)
-                    .event(answer(false)),
-                Some(CouponUse::Restored { restored }) => Commit::new().event(answer(restored)),
-                Some(CouponUse::Tombstone) => Commit::new().event(answer(false)),
-                Some(CouponUse::Used { coupon_id }) => {
-                    let mut commit = Commit::new();
-                    if let Some(item) = store.get(&coupon_key(&coupon_id)).await? {
-                        let mut coupon: Coupon = item.parse()?;
-                        if coupon.order_id.as_deref() == Some(order_id) {
-                            coupon.status = Status::Issued;
-                            coupon.order_id = None;
-                            commit = commit.write(
-                                Write::put(
-                                    coupon_key(&coupon_id),
-                                    &coupon,
-                                    Expect::Version(item.version),
-                                )?
-                                .indexed(item.gsi1.clone(), None),
-                            );
-                        }
-                    }
-                    commit
-                        .write(Write::put(
-                            use_key(order_id),
-                            &CouponUse::Restored { restored: true },
-                            expect,
-                        )?)
-                        .event(answer(true))
-                }
+                .transpose()?;
+            let item = match &record {
+                Some(CouponUse::Used { coupon_id }) => store.get(&coupon_key(coupon_id)).await?,
+                _ => None,
             };
-            Ok(Decision::Commit(commit, ()))
+            let coupon = item.as_ref().map(Item::parse::<Coupon>).transpose()?;
+            let decided = domain::restore(record.as_ref(), coupon.as_ref(), order_id);
+            let mut commit = Commit::new();
+            if let (Some(after), Some(item)) = (decided.coupon, &item) {
+                commit = commit.write(
+                    Write::put(
+                        coupon_key(&after.coupon_id),
+                        &after,
+                        Expect::Version(item.version),
+                    )?
+                    .indexed(item.gsi1.clone(), None),
+                );
+            }
+            if let Some(next) = decided.record {
+                commit = commit.write(Write::put(
+                    use_key(order_id),
+                    &next,
+                    Expect::after_read(record_item.as_ref()),
+                )?);
+            }
+            let answer = self
+                .ports
+                .events
+                .envelope(Cause::Event(cause), order_id, decided.answer);
+            Ok(Decision::Commit(commit.event(answer), ()))
         })
         .await
     }

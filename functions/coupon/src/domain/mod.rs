@@ -1,13 +1,9 @@
-//! Coupon rules. Pure.
+//! Coupon rules: what a coupon is and who may use it when. Using one for an order and
+//! giving it back are in `usage`. Pure.
 
 use chrono::{DateTime, Utc};
 use contract::{Discount, Won};
 use serde::{Deserialize, Serialize};
-
-/// How many deliveries of an `OrderCreated` may find its coupon not yet known (its
-/// `CouponIssued` still on the way) before the use fails. Below the queue's
-/// `maxReceiveCount`, so the answer is a `CouponUseFailed`, not a dead letter.
-pub const UNKNOWN_COUPON_ATTEMPTS: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -69,16 +65,8 @@ impl Coupon {
     }
 }
 
-/// What the coupon service did for one order: the de-duplication record of the use and of
-/// its undo, and the tombstone when the undo comes first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CouponUse {
-    Used { coupon_id: String },
-    Failed { coupon_id: String, reason: String },
-    Restored { restored: bool },
-    Tombstone,
-}
+mod usage;
+pub use usage::*;
 
 #[cfg(test)]
 mod tests {
