@@ -144,36 +144,8 @@ impl PaymentService {
     /// `OrderCreated`: the payment; zero is approved at once.
     pub async fn create(&self, cause: &Envelope, order: &OrderCreated) -> Result<(), StoreError> {
         let payment_id = self.ports.ids.next_id();
-        self.step(cause, &order.order_id, |record| match record {
-            None => {
-                let zero = order.payment_amount == Won::ZERO;
-                let payment = Payment {
-                    payment_id: payment_id.clone(),
-                    order_id: order.order_id.clone(),
-                    user_id: order.user_id.clone(),
-                    amount: order.payment_amount,
-                    status: if zero {
-                        Status::Approved
-                    } else {
-                        Status::Pending
-                    },
-                    failure_reason: None,
-                };
-                Some((
-                    Some(Record::Payment(payment)),
-                    Some(if zero { Say::Approved } else { Say::Requested }),
-                ))
-            }
-            Some(Record::Tombstone) => None,
-            Some(Record::Payment(p)) => match p.status {
-                Status::Pending => Some((None, Some(Say::Requested))),
-                Status::Approved => Some((None, Some(Say::Approved))),
-                Status::Failed => Some((
-                    None,
-                    Some(Say::Failed(p.failure_reason.clone().unwrap_or_default())),
-                )),
-                _ => None,
-            },
+        self.step(cause, &order.order_id, |record| {
+            domain::create(record, order, &payment_id)
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! The payment's state machine. Pure: given the record and what arrived, the next record
 //! and what to say.
 
-use contract::Won;
+use contract::{OrderCreated, Won};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,46 @@ pub enum Say {
     Cancelled {
         refunded: bool,
     },
+}
+
+/// `OrderCreated` given what is recorded for the order: the payment (a zero amount is
+/// approved at once, anything else is asked of the balance), or what it said before, or
+/// nothing after an undo. The next record (if it changes) and what to say; `None`: nothing.
+pub fn create(
+    record: Option<&Record>,
+    order: &OrderCreated,
+    payment_id: &str,
+) -> Option<(Option<Record>, Option<Say>)> {
+    match record {
+        None => {
+            let zero = order.payment_amount == Won::ZERO;
+            let payment = Payment {
+                payment_id: payment_id.to_owned(),
+                order_id: order.order_id.clone(),
+                user_id: order.user_id.clone(),
+                amount: order.payment_amount,
+                status: if zero {
+                    Status::Approved
+                } else {
+                    Status::Pending
+                },
+                failure_reason: None,
+            };
+            let say = if zero { Say::Approved } else { Say::Requested };
+            Some((Some(Record::Payment(payment)), Some(say)))
+        }
+        Some(Record::Tombstone) => None,
+        Some(Record::Payment(p)) => match p.status {
+            Status::Pending => Some((None, Some(Say::Requested))),
+            Status::Approved => Some((None, Some(Say::Approved))),
+            Status::Failed => Some((
+                None,
+                Some(Say::Failed(p.failure_reason.clone().unwrap_or_default())),
+            )),
+            // Undoing or undone: the order has moved on.
+            _ => None,
+        },
+    }
 }
 
 /// The undo (`OrderFailed`/`OrderCancelled`) for a payment in `status` (`None`: no payment).
@@ -129,6 +169,45 @@ mod tests {
             status,
             failure_reason: None,
         }
+    }
+
+    fn order(amount: u64) -> OrderCreated {
+        OrderCreated {
+            order_id: "o".into(),
+            user_id: "u".into(),
+            items: vec![],
+            coupon_id: None,
+            total_amount: Won(amount),
+            discount_amount: Won(0),
+            payment_amount: Won(amount),
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn an_order_is_asked_of_the_balance_once_and_a_zero_amount_approved_at_once() {
+        let Some((Some(Record::Payment(first)), say)) = create(None, &order(5), "p") else {
+            panic!("created");
+        };
+        assert_eq!((first.status, say), (Status::Pending, Some(Say::Requested)));
+        let again = create(Some(&Record::Payment(first)), &order(5), "p2");
+        assert_eq!(
+            again,
+            Some((None, Some(Say::Requested))),
+            "the first payment stands"
+        );
+
+        let Some((Some(Record::Payment(zero)), say)) = create(None, &order(0), "p") else {
+            panic!("created");
+        };
+        assert_eq!((zero.status, say), (Status::Approved, Some(Say::Approved)));
+    }
+
+    #[test]
+    fn an_order_after_its_undo_creates_nothing_and_says_nothing() {
+        assert_eq!(create(Some(&Record::Tombstone), &order(5), "p"), None);
+        let refunding = Record::Payment(p(Status::Refunding, 5));
+        assert_eq!(create(Some(&refunding), &order(5), "p"), None);
     }
 
     #[test]
