@@ -8,13 +8,11 @@ use user_service::config::UserConfig;
 pub struct LocalConfig {
     /// `PORT` (default 3000; 0 picks a free port).
     pub port: u16,
-    /// `ORDER_TTL_SECONDS`: how long an order may stay PENDING (default 600).
-    pub order_ttl: Duration,
+    /// `ORDER_TTL_SECONDS` and `UNDO_GRACE_SECONDS`, where set: they override what
+    /// `template.yaml` gives the order functions (their parameters' defaults). Checked here.
+    pub order_overrides: Vec<(&'static str, String)>,
     /// `SWEEP_INTERVAL_SECONDS`: how often the expiry sweep runs locally (default 5).
     pub sweep_interval: Duration,
-    /// `UNDO_GRACE_SECONDS`: how long a failing or cancelling order waits for the undo
-    /// answers before the sweep publishes the undo again (default 60).
-    pub undo_grace: Duration,
     /// `JWT_KEYS` or `JWT_SECRET` (else a random key), `TOKEN_TTL_SECONDS`, the login and
     /// sign-up limits.
     pub user: UserConfig,
@@ -26,7 +24,7 @@ impl LocalConfig {
     pub fn from_env(env: &dyn Env) -> Result<LocalConfig, ConfigError> {
         Ok(LocalConfig {
             port: number_in(env, "PORT", 3000, 0, u16::MAX as u64)? as u16,
-            order_ttl: Duration::from_secs(number_in(env, "ORDER_TTL_SECONDS", 600, 1, 86_400)?),
+            order_overrides: order_overrides(env)?,
             sweep_interval: Duration::from_secs(number_in(
                 env,
                 "SWEEP_INTERVAL_SECONDS",
@@ -34,11 +32,19 @@ impl LocalConfig {
                 1,
                 3_600,
             )?),
-            undo_grace: Duration::from_secs(number_in(env, "UNDO_GRACE_SECONDS", 60, 1, 86_400)?),
             user: UserConfig::local(env)?,
             coupon_issue_limit: coupon_source_service::app::issue_limit(env)?,
         })
     }
+}
+
+fn order_overrides(env: &dyn Env) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    // The order service's own reading checks them, so a bad value fails at start.
+    order_service::app::OrderSettings::from_env(env)?;
+    Ok(["ORDER_TTL_SECONDS", "UNDO_GRACE_SECONDS"]
+        .into_iter()
+        .filter_map(|name| env.var(name).map(|value| (name, value)))
+        .collect())
 }
 
 /// Settings that turn every per-client limit off: for tests, load generators and the
@@ -62,7 +68,10 @@ mod tests {
     fn defaults() {
         let config = LocalConfig::from_env(&HashMap::new()).unwrap();
         assert_eq!(config.port, 3000);
-        assert_eq!(config.order_ttl, Duration::from_secs(600));
+        assert!(
+            config.order_overrides.is_empty(),
+            "the template's values apply"
+        );
         assert_eq!(config.sweep_interval, Duration::from_secs(5));
     }
 

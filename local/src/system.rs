@@ -73,6 +73,43 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     #[error("the topology of template.yaml: {0}")]
     Topology(#[from] TopologyError),
+    #[error(transparent)]
+    Config(#[from] platform::config::ConfigError),
+}
+
+/// The order service's settings from the environment `template.yaml` gives the order
+/// functions, with the local overrides on top. Locally one service serves all of them, so
+/// they must agree.
+fn order_settings(
+    stack: &Stack,
+    overrides: &[(&'static str, String)],
+) -> Result<OrderSettings, BuildError> {
+    let mut env: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for function in stack.functions.iter().filter(|f| f.binary == "order") {
+        for name in ["ORDER_TTL_SECONDS", "UNDO_GRACE_SECONDS"] {
+            let Some(EnvValue::Text(value)) = function.environment.get(name) else {
+                continue;
+            };
+            if env
+                .insert(name, value)
+                .is_some_and(|before| before != value)
+            {
+                return Err(TemplateError::new(
+                    &function.id,
+                    format!(
+                        "{name} differs between the order functions; locally they share one service"
+                    ),
+                )
+                .into());
+            }
+        }
+    }
+    env.extend(
+        overrides
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
+    Ok(OrderSettings::from_env(&env)?)
 }
 
 /// A function of the template that consumes a queue, with its code.
@@ -188,12 +225,7 @@ impl World {
             .collect();
         let ports_of = |service: Service| ports(service, outboxes[&service].clone());
         let tokens = TokenCodec::new(&config.user.keys, config.user.token_ttl, clock.clone());
-        let settings = OrderSettings {
-            order_ttl: chrono::Duration::from_std(config.order_ttl)
-                .unwrap_or(chrono::Duration::minutes(10)),
-            undo_grace: chrono::Duration::from_std(config.undo_grace)
-                .unwrap_or(chrono::Duration::minutes(1)),
-        };
+        let settings = order_settings(&stack, &config.order_overrides)?;
         let services = Services {
             users: Arc::new(UserService::new(
                 ports_of(Service::User).store,

@@ -99,6 +99,10 @@ impl OrderService {
         OrderService { ports, settings }
     }
 
+    pub fn settings(&self) -> OrderSettings {
+        self.settings
+    }
+
     /// On Lambda: the table from `TABLE_NAME`, the settings from the environment.
     #[cfg(feature = "lambda")]
     pub async fn from_env() -> Result<OrderService, platform::config::ConfigError> {

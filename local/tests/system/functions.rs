@@ -43,7 +43,12 @@ fn binaries() -> BTreeSet<String> {
 }
 
 fn world_on(stack: Stack) -> Result<World, BuildError> {
-    let env = HashMap::from([("JWT_SECRET", "template-test-secret-of-32-bytes-at-least")]);
+    world_with(stack, &[])
+}
+
+fn world_with(stack: Stack, settings: &[(&str, &str)]) -> Result<World, BuildError> {
+    let mut env = HashMap::from([("JWT_SECRET", "template-test-secret-of-32-bytes-at-least")]);
+    env.extend(settings.iter().copied());
     let ids = Arc::new(SequentialIds::new("id"));
     World::build_on(
         stack,
@@ -264,6 +269,43 @@ fn a_queue_a_subscription_and_a_function_added_to_the_template_run_locally() {
     assert_eq!(received.len(), 1);
     // Without the addition there is no such queue.
     assert!(Stack::load().unwrap().queue("product-audit").is_none());
+}
+
+#[test]
+fn the_order_functions_environment_in_the_template_sets_the_local_order_service() {
+    let ttl = |world: World| world.services.orders.settings().order_ttl.num_seconds();
+    let template_default = "  OrderTtlSeconds:\n    Type: Number\n    Default: 600\n";
+    assert!(TEMPLATE.contains(template_default));
+    assert_eq!(ttl(world_on(Stack::load().unwrap()).unwrap()), 600);
+    let edited = TEMPLATE.replacen(
+        template_default,
+        "  OrderTtlSeconds:\n    Type: Number\n    Default: 30\n",
+        1,
+    );
+    assert_eq!(ttl(world_on(Stack::parse(&edited).unwrap()).unwrap()), 30);
+    // The local environment overrides the template, as on Lambda a deploy-time parameter does.
+    let stack = Stack::parse(&edited).unwrap();
+    assert_eq!(
+        ttl(world_with(stack, &[("ORDER_TTL_SECONDS", "45")]).unwrap()),
+        45
+    );
+
+    // Locally one service serves every order function, so they must agree.
+    let sweep_only = TEMPLATE.replacen(
+        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ORDER_TTL_SECONDS: !Ref OrderTtlSeconds\n",
+        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ORDER_TTL_SECONDS: 99\n",
+        1,
+    );
+    assert_ne!(sweep_only, TEMPLATE);
+    let error = world_on(Stack::parse(&sweep_only).unwrap())
+        .err()
+        .expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("ORDER_TTL_SECONDS differs between the order functions"),
+        "{error}"
+    );
 }
 
 #[test]
