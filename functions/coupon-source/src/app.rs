@@ -169,11 +169,7 @@ impl CouponSourceService {
             if let Some(q) = change.quantity {
                 source.quantity = domain::quantity(q, source.issued)?;
             }
-            let write = Write::put(
-                source_key(source_id),
-                &source,
-                Expect::Version(item.version),
-            )?;
+            let write = Write::replace(&item, &source)?;
             Ok(Decision::Commit(Commit::new().write(write), source))
         })
         .await
@@ -229,11 +225,7 @@ impl CouponSourceService {
                 issued,
             );
             let commit = Commit::new()
-                .write(Write::put(
-                    source_key(source_id),
-                    &source,
-                    Expect::Version(item.version),
-                )?)
+                .write(Write::replace(&item, &source)?)
                 .write(Write::put(
                     issue_key(source_id, user_id),
                     &IssueRecord {

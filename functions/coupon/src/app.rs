@@ -147,10 +147,7 @@ impl CouponService {
             })?;
             let mut commit = Commit::new();
             if let (Some(after), Some(item)) = (coupon, &item) {
-                commit = commit.write(
-                    Write::put(coupon_key(coupon_id), &after, Expect::Version(item.version))?
-                        .indexed(item.gsi1.clone(), None),
-                );
+                commit = commit.write(Write::replace(item, &after)?);
             }
             if let Some(record) = record {
                 commit = commit.write(Write::put(use_key(order_id), &record, Expect::Absent)?);
@@ -180,14 +177,7 @@ impl CouponService {
             let decided = domain::restore(record.as_ref(), coupon.as_ref(), order_id);
             let mut commit = Commit::new();
             if let (Some(after), Some(item)) = (decided.coupon, &item) {
-                commit = commit.write(
-                    Write::put(
-                        coupon_key(&after.coupon_id),
-                        &after,
-                        Expect::Version(item.version),
-                    )?
-                    .indexed(item.gsi1.clone(), None),
-                );
+                commit = commit.write(Write::replace(item, &after)?);
             }
             if let Some(next) = decided.record {
                 commit = commit.write(Write::put(

@@ -147,13 +147,10 @@ impl ProductService {
                     },
                 ));
             }
-            let write = Write::put(
-                product_key(product_id),
-                &product,
-                Expect::Version(item.version),
-            )?
-            .indexed(item.gsi1.clone(), None);
-            Ok(Decision::Commit(commit.write(write), product))
+            Ok(Decision::Commit(
+                commit.write(Write::replace(&item, &product)?),
+                product,
+            ))
         })
         .await
     }
@@ -299,10 +296,7 @@ impl ProductService {
                     continue;
                 };
                 product.stock = stock_after;
-                commit = commit.write(
-                    Write::put(product_key(&id), &product, Expect::Version(item.version))?
-                        .indexed(item.gsi1.clone(), None),
-                );
+                commit = commit.write(Write::replace(&item, &product)?);
             }
             if let Some(record) = decided.record {
                 commit = commit.write(Write::put(
@@ -337,10 +331,7 @@ impl ProductService {
                 };
                 let mut product: Product = item.parse()?;
                 product.stock = product.stock.saturating_add(quantity);
-                commit = commit.write(
-                    Write::put(product_key(&id), &product, Expect::Version(item.version))?
-                        .indexed(item.gsi1.clone(), None),
-                );
+                commit = commit.write(Write::replace(&item, &product)?);
             }
             if let Some(next) = decided.record {
                 commit = commit.write(Write::put(

@@ -132,6 +132,15 @@ impl Write {
         })
     }
 
+    /// `body` in place of `item`, as read: the same key and index keys, written only if the
+    /// item is still at the version read (an update after read that moves no index).
+    pub fn replace<T: Serialize>(item: &Item, body: &T) -> Result<Write, StoreError> {
+        Ok(
+            Write::put(item.key.clone(), body, Expect::Version(item.version))?
+                .indexed(item.gsi1.clone(), item.gsi2.clone()),
+        )
+    }
+
     /// Adds index keys or an expiry to a put (no effect on other writes).
     pub fn indexed(mut self, index1: Option<IndexKey>, index2: Option<IndexKey>) -> Write {
         if let Write::Put { gsi1, gsi2, .. } = &mut self {
@@ -427,6 +436,26 @@ mod tests {
 
     use super::*;
     use crate::outbox::MemoryOutbox;
+
+    #[test]
+    fn a_replace_keeps_the_key_and_indexes_of_the_item_read_and_expects_its_version() {
+        let item = Item {
+            key: Key::new("P#1", "P"),
+            version: 7,
+            body: serde_json::json!({"stock": 1}),
+            gsi1: Some(IndexKey::new("PRODUCTS", "t#1")),
+            gsi2: None,
+        };
+        let write = Write::replace(&item, &serde_json::json!({"stock": 0})).unwrap();
+        let expected = Write::put(
+            item.key.clone(),
+            &serde_json::json!({"stock": 0}),
+            Expect::Version(7),
+        )
+        .unwrap()
+        .indexed(item.gsi1.clone(), None);
+        assert_eq!(write, expected);
+    }
 
     #[test]
     fn backoff_is_jittered_under_an_exponential_bound() {
