@@ -1,6 +1,6 @@
 //! The local system against real AWS APIs: an emulator (moto, LocalStack) at
 //! `AWS_ENDPOINT_URL`, or an account. It provisions the topology (idempotently), then plays
-//! what Lambda and EventBridge would: an event source mapping per queue (poll, deliver
+//! what Lambda and EventBridge would: an event source mapping per queue (its pollers poll, deliver
 //! batches, delete only successes; visibility timeout and DLQ are the queues' own), a reader
 //! per table stream feeding the relays, and the sweep on a timer — all calling the very same
 //! handlers as the Lambda functions.
@@ -16,7 +16,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
 use contract::Service;
-use platform::batch::{SqsFunction, sqs_message};
+use platform::batch::{SqsFunction, fill_batch, sqs_message};
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::{IdGenerator, RandomIds};
@@ -33,12 +33,12 @@ use tracing::Instrument;
 
 use crate::config::LocalConfig;
 use crate::system::{Running, World, spawn_sweep};
-use crate::template::{Stack, StreamSource};
+use crate::template::{QueueSource, Stack, StreamSource};
 
 /// How long a poll of an SQS event source waits for messages, as Lambda's does (20 s, the
 /// longest SQS allows): an idle queue costs one request every 20 s, and a message is handed
 /// over as soon as it arrives.
-const SQS_LONG_POLL_SECONDS: i32 = 20;
+const SQS_LONG_POLL_SECONDS: u64 = 20;
 
 /// How long a received message stays invisible here: above a handler's run time, short
 /// enough that a failed message comes back soon when developing.
@@ -112,12 +112,21 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, Provision
     let mut queues: Vec<_> = stack.queues.iter().collect();
     queues.sort_by_key(|q| q.redrive.is_some());
     let mut arns = BTreeMap::new();
+    let windows: BTreeMap<&str, Duration> = stack
+        .consumed_queues()
+        .map(|(_, source)| (source.queue.as_str(), source.batching_window))
+        .collect();
     for queue in queues {
         let name = format!("{prefix}{}", queue.name);
-        // Locally a failed message comes back sooner than the template's timeout says.
+        // Locally a failed message comes back sooner than the template's timeout says; a
+        // batch waiting for its window holds its messages that much longer.
         let visibility = queue
             .visibility_timeout
-            .min(Duration::from_secs(VISIBILITY_TIMEOUT_SECONDS));
+            .min(Duration::from_secs(VISIBILITY_TIMEOUT_SECONDS))
+            + windows
+                .get(queue.name.as_str())
+                .copied()
+                .unwrap_or_default();
         let mut create = sqs.create_queue().queue_name(&name).attributes(
             QueueAttributeName::VisibilityTimeout,
             visibility.as_secs().to_string(),
@@ -290,16 +299,18 @@ impl AwsSystem {
             })?;
             let dead_letters = Box::new(SqsDeadLetters::new(sqs.clone(), dlq));
             let function = world.sqs_function(consumer, dead_letters);
-            let poll = poll_queue(
-                sqs.clone(),
-                url,
-                consumer.source.batch_size,
-                function,
-                stopped.clone(),
-            );
-            tasks.push(tokio::spawn(
-                poll.instrument(telemetry::function_span(&consumer.function)),
-            ));
+            for _ in 0..consumer.source.pollers() {
+                let poll = poll_queue(
+                    sqs.clone(),
+                    url.clone(),
+                    consumer.source.clone(),
+                    function.clone(),
+                    stopped.clone(),
+                );
+                tasks.push(tokio::spawn(
+                    poll.instrument(telemetry::function_span(&consumer.function)),
+                ));
+            }
         }
         let sns = clients.sns.clone();
         let streams = clients.streams.clone();
@@ -350,43 +361,49 @@ async fn pause(duration: Duration, stopped: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The event source mapping of one queue, as Lambda's: long-poll for up to a batch, hand it
-/// over, delete only the successes.
+/// One poller of a queue's event source mapping, as Lambda's: long-poll for up to a batch,
+/// fill it for the batching window, hand it over, delete only the successes.
 async fn poll_queue(
     sqs: aws_sdk_sqs::Client,
     url: String,
-    batch_size: usize,
+    source: QueueSource,
     function: Arc<dyn SqsFunction>,
     mut stopped: watch::Receiver<bool>,
 ) {
     // SQS hands over at most 10 messages a receive.
-    let batch_size = i32::try_from(batch_size.min(10)).unwrap_or(10);
+    let batch_size = source.batch_size.min(10);
     while !*stopped.borrow() {
-        let receive = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(batch_size)
-            .wait_time_seconds(SQS_LONG_POLL_SECONDS)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_attribute_names("All")
-            .send();
-        // A long poll is abandoned when the system stops: what it would have received stays
-        // in the queue (or comes back after the visibility timeout).
-        let received = tokio::select! {
-            received = receive => received,
-            _ = stopped.changed() => break,
-        };
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %text(e), "receive failed; trying again");
+        let wait = Duration::from_secs(SQS_LONG_POLL_SECONDS);
+        let messages = match receive(&sqs, &url, batch_size, wait, &mut stopped).await {
+            Some(Ok(messages)) => messages,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "receive failed; trying again");
                 pause(Duration::from_millis(500), &mut stopped).await;
                 continue;
             }
+            None => break,
         };
         if messages.is_empty() {
             continue;
         }
+        let messages = fill_batch(
+            messages,
+            batch_size,
+            source.batching_window,
+            |wanted, left| {
+                let (sqs, url, mut stopped) = (sqs.clone(), url.clone(), stopped.clone());
+                async move {
+                    match receive(&sqs, &url, wanted, left, &mut stopped).await? {
+                        Ok(messages) => Some(messages),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "receive failed; the batch goes as it is");
+                            None
+                        }
+                    }
+                }
+            },
+        )
+        .await;
         let mut event = SqsEvent::default();
         event.records = messages
             .iter()
@@ -445,6 +462,34 @@ async fn poll_queue(
         {
             tracing::warn!(error = %text(e), "deleting the handled messages failed; they will come back");
         }
+    }
+}
+
+/// Up to `max` messages, long-polling up to `wait` (whole seconds, at most SQS's 20). None
+/// when the system stops meanwhile: what the poll would have received stays in the queue
+/// (or comes back after the visibility timeout).
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    max: usize,
+    wait: Duration,
+    stopped: &mut watch::Receiver<bool>,
+) -> Option<Result<Vec<aws_sdk_sqs::types::Message>, String>> {
+    if *stopped.borrow() {
+        return None;
+    }
+    let wait_seconds = wait.as_secs().clamp(1, SQS_LONG_POLL_SECONDS);
+    let receive = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+        .wait_time_seconds(wait_seconds as i32)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_attribute_names("All")
+        .send();
+    tokio::select! {
+        received = receive => Some(received.map(|out| out.messages.unwrap_or_default()).map_err(text)),
+        _ = stopped.changed() => None,
     }
 }
 

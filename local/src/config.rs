@@ -2,29 +2,31 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use platform::config::{ConfigError, Env, number_in};
-use user_service::config::UserConfig;
 
 pub struct LocalConfig {
     /// `PORT` (default 3000; 0 picks a free port).
     pub port: u16,
-    /// `ORDER_TTL_SECONDS` and `UNDO_GRACE_SECONDS`, where set: they override what
-    /// `template.yaml` gives the order functions (their parameters' defaults). Checked here.
-    pub order_overrides: Vec<(&'static str, String)>,
     /// `SWEEP_INTERVAL_SECONDS`: how often the expiry sweep runs locally (default 5).
     pub sweep_interval: Duration,
-    /// `JWT_KEYS` or `JWT_SECRET` (else a random key), `TOKEN_TTL_SECONDS`, the login and
-    /// sign-up limits.
-    pub user: UserConfig,
-    /// `COUPON_ISSUES_PER_CLIENT_PER_MINUTE` (default 30; 0: off).
-    pub coupon_issue_limit: platform::throttle::Limit,
+    /// The variables set here. Each service reads its settings from what `template.yaml`
+    /// gives its functions with these on top, as a deploy's parameters would: the order
+    /// lifetimes, `JWT_KEYS` or `JWT_SECRET` (else a random key), `TOKEN_TTL_SECONDS`, the
+    /// login, sign-up and coupon-issue limits.
+    pub env: BTreeMap<String, String>,
 }
 
 impl LocalConfig {
+    /// Checks every setting set here, so a bad value fails at start and names its variable
+    /// (the system checks them again over the template's when it is built).
     pub fn from_env(env: &dyn Env) -> Result<LocalConfig, ConfigError> {
+        order_service::app::OrderSettings::from_env(env)?;
+        user_service::config::UserConfig::local(env)?;
+        coupon_source_service::app::issue_limit(env)?;
         Ok(LocalConfig {
             port: number_in(env, "PORT", 3000, 0, u16::MAX as u64)? as u16,
-            order_overrides: order_overrides(env)?,
             sweep_interval: Duration::from_secs(number_in(
                 env,
                 "SWEEP_INTERVAL_SECONDS",
@@ -32,19 +34,9 @@ impl LocalConfig {
                 1,
                 3_600,
             )?),
-            user: UserConfig::local(env)?,
-            coupon_issue_limit: coupon_source_service::app::issue_limit(env)?,
+            env: env.vars().into_iter().collect(),
         })
     }
-}
-
-fn order_overrides(env: &dyn Env) -> Result<Vec<(&'static str, String)>, ConfigError> {
-    // The order service's own reading checks them, so a bad value fails at start.
-    order_service::app::OrderSettings::from_env(env)?;
-    Ok(["ORDER_TTL_SECONDS", "UNDO_GRACE_SECONDS"]
-        .into_iter()
-        .filter_map(|name| env.var(name).map(|value| (name, value)))
-        .collect())
 }
 
 /// Settings that turn every per-client limit off: for tests, load generators and the
@@ -68,10 +60,7 @@ mod tests {
     fn defaults() {
         let config = LocalConfig::from_env(&HashMap::new()).unwrap();
         assert_eq!(config.port, 3000);
-        assert!(
-            config.order_overrides.is_empty(),
-            "the template's values apply"
-        );
+        assert!(config.env.is_empty(), "the template's values apply");
         assert_eq!(config.sweep_interval, Duration::from_secs(5));
     }
 

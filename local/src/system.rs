@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use user_service::app::UserService;
 use user_service::auth::TokenCodec;
+use user_service::config::UserConfig;
 
 use crate::config::LocalConfig;
 use crate::gateway::gateway;
@@ -77,39 +78,45 @@ pub enum BuildError {
     Config(#[from] platform::config::ConfigError),
 }
 
-/// The order service's settings from the environment `template.yaml` gives the order
-/// functions, with the local overrides on top. Locally one service serves all of them, so
-/// they must agree.
-fn order_settings(
+/// What a service reads its settings from: the text variables `template.yaml` gives the
+/// functions of its `binaries` (on Lambda each reads its own), with the locally set `local`
+/// on top. Locally one service serves all of its functions, so they must agree. `HANDLER`
+/// names a function's code, not a setting.
+fn service_env(
     stack: &Stack,
-    overrides: &[(&'static str, String)],
-) -> Result<OrderSettings, BuildError> {
-    let mut env: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    for function in stack.functions.iter().filter(|f| f.binary == "order") {
-        for name in ["ORDER_TTL_SECONDS", "UNDO_GRACE_SECONDS"] {
-            let Some(EnvValue::Text(value)) = function.environment.get(name) else {
+    binaries: &[&str],
+    local: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, BuildError> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let functions = stack
+        .functions
+        .iter()
+        .filter(|f| binaries.contains(&f.binary.as_str()));
+    for function in functions {
+        for (name, value) in &function.environment {
+            let EnvValue::Text(value) = value else {
                 continue;
             };
+            if name == "HANDLER" {
+                continue;
+            }
             if env
-                .insert(name, value)
-                .is_some_and(|before| before != value)
+                .insert(name.clone(), value.clone())
+                .is_some_and(|before| before != *value)
             {
                 return Err(TemplateError::new(
                     &function.id,
                     format!(
-                        "{name} differs between the order functions; locally they share one service"
+                        "{name} differs between the {} functions; locally they share one service",
+                        function.binary
                     ),
                 )
                 .into());
             }
         }
     }
-    env.extend(
-        overrides
-            .iter()
-            .map(|(name, value)| (*name, value.as_str())),
-    );
-    Ok(OrderSettings::from_env(&env)?)
+    env.extend(local.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(env)
 }
 
 /// A function of the template that consumes a queue, with its code.
@@ -168,19 +175,24 @@ fn bus_topology(stack: &Stack, redelivery: Duration) -> Topology {
                 || stack.subscriptions_of(&q.name).next().is_some()
         })
         .map(|queue| {
-            let spec = QueueSpec::new(&queue.name)
-                .visibility_timeout(queue.visibility_timeout.min(redelivery))
+            let consumer = consumed.get(queue.name.as_str());
+            let window = consumer.map_or(Duration::ZERO, |s| s.batching_window);
+            let mut spec = QueueSpec::new(&queue.name)
+                // A batch waiting for its window holds its messages: on AWS the visibility
+                // timeout must cover the window too.
+                .visibility_timeout(queue.visibility_timeout.min(redelivery) + window)
                 .max_receive_count(
                     queue
                         .redrive
                         .as_ref()
                         .map_or(u32::MAX, |r| r.max_receive_count),
-                )
-                .batch_size(
-                    consumed
-                        .get(queue.name.as_str())
-                        .map_or(10, |s| s.batch_size),
                 );
+            if let Some(source) = consumer {
+                spec = spec
+                    .batch_size(source.batch_size)
+                    .batching_window(window)
+                    .pollers(source.pollers());
+            }
             stack
                 .subscriptions_of(&queue.name)
                 .fold(spec, |spec, s| spec.subscribe(&s.topic, s.filter.clone()))
@@ -224,12 +236,15 @@ impl World {
             .map(|s| (*s, Arc::new(MemoryOutbox::new())))
             .collect();
         let ports_of = |service: Service| ports(service, outboxes[&service].clone());
-        let tokens = TokenCodec::new(&config.user.keys, config.user.token_ttl, clock.clone());
-        let settings = order_settings(&stack, &config.order_overrides)?;
+        let env_of = |binaries: &[&str]| service_env(&stack, binaries, &config.env);
+        let user = UserConfig::local(&env_of(&["user", "user-authorizer"])?)?;
+        let issue_limit = coupon_source_service::app::issue_limit(&env_of(&["coupon-source"])?)?;
+        let settings = OrderSettings::from_env(&env_of(&["order"])?)?;
+        let tokens = TokenCodec::new(&user.keys, user.token_ttl, clock.clone());
         let services = Services {
             users: Arc::new(UserService::new(
                 ports_of(Service::User).store,
-                config.user,
+                user,
                 clock.clone(),
                 ids.clone(),
             )),
@@ -237,7 +252,7 @@ impl World {
             products: Arc::new(ProductService::new(ports_of(Service::Product))),
             coupon_sources: Arc::new(
                 CouponSourceService::new(ports_of(Service::CouponSource))
-                    .with_issue_limit(config.coupon_issue_limit),
+                    .with_issue_limit(issue_limit),
             ),
             coupons: Arc::new(CouponService::new(ports_of(Service::Coupon))),
             payments: Arc::new(PaymentService::new(ports_of(Service::Payment))),

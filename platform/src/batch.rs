@@ -198,3 +198,32 @@ pub fn sqs_message(
     m.event_source = Some("aws:sqs".to_owned());
     m
 }
+
+/// The batching window of an event source mapping: with a first `batch` received, asks
+/// `more(wanted, time_left)` for the rest until the batch holds `size` messages or `window`
+/// has passed. `more` may wait up to `time_left` for messages, and answers `None` to stop
+/// early (the system is stopping); without a window the first receive is the batch, as
+/// Lambda does.
+pub async fn fill_batch<T, F, Fut>(
+    mut batch: Vec<T>,
+    size: usize,
+    window: std::time::Duration,
+    mut more: F,
+) -> Vec<T>
+where
+    F: FnMut(usize, std::time::Duration) -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + window;
+    while batch.len() < size {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match more(size - batch.len(), left).await {
+            Some(messages) => batch.extend(messages),
+            None => break,
+        }
+    }
+    batch
+}

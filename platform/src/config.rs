@@ -20,6 +20,8 @@ impl ConfigError {
 /// Where configuration comes from: the process environment, or a map in tests.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
+    /// Every variable set, for a snapshot (the local system layers it over the template's).
+    fn vars(&self) -> Vec<(String, String)>;
 }
 
 /// The process environment. An unset or empty variable reads as absent.
@@ -29,6 +31,12 @@ impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect()
+    }
 }
 
 impl Env for std::collections::HashMap<&str, &str> {
@@ -36,6 +44,26 @@ impl Env for std::collections::HashMap<&str, &str> {
         self.get(name)
             .map(|v| (*v).to_owned())
             .filter(|v| !v.trim().is_empty())
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+}
+
+impl Env for std::collections::BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

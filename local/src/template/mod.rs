@@ -134,6 +134,14 @@ pub struct QueueSource {
     pub reports_item_failures: bool,
 }
 
+impl QueueSource {
+    /// How many batches run at once: `MaximumConcurrency`, else the five pollers Lambda
+    /// starts an SQS event source with (it scales further on AWS; locally it stays there).
+    pub fn pollers(&self) -> usize {
+        self.max_concurrency.map_or(5, |c| c as usize)
+    }
+}
+
 /// A DynamoDB stream event source mapping.
 #[derive(Debug, Clone)]
 pub struct StreamSource {
@@ -559,15 +567,27 @@ fn queue_source(
         Some(scaling) => reader.number_at(scaling, "MaximumConcurrency", at)?,
         None => None,
     };
+    // What Lambda accepts; outside it, CloudFormation would refuse the template.
+    if let Some(c) = max_concurrency.filter(|c| !(2..=1000).contains(c)) {
+        return Err(TemplateError::new(
+            at,
+            format!("MaximumConcurrency {c} is outside 2..=1000"),
+        ));
+    }
+    let window = reader
+        .number_at(props, "MaximumBatchingWindowInSeconds", at)?
+        .unwrap_or(0);
+    if window > 300 {
+        return Err(TemplateError::new(
+            at,
+            format!("MaximumBatchingWindowInSeconds {window} is over 300"),
+        ));
+    }
     Ok(QueueSource {
         queue: names.of_kind(&queue, QUEUE, at)?,
         batch_size: count(reader.number_at(props, "BatchSize", at)?.unwrap_or(10), at)?,
-        batching_window: Duration::from_secs(
-            reader
-                .number_at(props, "MaximumBatchingWindowInSeconds", at)?
-                .unwrap_or(0),
-        ),
-        max_concurrency: max_concurrency.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
+        batching_window: Duration::from_secs(window),
+        max_concurrency: max_concurrency.map(|c| c as u32),
         reports_item_failures: reports_item_failures(props),
     })
 }

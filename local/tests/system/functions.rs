@@ -17,6 +17,7 @@ use platform::clock::SystemClock;
 use platform::docstore::memory::MemoryDocStore;
 use platform::ids::SequentialIds;
 use platform::ports::Ports;
+use user_service::app::SignUpError;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -183,6 +184,16 @@ fn what_the_local_system_cannot_apply_is_refused_by_name() {
             "BalanceUserRegisteredFromUser.Properties.FilterPolicy",
         ),
         (
+            "MaximumConcurrency: !Ref ConsumerMaxConcurrency",
+            "MaximumConcurrency: 1",
+            "MaximumConcurrency 1 is outside 2..=1000",
+        ),
+        (
+            "            BatchSize: 10\n",
+            "            BatchSize: 10\n            MaximumBatchingWindowInSeconds: 301\n",
+            "MaximumBatchingWindowInSeconds 301 is over 300",
+        ),
+        (
             "ScheduleExpression: rate(1 minute)",
             "ScheduleExpression: cron(0 * * * ? *)",
             "only rate(<n> <unit>) schedules are run locally",
@@ -244,6 +255,8 @@ fn a_queue_a_subscription_and_a_function_added_to_the_template_run_locally() {
             Queue: !GetAtt ProductAuditQueue.Arn
             BatchSize: 4
             MaximumBatchingWindowInSeconds: 2
+            ScalingConfig:
+              MaximumConcurrency: 3
 "#;
     let edited = TEMPLATE.replacen("\nOutputs:", &format!("{addition}\nOutputs:"), 1);
     let world = world_on(Stack::parse(&edited).unwrap()).unwrap();
@@ -255,6 +268,14 @@ fn a_queue_a_subscription_and_a_function_added_to_the_template_run_locally() {
     assert_eq!(audit.queue, "product-audit");
     assert_eq!(audit.source.batch_size, 4);
     assert_eq!(audit.source.batching_window, Duration::from_secs(2));
+    // Its event source mapping: three batches at once, each waiting up to 2 s to fill, and
+    // its messages stay invisible for the window as well as the local redelivery time.
+    let spec = world.bus.spec("product-audit").unwrap();
+    assert_eq!(
+        (spec.batch_size, spec.batching_window, spec.pollers),
+        (4, Duration::from_secs(2), 3)
+    );
+    assert_eq!(spec.visibility_timeout, Duration::from_secs(3));
     // The bus delivers to it what its subscription lets through, and nothing else.
     let attributes = |t: &str| BTreeMap::from([("type".to_owned(), t.to_owned())]);
     world
@@ -304,6 +325,49 @@ fn the_order_functions_environment_in_the_template_sets_the_local_order_service(
         error
             .to_string()
             .contains("ORDER_TTL_SECONDS differs between the order functions"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn every_services_settings_come_from_its_functions_environment_in_the_template() {
+    // Two sign-ups an hour per address, set where a deploy would set it.
+    let edited = TEMPLATE.replacen(
+        "          HANDLER: user-api\n",
+        "          HANDLER: user-api\n          SIGNUPS_PER_CLIENT_PER_HOUR: 2\n",
+        1,
+    );
+    assert_ne!(edited, TEMPLATE);
+    let sign_ups = |world: World| async move {
+        let mut answers = Vec::new();
+        for n in 0..3 {
+            let email = format!("limited{n}@shop.kr");
+            let answer = world
+                .services
+                .users
+                .sign_up("10.0.0.1", &email, "secret123", "Limited")
+                .await;
+            answers.push(!matches!(answer, Err(SignUpError::Throttled(_))));
+        }
+        answers
+    };
+    let world = world_on(Stack::parse(&edited).unwrap()).unwrap();
+    assert_eq!(sign_ups(world).await, [true, true, false]);
+    // A variable set locally overrides the template.
+    let stack = Stack::parse(&edited).unwrap();
+    let world = world_with(stack, &[("SIGNUPS_PER_CLIENT_PER_HOUR", "0")]).unwrap();
+    assert_eq!(sign_ups(world).await, [true, true, true], "0 turns it off");
+    // And a bad value in the template is refused by name, as on Lambda at cold start.
+    let bad = TEMPLATE.replacen(
+        "          HANDLER: user-api\n",
+        "          HANDLER: user-api\n          SIGNUPS_PER_CLIENT_PER_HOUR: lots\n",
+        1,
+    );
+    let error = world_on(Stack::parse(&bad).unwrap())
+        .err()
+        .expect("refused");
+    assert!(
+        error.to_string().contains("SIGNUPS_PER_CLIENT_PER_HOUR"),
         "{error}"
     );
 }

@@ -351,9 +351,10 @@ impl MemoryBus {
         self.lock().queues.keys().cloned().collect()
     }
 
-    pub fn batch_size(&self, queue: &str) -> Result<usize, BusError> {
+    /// What `queue` was declared with.
+    pub fn spec(&self, queue: &str) -> Result<QueueSpec, BusError> {
         let mut state = self.lock();
-        Ok(queue_mut(&mut state, queue)?.spec.batch_size)
+        Ok(queue_mut(&mut state, queue)?.spec.clone())
     }
 
     /// The earliest time an invisible message of `queue` becomes visible again.

@@ -40,7 +40,11 @@ pub struct QueueSpec {
     pub visibility_timeout: Duration,
     /// After this many receives without a delete, the next receive moves it to the DLQ.
     pub max_receive_count: u32,
+    /// The consuming function's event source mapping: how many messages a batch holds at
+    /// most, how long it waits to fill one, and how many batches run at once.
     pub batch_size: usize,
+    pub batching_window: Duration,
+    pub pollers: usize,
 }
 
 impl QueueSpec {
@@ -51,6 +55,8 @@ impl QueueSpec {
             visibility_timeout: Duration::from_secs(30),
             max_receive_count: 5,
             batch_size: 10,
+            batching_window: Duration::ZERO,
+            pollers: 1,
         }
     }
 
@@ -76,6 +82,16 @@ impl QueueSpec {
         self.batch_size = size;
         self
     }
+
+    pub fn batching_window(mut self, window: Duration) -> Self {
+        self.batching_window = window;
+        self
+    }
+
+    pub fn pollers(mut self, pollers: usize) -> Self {
+        self.pollers = pollers;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,7 +108,9 @@ pub enum TopologyError {
     DuplicateQueue(String),
     #[error("queue {queue:?} subscribes to unknown topic {topic:?}")]
     UnknownTopic { queue: String, topic: String },
-    #[error("queue {0:?} needs a max receive count of at least 1 and a batch size of at least 1")]
+    #[error(
+        "queue {0:?} needs a max receive count, a batch size and a number of pollers of at least 1"
+    )]
     InvalidRedrive(String),
 }
 
@@ -109,7 +127,7 @@ impl Topology {
             if !queues.insert(q.name.as_str()) {
                 return Err(TopologyError::DuplicateQueue(q.name.clone()));
             }
-            if q.max_receive_count == 0 || q.batch_size == 0 {
+            if q.max_receive_count == 0 || q.batch_size == 0 || q.pollers == 0 {
                 return Err(TopologyError::InvalidRedrive(q.name.clone()));
             }
             if let Some(s) = q

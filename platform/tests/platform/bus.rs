@@ -607,3 +607,141 @@ fn stepping_is_deterministic_for_a_seed() {
         "deliveries interleave across queues"
     );
 }
+
+/// A function that records each batch's size and how many batches ran at once, and holds
+/// every batch until `gate` opens.
+struct Gated {
+    batches: Mutex<Vec<usize>>,
+    running: AtomicU32,
+    peak: AtomicU32,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Gated {
+    fn new() -> Arc<Gated> {
+        Arc::new(Gated {
+            batches: Mutex::default(),
+            running: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+            gate: tokio::sync::Semaphore::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl SqsFunction for Gated {
+    async fn handle_batch(
+        &self,
+        event: aws_lambda_events::event::sqs::SqsEvent,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        drop(self.gate.acquire().await);
+        self.batches.lock().unwrap().push(event.records.len());
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Default::default()
+    }
+}
+
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn start_mapping(
+    bus: &Arc<MemoryBus>,
+    function: &Arc<Gated>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<u64>,
+) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let run = mapping::run(bus.clone(), "q".into(), function.clone(), shutdown);
+    (stop, tokio::spawn(run))
+}
+
+#[tokio::test]
+async fn a_queue_runs_as_many_batches_at_once_as_its_pollers_and_no_more() {
+    let spec = QueueSpec::new("q")
+        .subscribe("order", FilterPolicy::All)
+        .batch_size(1)
+        .pollers(3);
+    let bus = bus_with(vec![spec], clock());
+    let function = Gated::new();
+    let (stop, mapping) = start_mapping(&bus, &function);
+    for n in 0..6 {
+        bus.publish("order", &reserved(n).to_json(), &attrs("StockReserved"))
+            .unwrap();
+    }
+    wait_until("three batches held at once", || {
+        function.running.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    assert_eq!(
+        bus.depth("q").unwrap().visible,
+        3,
+        "no fourth poller took one"
+    );
+    function.gate.add_permits(100);
+    wait_until("all six handled", || {
+        function.batches.lock().unwrap().len() == 6
+    })
+    .await;
+    stop.send(true).unwrap();
+    assert_eq!(mapping.await.unwrap(), 6);
+    assert_eq!(function.peak.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_batching_window_waits_for_a_full_batch_and_no_longer_than_the_window() {
+    let spec = QueueSpec::new("q")
+        .subscribe("order", FilterPolicy::All)
+        .batch_size(10)
+        .batching_window(Duration::from_secs(30));
+    let bus = bus_with(vec![spec], clock());
+    let function = Gated::new();
+    function.gate.add_permits(100);
+    let (stop, mapping) = start_mapping(&bus, &function);
+    bus.publish("order", &reserved(0).to_json(), &attrs("StockReserved"))
+        .unwrap();
+    wait_until("the first message received", || {
+        bus.depth("q").unwrap().in_flight == 1
+    })
+    .await;
+    for n in 1..10 {
+        bus.publish("order", &reserved(n).to_json(), &attrs("StockReserved"))
+            .unwrap();
+    }
+    wait_until("a batch handled", || {
+        !function.batches.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        *function.batches.lock().unwrap(),
+        [10],
+        "one full batch, not 1 + 9"
+    );
+    stop.send(true).unwrap();
+    mapping.await.unwrap();
+
+    // A batch that does not fill goes when the window ends.
+    let spec = QueueSpec::new("q")
+        .subscribe("order", FilterPolicy::All)
+        .batching_window(Duration::from_secs(1));
+    let bus = bus_with(vec![spec], clock());
+    let function = Gated::new();
+    function.gate.add_permits(100);
+    let (stop, mapping) = start_mapping(&bus, &function);
+    bus.publish("order", &reserved(0).to_json(), &attrs("StockReserved"))
+        .unwrap();
+    wait_until("the partial batch handled", || {
+        !function.batches.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(*function.batches.lock().unwrap(), [1]);
+    stop.send(true).unwrap();
+    mapping.await.unwrap();
+}
