@@ -11,6 +11,11 @@ pub struct LocalConfig {
     pub port: u16,
     /// `SWEEP_INTERVAL_SECONDS`: how often the expiry sweep runs locally (default 5).
     pub sweep_interval: Duration,
+    /// `REDELIVERY_SECONDS`: how long a message received from an in-memory queue stays
+    /// invisible (default 1, at most the template's visibility timeout), so a failed one
+    /// comes back soon. A batch must finish within it, or another poller takes its messages
+    /// again, as on AWS: raise it when the tables are slower than memory.
+    pub redelivery: Duration,
     /// The variables set here. Each service reads its settings from what `template.yaml`
     /// gives its functions with these on top, as a deploy's parameters would: the order
     /// lifetimes, `JWT_KEYS` or `JWT_SECRET` (else a random key), `TOKEN_TTL_SECONDS`, the
@@ -34,6 +39,7 @@ impl LocalConfig {
                 1,
                 3_600,
             )?),
+            redelivery: Duration::from_secs(number_in(env, "REDELIVERY_SECONDS", 1, 1, 900)?),
             env: env.vars().into_iter().collect(),
         })
     }
@@ -62,6 +68,7 @@ mod tests {
         assert_eq!(config.port, 3000);
         assert!(config.env.is_empty(), "the template's values apply");
         assert_eq!(config.sweep_interval, Duration::from_secs(5));
+        assert_eq!(config.redelivery, Duration::from_secs(1));
     }
 
     #[test]
@@ -71,6 +78,7 @@ mod tests {
             ("PORT", "http"),
             ("ORDER_TTL_SECONDS", "0"),
             ("SWEEP_INTERVAL_SECONDS", "-1"),
+            ("REDELIVERY_SECONDS", "0"),
         ] {
             let err = LocalConfig::from_env(&HashMap::from([(name, value)]))
                 .err()

@@ -61,10 +61,6 @@ pub struct Services {
     pub orders: Arc<OrderService>,
 }
 
-/// Locally a failed message comes back after at most this long (on AWS: the template's
-/// visibility timeout, well above the function timeout).
-pub const LOCAL_REDELIVERY: Duration = Duration::from_secs(1);
-
 /// Why a system could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -227,7 +223,7 @@ impl World {
         let stack = Arc::new(stack);
         registry::check(&stack)?;
         let bus = Arc::new(MemoryBus::new(
-            &bus_topology(&stack, LOCAL_REDELIVERY),
+            &bus_topology(&stack, config.redelivery),
             clock.clone(),
             ids.clone(),
         )?);

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::queues::{drained, receive};
 use crate::support::scenarios::{self, Backend as _};
-use crate::support::{Client, admin_signed_up, signed_up};
 
 const SECRET: &str = "localstack-tests-secret-32-bytes-long";
 
@@ -203,28 +202,9 @@ async fn success_and_both_kinds_of_payment_failure_with_compensation() {
         .expect("idempotent");
     assert_eq!(again.queues.len(), t.system.names.queues.len());
 
-    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
-    let kim = signed_up(&t.base, "kim@shop.kr").await;
-    kim.charge(30_000).await;
-    let tea = admin.product("Tea", 3_000, 10).await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 10)
-        .await;
-    let coupon = kim.issue(&source).await;
-
-    // Success: the events travel state + outbox → stream → SNS → filtered SQS → handlers.
-    let order = kim
-        .placed(json!([{"productId": tea, "quantity": 4}]), Some(&coupon))
-        .await;
-    assert_eq!(
-        kim.await_order(&order, &["CONFIRMED", "FAILED"]).await["status"],
-        "CONFIRMED"
-    );
-    assert_eq!(kim.balance().await, 30_000 - 11_000);
-    assert_eq!(admin.stock(&tea).await, 6);
-    assert_eq!(kim.coupon_status(&coupon).await, "USED");
-
-    // The payment refused, and approved then refunded: the scenarios both backends run.
+    let admin = t.admin().await;
+    scenarios::an_order_with_a_coupon_is_confirmed_and_everything_adds_up(&t, &admin).await;
+    // The payment refused, and approved then refunded.
     scenarios::insufficient_balance_fails_the_order_and_restores_stock_and_coupon(&t, &admin).await;
     scenarios::out_of_stock_after_payment_refunds_it_and_restores_the_coupon(&t, &admin).await;
     t.finish().await;
@@ -241,46 +221,13 @@ async fn cancelling_a_pending_and_a_confirmed_order_restores_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
     let t = start(&[]).await;
-    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
-    let lee = signed_up(&t.base, "lee@shop.kr").await;
+    let admin = t.admin().await;
+    let lee = t.user("lee@shop.kr").await;
     lee.charge(50_000).await;
     let pen = admin.product("Pen", 2_000, 20).await;
 
     // First come, first served: 100 users at once for 20 coupons.
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 100}), 0, 20)
-        .await;
-    let codec = &t.system.services.users.tokens;
-    let racers: Vec<_> = (0..100)
-        .map(|n| {
-            let user_id = format!("racer-{n}");
-            let token = codec
-                .issue(&user_id, platform::identity::Role::Customer)
-                .unwrap()
-                .token;
-            let client = Client {
-                base: t.base.clone(),
-                token,
-                user_id,
-            };
-            let path = format!("/coupon-sources/{source}/issue");
-            tokio::spawn(async move { client.call_retrying_contention(&path).await })
-        })
-        .collect();
-    let mut issued = 0;
-    for r in racers {
-        let (status, body) = r.await.unwrap();
-        match status.as_u16() {
-            201 => issued += 1,
-            409 => assert_eq!(body["error"]["code"], "SOLD_OUT"),
-            other => panic!("{other}: {body}"),
-        }
-    }
-    assert_eq!(issued, 20);
-    assert_eq!(
-        admin.get(&format!("/coupon-sources/{source}")).await["issued"],
-        20
-    );
+    scenarios::racing_for_coupons_issues_exactly_the_stock(&t, &admin, 100, 20).await;
 
     // Every event of a confirmed order published again through SNS changes nothing.
     let order = lee
@@ -322,24 +269,8 @@ async fn the_sweep_fails_an_order_whose_message_was_lost_and_compensation_comple
     // The only order of this system is the one that cannot complete, so a short time to
     // live says nothing about how fast the endpoint is.
     let t = start(&[("ORDER_TTL_SECONDS", "5")]).await;
-    let admin = admin_signed_up(&t.base, &t.system.services.users).await;
-    let lee = signed_up(&t.base, "lee@shop.kr").await;
-    lee.charge(50_000).await;
-    let pen = admin.product("Pen", 2_000, 20).await;
-
-    // A message lost between SNS and a queue: payment never hears of the order.
-    t.unsubscribe(Service::Order, "payment-order-created").await;
-    let stalled = lee
-        .placed(json!([{"productId": pen, "quantity": 1}]), None)
-        .await;
-    let failed = lee.await_order(&stalled, &["FAILED", "CONFIRMED"]).await;
-    assert_eq!(
-        (failed["status"].as_str(), failed["failureReason"].as_str()),
-        (Some("FAILED"), Some("EXPIRED"))
-    );
-    lee.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
-        .await;
-    assert_eq!(lee.balance().await, 50_000);
+    let admin = t.admin().await;
+    scenarios::the_sweep_fails_an_order_that_cannot_complete_and_takes_no_money(&t, &admin).await;
     t.finish().await;
 }
 

@@ -3,8 +3,6 @@
 
 use crate::support;
 
-use std::collections::HashSet;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::{Client, start};
@@ -73,24 +71,7 @@ async fn futures_orders(users: &[Client], lamp: &str) -> Vec<(Client, String)> {
 async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, 100)
-        .await;
-    let answers = support::race_for_coupons(&sys, &source, 500).await;
-    let issued: HashSet<&str> = answers
-        .iter()
-        .filter_map(|(_, body)| body["couponId"].as_str())
-        .collect();
-    assert_eq!(
-        (support::issued_count(&answers), issued.len()),
-        (100, 100),
-        "100 distinct coupons"
-    );
-    let source = admin.get(&format!("/coupon-sources/{source}")).await;
-    assert_eq!(
-        (source["issued"].as_u64(), source["remaining"].as_u64()),
-        (Some(100), Some(0))
-    );
+    support::scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 500, 100).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,6 +10,210 @@ use serde_json::json;
 
 use super::{Client, admin_signed_up, signed_up};
 
+/// A percent coupon, two products: the amounts, every step, the stock, the coupon, the
+/// payment, the statistics, the ranking, the ledger and the timeline all add up.
+pub async fn an_order_with_a_coupon_is_confirmed_and_everything_adds_up(
+    sys: &impl Backend,
+    admin: &Client,
+) {
+    let kim = sys.user("kim@shop.kr").await;
+    kim.charge(100_000).await;
+    let tea = admin.product("Green tea", 3_000, 10).await;
+    let cup = admin.product("Cup", 12_000, 5).await;
+    let source = admin
+        .coupon_source(
+            json!({"type": "PERCENT", "rate": 10, "maxAmount": 2_000}),
+            10_000,
+            100,
+        )
+        .await;
+    let coupon = kim.issue(&source).await;
+
+    let (status, created) = kim
+        .order(
+            json!([{"productId": tea, "quantity": 2}, {"productId": cup, "quantity": 1}]),
+            Some(&coupon),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "PENDING");
+    // 2 × 3,000 + 12,000 = 18,000; 10% = 1,800 (under the 2,000 cap).
+    assert_eq!(
+        (
+            created["totalAmount"].as_u64(),
+            created["discountAmount"].as_u64(),
+            created["paymentAmount"].as_u64()
+        ),
+        (Some(18_000), Some(1_800), Some(16_200))
+    );
+    let order_id = created["orderId"].as_str().unwrap();
+
+    let order = kim.await_order(order_id, &["CONFIRMED", "FAILED"]).await;
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+    assert_eq!(
+        order["steps"],
+        json!({"stock": "DONE", "coupon": "DONE", "payment": "DONE"})
+    );
+    assert_eq!(kim.balance().await, 100_000 - 16_200);
+    assert_eq!(admin.stock(&tea).await, 8);
+    assert_eq!(admin.stock(&cup).await, 4);
+    assert_eq!(kim.coupon_status(&coupon).await, "USED");
+    let payment = kim.get(&format!("/payments?orderId={order_id}")).await;
+    assert_eq!(
+        (payment["status"].as_str(), payment["amount"].as_u64()),
+        (Some("APPROVED"), Some(16_200))
+    );
+
+    // Statistics and ranking follow the confirmation.
+    let ranking = kim
+        .await_get("/products/ranking?days=3&limit=5", |r| {
+            r["items"].as_array().is_some_and(|i| i.len() == 2)
+        })
+        .await;
+    assert_eq!(ranking["items"][0]["productId"], tea.as_str());
+    assert_eq!(ranking["items"][0]["quantitySold"], 2);
+    assert_eq!(ranking["items"][1]["productId"], cup.as_str());
+    let stats = admin.get(&format!("/products/{tea}/stats?days=7")).await;
+    let today = stats["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (today["quantity"].as_u64(), today["amount"].as_u64()),
+        (Some(2), Some(6_000))
+    );
+    assert_eq!(admin.get(&format!("/products/{tea}")).await["rank"], 1);
+
+    // The ledger shows the charge and the payment, newest first.
+    let ledger = kim.get("/balance/transactions").await;
+    let kinds: Vec<&str> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["PAYMENT", "CHARGE"]);
+
+    // The timeline lists every event of the saga.
+    let types = kim
+        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
+            t["items"].as_array().is_some_and(|i| i.len() >= 7)
+        })
+        .await;
+    let mut types: Vec<String> = types["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "BalanceDeducted",
+            "CouponUsed",
+            "OrderConfirmed",
+            "OrderCreated",
+            "PaymentApproved",
+            "PaymentRequested",
+            "StockReserved"
+        ]
+    );
+    let (status, _) = kim
+        .call(
+            Method::GET,
+            &format!("/orders/{order_id}/timeline?format=mermaid"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Payment never hears of the order (its `OrderCreated` is held back): the sweep fails it
+/// when its time is up (the backend starts with a short `ORDER_TTL_SECONDS`), the stock
+/// comes back, and the late `OrderCreated` takes no money.
+pub async fn the_sweep_fails_an_order_that_cannot_complete_and_takes_no_money(
+    sys: &impl Backend,
+    admin: &Client,
+) {
+    let yoon = sys.user("yoon@shop.kr").await;
+    yoon.charge(10_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+    sys.hold(Service::Order, "payment-order-created").await;
+    let order_id = yoon
+        .placed(json!([{"productId": pen, "quantity": 2}]), None)
+        .await;
+    let order = yoon.await_order(&order_id, &["FAILED", "CONFIRMED"]).await;
+    assert_eq!(
+        (order["status"].as_str(), order["failureReason"].as_str()),
+        (Some("FAILED"), Some("EXPIRED")),
+        "{order}"
+    );
+    yoon.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
+        .await;
+    yoon.await_get(&format!("/orders/{order_id}/timeline"), |t| {
+        t["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
+    })
+    .await;
+    assert!(
+        yoon.timeline_types(&order_id)
+            .await
+            .contains(&"OrderFailed".to_owned())
+    );
+    sys.deliver_late("payment-order-created", &order_id).await;
+    sys.settled("payment-order-created").await;
+    assert_eq!(yoon.balance().await, 10_000);
+}
+
+/// `users` customers at once for `stock` coupons: exactly `stock` distinct coupons, every
+/// other answer `SOLD_OUT`, and the source counts them.
+pub async fn racing_for_coupons_issues_exactly_the_stock(
+    sys: &impl Backend,
+    admin: &Client,
+    users: usize,
+    stock: u64,
+) {
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, stock)
+        .await;
+    let path = format!("/coupon-sources/{source}/issue");
+    let tasks: Vec<_> = (0..users)
+        .map(|n| {
+            let user_id = format!("racer-{n}");
+            let token = sys
+                .users()
+                .tokens
+                .issue(&user_id, platform::identity::Role::Customer)
+                .unwrap()
+                .token;
+            let client = Client {
+                base: sys.base().to_owned(),
+                token,
+                user_id,
+            };
+            let path = path.clone();
+            tokio::spawn(async move { client.call_retrying_contention(&path).await })
+        })
+        .collect();
+    let mut coupons = std::collections::HashSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => {
+                let coupon = body["couponId"].as_str().expect("a coupon id").to_owned();
+                assert!(coupons.insert(coupon), "issued twice: {body}");
+            }
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "SOLD_OUT", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(coupons.len() as u64, stock);
+    let source = admin.get(&format!("/coupon-sources/{source}")).await;
+    assert_eq!(
+        (source["issued"].as_u64(), source["remaining"].as_u64()),
+        (Some(stock), Some(0))
+    );
+}
+
 pub trait Backend: Sync {
     fn base(&self) -> &str;
     fn users(&self) -> &user_service::app::UserService;
