@@ -10,7 +10,7 @@
 //! with many fresh accounts cannot drain a first-come source).
 
 use chrono::{DateTime, Duration, Utc};
-use contract::{CouponIssued, Discount};
+use contract::Discount;
 use platform::docstore::{Commit, Decision, Expect, Key, Write, commit_with_retries};
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -175,8 +175,9 @@ impl CouponSourceService {
         .await
     }
 
-    /// First come, first served: the new coupon's id.
-    /// Issues a coupon to `user_id`; each request from `client` counts against its limit.
+    /// Issues a coupon to `user_id`, first come, first served (the rules:
+    /// [`domain::issue`]); answers the new coupon's id. Each request from `client` counts
+    /// against its limit.
     pub async fn issue(
         &self,
         client: &str,
@@ -205,18 +206,8 @@ impl CouponSourceService {
                 .get(&source_key(source_id))
                 .await?
                 .ok_or(SourceFailure::NotFound)?;
-            let mut source: CouponSource = item.parse()?;
             let now = self.ports.clock.now();
-            domain::may_issue(&source, now)?;
-            source.issued += 1;
-            let issued = CouponIssued {
-                coupon_id: coupon_id.clone(),
-                source_id: source_id.to_owned(),
-                user_id: user_id.to_owned(),
-                discount: source.discount.clone(),
-                minimum_order_amount: source.minimum_order_amount,
-                expires_at: now + Duration::days(i64::from(source.coupon_valid_days)),
-            };
+            let (source, issued) = domain::issue(item.parse()?, &coupon_id, user_id, now)?;
             let event = self.ports.events.envelope(
                 Cause::Request {
                     correlation_id: &coupon_id,

@@ -1,7 +1,7 @@
 //! Coupon policy rules. Pure.
 
-use chrono::{DateTime, Utc};
-use contract::{Discount, Won};
+use chrono::{DateTime, Duration, Utc};
+use contract::{CouponIssued, Discount, Won};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_QUANTITY: u64 = 1_000_000;
@@ -140,8 +140,14 @@ impl IssueRefusal {
     }
 }
 
-/// Whether one more coupon may be issued to a user who has none of this source yet.
-pub fn may_issue(source: &CouponSource, now: DateTime<Utc>) -> Result<(), IssueRefusal> {
+/// Issues one more coupon, `coupon_id`, to `user_id`, who has none of this source yet:
+/// the source counting it, and the `CouponIssued` that tells the coupon and order services.
+pub fn issue(
+    mut source: CouponSource,
+    coupon_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(CouponSource, CouponIssued), IssueRefusal> {
     if !source.active {
         return Err(IssueRefusal::Inactive);
     }
@@ -151,13 +157,20 @@ pub fn may_issue(source: &CouponSource, now: DateTime<Utc>) -> Result<(), IssueR
     if source.issued >= source.quantity {
         return Err(IssueRefusal::SoldOut);
     }
-    Ok(())
+    source.issued += 1;
+    let issued = CouponIssued {
+        coupon_id: coupon_id.to_owned(),
+        source_id: source.source_id.clone(),
+        user_id: user_id.to_owned(),
+        discount: source.discount.clone(),
+        minimum_order_amount: source.minimum_order_amount,
+        expires_at: now + Duration::days(i64::from(source.coupon_valid_days)),
+    };
+    Ok((source, issued))
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
 
     fn source(now: DateTime<Utc>) -> CouponSource {
@@ -176,37 +189,50 @@ mod tests {
     }
 
     #[test]
+    fn an_issue_counts_the_coupon_and_says_what_it_is_worth_and_until_when() {
+        // Given a source with two coupons, none issued
+        let now = Utc::now();
+        // When one is issued
+        let (after, issued) = issue(source(now), "c-1", "u-1", now).unwrap();
+        // Then the source counts it, and the event carries the policy and the expiry
+        assert_eq!(after.issued, 1);
+        assert_eq!(
+            issued,
+            CouponIssued {
+                coupon_id: "c-1".into(),
+                source_id: "s".into(),
+                user_id: "u-1".into(),
+                discount: Discount::Fixed { amount: Won(500) },
+                minimum_order_amount: Won(0),
+                expires_at: now + Duration::days(7),
+            }
+        );
+    }
+
+    #[test]
     fn issuing_needs_an_active_source_inside_its_window_with_coupons_left() {
         let now = Utc::now();
-        assert_eq!(may_issue(&source(now), now), Ok(()));
+        let refused = |source: CouponSource, at| issue(source, "c", "u", at).err();
+        assert_eq!(refused(source(now), now), None);
+        let inactive = CouponSource {
+            active: false,
+            ..source(now)
+        };
+        assert_eq!(refused(inactive, now), Some(IssueRefusal::Inactive));
+        // The window is [issuableFrom, issuableUntil).
         assert_eq!(
-            may_issue(
-                &CouponSource {
-                    active: false,
-                    ..source(now)
-                },
-                now
-            ),
-            Err(IssueRefusal::Inactive)
+            refused(source(now), now + Duration::hours(1)),
+            Some(IssueRefusal::OutsideWindow)
         );
         assert_eq!(
-            may_issue(&source(now), now + Duration::hours(1)),
-            Err(IssueRefusal::OutsideWindow)
+            refused(source(now), now - Duration::hours(2)),
+            Some(IssueRefusal::OutsideWindow)
         );
-        assert_eq!(
-            may_issue(&source(now), now - Duration::hours(2)),
-            Err(IssueRefusal::OutsideWindow)
-        );
-        assert_eq!(
-            may_issue(
-                &CouponSource {
-                    issued: 2,
-                    ..source(now)
-                },
-                now
-            ),
-            Err(IssueRefusal::SoldOut)
-        );
+        let sold_out = CouponSource {
+            issued: 2,
+            ..source(now)
+        };
+        assert_eq!(refused(sold_out, now), Some(IssueRefusal::SoldOut));
     }
 
     #[test]
