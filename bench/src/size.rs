@@ -84,7 +84,7 @@ pub fn build_release_here() -> BenchResult<PathBuf> {
     for p in packages()? {
         build.args(["-p", &p]);
     }
-    eprintln!("building every function with the release profile (fat LTO: minutes on 2 cores)…");
+    eprintln!("building every function with the release profile (about 4 minutes on 2 cores)…");
     run(&mut build, "cargo build --release")?;
     Ok(root().join("target/release"))
 }
@@ -128,7 +128,7 @@ pub fn size() -> BenchResult<String> {
     for p in packages()? {
         build.args(["-p", &p]);
     }
-    eprintln!("size: cargo lambda build --release --arm64 (fat LTO: many minutes on 2 cores)…");
+    eprintln!("size: cargo lambda build --release --arm64 (about 4 minutes on 2 cores)…");
     let started = std::time::Instant::now();
     run(&mut build, "cargo lambda build")?;
     let took = started.elapsed();
