@@ -651,97 +651,87 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
-fn start_mapping(
-    bus: &Arc<MemoryBus>,
-    function: &Arc<Gated>,
-) -> (
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<u64>,
-) {
+/// A bus with the one queue `spec` (subscribed to every order event), and its event source
+/// mapping running a [`Gated`] function (opened `permits` batches wide).
+struct Mapped {
+    bus: Arc<MemoryBus>,
+    function: Arc<Gated>,
+    stop: tokio::sync::watch::Sender<bool>,
+    mapping: tokio::task::JoinHandle<u64>,
+}
+
+fn mapped(spec: QueueSpec, permits: usize) -> Mapped {
+    let bus = bus_with(vec![spec.subscribe("order", FilterPolicy::All)], clock());
+    let function = Gated::new();
+    function.gate.add_permits(permits);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let run = mapping::run(bus.clone(), "q".into(), function.clone(), shutdown);
-    (stop, tokio::spawn(run))
+    let mapping = tokio::spawn(run);
+    Mapped {
+        bus,
+        function,
+        stop,
+        mapping,
+    }
+}
+
+impl Mapped {
+    fn publish(&self, n: u32) {
+        self.bus
+            .publish("order", &reserved(n).to_json(), &attrs("StockReserved"))
+            .unwrap();
+    }
+
+    fn batches(&self) -> Vec<usize> {
+        self.function.batches.lock().unwrap().clone()
+    }
+
+    /// Stops the mapping; how many batches it delivered.
+    async fn stop(self) -> u64 {
+        self.stop.send(true).unwrap();
+        self.mapping.await.unwrap()
+    }
 }
 
 #[tokio::test]
 async fn a_queue_runs_as_many_batches_at_once_as_its_pollers_and_no_more() {
-    let spec = QueueSpec::new("q")
-        .subscribe("order", FilterPolicy::All)
-        .batch_size(1)
-        .pollers(3);
-    let bus = bus_with(vec![spec], clock());
-    let function = Gated::new();
-    let (stop, mapping) = start_mapping(&bus, &function);
+    let m = mapped(QueueSpec::new("q").batch_size(1).pollers(3), 0);
     for n in 0..6 {
-        bus.publish("order", &reserved(n).to_json(), &attrs("StockReserved"))
-            .unwrap();
+        m.publish(n);
     }
     wait_until("three batches held at once", || {
-        function.running.load(Ordering::SeqCst) == 3
+        m.function.running.load(Ordering::SeqCst) == 3
     })
     .await;
-    assert_eq!(
-        bus.depth("q").unwrap().visible,
-        3,
-        "no fourth poller took one"
-    );
-    function.gate.add_permits(100);
-    wait_until("all six handled", || {
-        function.batches.lock().unwrap().len() == 6
-    })
-    .await;
-    stop.send(true).unwrap();
-    assert_eq!(mapping.await.unwrap(), 6);
-    assert_eq!(function.peak.load(Ordering::SeqCst), 3);
+    let visible = m.bus.depth("q").unwrap().visible;
+    assert_eq!(visible, 3, "no fourth poller took one");
+    m.function.gate.add_permits(100);
+    wait_until("all six handled", || m.batches().len() == 6).await;
+    let peak = m.function.peak.load(Ordering::SeqCst);
+    assert_eq!(m.stop().await, 6);
+    assert_eq!(peak, 3);
 }
 
 #[tokio::test]
 async fn a_batching_window_waits_for_a_full_batch_and_no_longer_than_the_window() {
-    let spec = QueueSpec::new("q")
-        .subscribe("order", FilterPolicy::All)
-        .batch_size(10)
-        .batching_window(Duration::from_secs(30));
-    let bus = bus_with(vec![spec], clock());
-    let function = Gated::new();
-    function.gate.add_permits(100);
-    let (stop, mapping) = start_mapping(&bus, &function);
-    bus.publish("order", &reserved(0).to_json(), &attrs("StockReserved"))
-        .unwrap();
+    let window = |seconds| QueueSpec::new("q").batching_window(Duration::from_secs(seconds));
+    let m = mapped(window(30).batch_size(10), 100);
+    m.publish(0);
     wait_until("the first message received", || {
-        bus.depth("q").unwrap().in_flight == 1
+        m.bus.depth("q").unwrap().in_flight == 1
     })
     .await;
     for n in 1..10 {
-        bus.publish("order", &reserved(n).to_json(), &attrs("StockReserved"))
-            .unwrap();
+        m.publish(n);
     }
-    wait_until("a batch handled", || {
-        !function.batches.lock().unwrap().is_empty()
-    })
-    .await;
-    assert_eq!(
-        *function.batches.lock().unwrap(),
-        [10],
-        "one full batch, not 1 + 9"
-    );
-    stop.send(true).unwrap();
-    mapping.await.unwrap();
+    wait_until("a batch handled", || !m.batches().is_empty()).await;
+    assert_eq!(m.batches(), [10], "one full batch, not 1 + 9");
+    m.stop().await;
 
     // A batch that does not fill goes when the window ends.
-    let spec = QueueSpec::new("q")
-        .subscribe("order", FilterPolicy::All)
-        .batching_window(Duration::from_secs(1));
-    let bus = bus_with(vec![spec], clock());
-    let function = Gated::new();
-    function.gate.add_permits(100);
-    let (stop, mapping) = start_mapping(&bus, &function);
-    bus.publish("order", &reserved(0).to_json(), &attrs("StockReserved"))
-        .unwrap();
-    wait_until("the partial batch handled", || {
-        !function.batches.lock().unwrap().is_empty()
-    })
-    .await;
-    assert_eq!(*function.batches.lock().unwrap(), [1]);
-    stop.send(true).unwrap();
-    mapping.await.unwrap();
+    let m = mapped(window(1), 100);
+    m.publish(0);
+    wait_until("the partial batch handled", || !m.batches().is_empty()).await;
+    assert_eq!(m.batches(), [1]);
+    m.stop().await;
 }
