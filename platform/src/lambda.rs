@@ -18,6 +18,24 @@ use crate::identity::{Identity, Role};
 use crate::sns::SnsPublisher;
 use crate::telemetry::{self, LogTarget};
 
+/// Why a function's process ends: its configuration, most often, at start. Every `main`
+/// returns it, and Rust prints a returned error with `Debug`; this one's `Debug` is the
+/// message on one line (`Error: configuration error: TABLE_NAME: is not set`), not a
+/// struct. The function exits at once, and Lambda reports the line as its init error.
+pub struct ExitError(String);
+
+impl<E: std::fmt::Display> From<E> for ExitError {
+    fn from(error: E) -> Self {
+        ExitError(error.to_string().replace(['\n', '\r'], " "))
+    }
+}
+
+impl std::fmt::Debug for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The variable naming the handler a function runs, set per function by template.yaml.
 pub const HANDLER_VARIABLE: &str = "HANDLER";
 
@@ -60,7 +78,7 @@ pub fn unknown_handler(handler: &str, known: &[&str]) -> ConfigError {
 /// A domain table's stream relay: publishes its outbox items to the domain's topic
 /// (`TOPIC_ARN`), reporting the first failed sequence number. One binary serves every
 /// table; `HANDLER` may be unset, or must be [`RELAY`].
-pub async fn run_stream_relay() -> Result<(), lambda_runtime::Error> {
+pub async fn run_stream_relay() -> Result<(), ExitError> {
     if let Some(handler) = ProcessEnv.var(HANDLER_VARIABLE)
         && handler != RELAY
     {
@@ -77,17 +95,16 @@ pub async fn run_stream_relay() -> Result<(), lambda_runtime::Error> {
             )
         },
     ))
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A domain's HTTP API behind API Gateway: the same router the local gateway serves.
 /// `function` (the handler name) names the function in each request's log span.
-pub async fn run_http_api(
-    router: Router,
-    function: &'static str,
-) -> Result<(), lambda_http::Error> {
+pub async fn run_http_api(router: Router, function: &'static str) -> Result<(), ExitError> {
     telemetry::init(LogTarget::Stdout);
-    lambda_http::run(http_app(router, function)).await
+    lambda_http::run(http_app(router, function)).await?;
+    Ok(())
 }
 
 /// The router as served on Lambda. A proxy integration passes the client's headers through,
@@ -204,7 +221,7 @@ impl crate::batch::DeadLetters for SqsDeadLetters {
 pub async fn run_sqs_consumer<H: crate::batch::EventHandler + 'static>(
     function: impl Into<String>,
     handler: H,
-) -> Result<(), lambda_runtime::Error> {
+) -> Result<(), ExitError> {
     use crate::batch::SqsFunction;
     telemetry::init(LogTarget::Stdout);
     let dlq = required(&ProcessEnv, "DLQ_URL")?;
@@ -219,12 +236,13 @@ pub async fn run_sqs_consumer<H: crate::batch::EventHandler + 'static>(
             Ok::<_, std::convert::Infallible>(processor.handle_batch(event.payload).await)
         },
     ))
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A scheduled function (EventBridge): runs `job` on every invocation; a failure fails the
 /// invocation so the schedule's retry policy applies.
-pub async fn run_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Error>
+pub async fn run_scheduled<F, Fut, E>(job: F) -> Result<(), ExitError>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<String, E>>,
@@ -247,12 +265,25 @@ where
             }
         },
     ))
-    .await
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exit_error_prints_as_its_message_on_one_line() {
+        let error =
+            ExitError::from(required(&std::collections::HashMap::new(), "TABLE_NAME").unwrap_err());
+        assert_eq!(
+            format!("{error:?}"),
+            "configuration error: TABLE_NAME: is not set"
+        );
+        let error = ExitError::from("two\nlines");
+        assert_eq!(format!("{error:?}"), "two lines");
+    }
 
     #[test]
     fn an_unknown_handler_names_itself_and_what_the_binary_runs() {

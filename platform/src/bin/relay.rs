@@ -2,6 +2,6 @@
 //! topic (`TOPIC_ARN`). `HANDLER` may be unset; if set, it must be `relay`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     platform::lambda::run_stream_relay().await
 }

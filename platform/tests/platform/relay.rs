@@ -208,3 +208,54 @@ async fn the_memory_relay_publishes_what_is_appended() {
     assert!((1..=3).contains(&relayed.invocations), "{relayed:?}");
     assert_eq!(relayed.records, 3);
 }
+
+/// Runs the relay's Lambda binary with only `env` set and waits (at most 30 s) for it to
+/// end: its exit status and what it wrote to stderr.
+fn relay_binary_with(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_relay"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the relay binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("its status") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the relay binary did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("its stderr");
+    (status, stderr)
+}
+
+#[test]
+fn a_lambda_binary_that_cannot_start_exits_at_once_with_one_line_naming_the_variable() {
+    for (env, line) in [
+        (
+            vec![("HANDLER", "product-api")],
+            "Error: configuration error: HANDLER: is \"product-api\", which this binary does not run (it runs: relay)\n",
+        ),
+        (
+            vec![("HANDLER", "relay")],
+            "Error: configuration error: TOPIC_ARN: is not set\n",
+        ),
+    ] {
+        let (status, stderr) = relay_binary_with(&env);
+        assert!(!status.success(), "{env:?}: {status}");
+        assert_eq!(stderr, line, "{env:?}");
+    }
+}

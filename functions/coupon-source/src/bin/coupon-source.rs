@@ -8,7 +8,7 @@ use coupon_source_service::functions;
 use platform::lambda;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     let handler = lambda::known_handler_from_env(functions::HANDLERS)?;
     let limit = issue_limit(&platform::config::ProcessEnv)?;
     let service =

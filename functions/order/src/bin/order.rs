@@ -11,7 +11,7 @@ use order_service::functions;
 use platform::lambda;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     let handler = lambda::known_handler_from_env(functions::HANDLERS)?;
     let orders = Arc::new(OrderService::from_env().await?);
     match handler {

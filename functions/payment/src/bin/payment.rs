@@ -9,7 +9,7 @@ use payment_service::functions;
 use platform::lambda;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     let handler = lambda::known_handler_from_env(functions::HANDLERS)?;
     let service = Arc::new(PaymentService::new(lambda::ports_from_env().await?));
     match handler {

@@ -13,7 +13,7 @@ use user_service::config::UserConfig;
 use user_service::keys::KeyRefresher;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     telemetry::init(LogTarget::Stdout);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
@@ -38,5 +38,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }
         },
     ))
-    .await
+    .await?;
+    Ok(())
 }

@@ -15,7 +15,7 @@ use user_service::functions;
 use user_service::keys::KeyRefresher;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), platform::lambda::ExitError> {
     match lambda::handler_from_env()?.as_str() {
         functions::API => api().await,
         other => {
@@ -30,7 +30,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-async fn api() -> Result<(), lambda_http::Error> {
+async fn api() -> Result<(), platform::lambda::ExitError> {
     // One SDK configuration for both clients (the keys' SSM and the table's DynamoDB).
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
