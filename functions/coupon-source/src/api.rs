@@ -8,7 +8,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use contract::{Discount, Won};
-use platform::http::{Admin, ApiError, ClientAddress, Identity, JsonBody, PathId};
+use platform::http::{
+    Admin, ApiError, ClientAddress, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams,
+};
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,7 @@ use crate::domain::{CouponSource, IssueRefusal};
 
 pub fn router(service: Arc<CouponSourceService>) -> Router {
     Router::new()
-        .route("/coupon-sources", post(create))
+        .route("/coupon-sources", post(create).get(list))
         .route("/coupon-sources/{source_id}", get(read).patch(update))
         .route("/coupon-sources/{source_id}/issue", post(issue))
         .with_state(service)
@@ -100,6 +102,19 @@ async fn create(
     };
     let source = service.create(new).await.map_err(failure)?;
     Ok((StatusCode::CREATED, Json(source.into())))
+}
+
+/// `GET /coupon-sources` (admins): every source, oldest first, paged.
+async fn list(
+    State(service): State<Arc<CouponSourceService>>,
+    _: Admin,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<Json<ListPage<SourceView>>, ApiError> {
+    let sources = service.list(page.limit()?, page.cursor).await?;
+    Ok(Json(ListPage {
+        items: sources.sources.into_iter().map(SourceView::from).collect(),
+        next_cursor: sources.cursor,
+    }))
 }
 
 async fn read(

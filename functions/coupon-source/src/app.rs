@@ -5,16 +5,19 @@
 //!   passing `quantity`, and the absent condition what keeps a user from a second coupon,
 //!   under any concurrency.
 //!
-//! Table: `SOURCE#<id>`/`SOURCE` (the [`CouponSource`]), `SOURCE#<id>`/`USER#<userId>`
+//! Table: `SOURCE#<id>`/`SOURCE` (the [`CouponSource`]; gsi1 `SOURCES` /
+//! `<createdAt>#<id>`, the admins' list), `SOURCE#<id>`/`USER#<userId>`
 //! (who got which coupon), `THROTTLE#…` (issue requests per client address, so one person
 //! with many fresh accounts cannot drain a first-come source).
 
 use chrono::{DateTime, Duration, Utc};
 use contract::Discount;
-use platform::docstore::{Commit, Decision, Expect, Key, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
+};
 use platform::errors::StoreError;
 use platform::events::Cause;
-use platform::ports::Ports;
+use platform::ports::{Ports, sortable_time};
 use platform::throttle::{Limit, Throttle, Throttled};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +92,22 @@ fn source_key(source_id: &str) -> Key {
     Key::new(format!("SOURCE#{source_id}"), "SOURCE")
 }
 
+/// Every source, oldest first (gsi1).
+const SOURCES: &str = "SOURCES";
+
+fn listing_key(source_id: &str, created_at: DateTime<Utc>) -> IndexKey {
+    IndexKey::new(
+        SOURCES,
+        format!("{}#{source_id}", sortable_time(created_at)),
+    )
+}
+
+/// A page of sources, and where the next one starts.
+pub struct SourcePage {
+    pub sources: Vec<CouponSource>,
+    pub cursor: Option<String>,
+}
+
 fn issue_key(source_id: &str, user_id: &str) -> Key {
     Key::new(format!("SOURCE#{source_id}"), format!("USER#{user_id}"))
 }
@@ -124,7 +143,9 @@ impl CouponSourceService {
             coupon_valid_days: domain::valid_days(new.coupon_valid_days)?,
             active: true,
         };
-        let write = Write::put(source_key(&source.source_id), &source, Expect::Absent)?;
+        let listed = listing_key(&source.source_id, self.ports.clock.now());
+        let write = Write::put(source_key(&source.source_id), &source, Expect::Absent)?
+            .indexed(Some(listed), None);
         self.ports
             .store
             .commit(Commit::new().write(write))
@@ -136,6 +157,26 @@ impl CouponSourceService {
                 }
             })?;
         Ok(source)
+    }
+
+    /// Every source, oldest first, a page at a time.
+    pub async fn list(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<SourcePage, StoreError> {
+        let query = Query::partition(Index::Gsi1, SOURCES)
+            .limit(limit)
+            .after(cursor);
+        let page = self.ports.store.query(query).await?;
+        Ok(SourcePage {
+            sources: page
+                .items
+                .iter()
+                .map(Item::parse)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
     }
 
     pub async fn source(&self, source_id: &str) -> Result<Option<CouponSource>, StoreError> {

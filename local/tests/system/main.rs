@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod concurrency;
+mod coupon_sources;
 mod functions;
 mod saga;
 mod sample_events;
