@@ -17,6 +17,15 @@ pub struct Demo {
     pub coupon_source: String,
 }
 
+impl Demo {
+    /// One shell line exporting what the README's order walkthrough uses: `B` (the
+    /// system's address), `SOURCE` (the coupon source) and `TEA` (the first product).
+    pub fn exports(&self, base: &str) -> String {
+        let tea = self.products.first().map_or("", |(id, _, _)| id.as_str());
+        format!("export B={base} SOURCE={} TEA={tea}", self.coupon_source)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the demo data could not be created: {0}")]
 pub struct DemoError(String);

@@ -65,7 +65,7 @@ async fn run() -> Result<(), (u8, String)> {
         println!("shop-local listening on http://{addr}");
         println!("on AWS APIs: resources prefixed {prefix}");
         if demo {
-            seed_demo(&system.services).await?;
+            seed_demo(&system.services, addr).await?;
         }
         system.running
     } else {
@@ -73,14 +73,14 @@ async fn run() -> Result<(), (u8, String)> {
             LocalSystem::start(config).map_err(|e| (1, format!("cannot build the system: {e}")))?;
         println!("shop-local listening on http://{addr}");
         if demo {
-            seed_demo(&system.services).await?;
+            seed_demo(&system.services, addr).await?;
         }
         system.running
     };
     serve(listener, running, shutdown).await
 }
 
-async fn seed_demo(services: &Services) -> Result<(), (u8, String)> {
+async fn seed_demo(services: &Services, addr: std::net::SocketAddr) -> Result<(), (u8, String)> {
     let seeded = local::demo::seed(services)
         .await
         .map_err(|e| (1, e.to_string()))?;
@@ -96,6 +96,8 @@ async fn seed_demo(services: &Services) -> Result<(), (u8, String)> {
         "demo coupon source: {}  (10% off, up to 5,000 KRW, orders from 10,000 KRW)",
         seeded.coupon_source
     );
+    // What the README's order walkthrough needs, to paste into another shell.
+    println!("{}", seeded.exports(&format!("http://{addr}")));
     Ok(())
 }
 

@@ -80,8 +80,8 @@ fn start(env: &[(&str, &str)]) -> Local {
     start_with_args(env, &[]).0
 }
 
-/// Starts `shop-local` with `args`; with `--demo`, also returns the five lines of its
-/// report (admin, three products, the coupon source).
+/// Starts `shop-local` with `args`; with `--demo`, also returns the six lines of its
+/// report (admin, three products, the coupon source, the walkthrough's `export` line).
 fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) {
     let mut child = shop_local()
         .args(args)
@@ -102,7 +102,7 @@ fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> (Local, Vec<String>) 
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     let mut report = Vec::new();
     if args.contains(&"--demo") {
-        for _ in 0..5 {
+        for _ in 0..6 {
             report.push(next_line(&lines).trim().to_owned());
         }
     }
@@ -606,4 +606,124 @@ fn an_unknown_argument_is_refused_with_the_usage() {
     let output = output_of(shop_local().arg("--dmeo").env("PORT", "0"));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: shop-local [--demo]"));
+}
+
+/// The shell blocks of the README's walkthroughs, exactly as written there, less those that
+/// only start the system.
+fn readme_walkthroughs() -> Vec<String> {
+    let readme = include_str!("../../../README.md");
+    let mut blocks = Vec::new();
+    let mut in_walkthrough = false;
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("## ") {
+            in_walkthrough = line.starts_with("## Walkthrough");
+        } else if in_walkthrough && line == "```sh" {
+            let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            if !block.iter().all(|l| l.starts_with("cargo run")) {
+                blocks.push(block.join("\n"));
+            }
+        }
+    }
+    blocks
+}
+
+/// Runs `script` with bash (`set -euo pipefail`) and returns whether it succeeded and what
+/// it printed (stdout and stderr), killing it if it runs longer than `PATIENCE`.
+fn bash(script: &str) -> (bool, String) {
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\nexec 2>&1\n{script}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bash");
+    let lines = lines_of(child.stdout.take().expect("stdout is piped"));
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for bash") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the script still ran after {PATIENCE:?}: {script}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The reader thread ends with the pipe; what it read is all there is.
+    let mut output = String::new();
+    while let Ok(line) = lines.recv_timeout(PATIENCE) {
+        output.push_str(&line);
+        output.push('\n');
+    }
+    (status.success(), output)
+}
+
+#[tokio::test]
+async fn the_readme_walkthroughs_run_as_written() {
+    let blocks = readme_walkthroughs();
+    assert_eq!(blocks.len(), 2, "sign-up and order: {blocks:#?}");
+    let (local, report) = start_with_args(&[], &["--demo"]);
+    let exports = report.last().expect("the export line").clone();
+    assert!(
+        exports.starts_with(&format!("export B={} SOURCE=", local.base)),
+        "{exports}"
+    );
+
+    // Sign up, log in, who am I, and two refusals.
+    let (ok, said) = bash(&format!("{exports}\n{}", blocks[0]));
+    assert!(ok, "{said}");
+    for answer in [
+        r#""email":"kim@shop.kr","name":"Kim","role":"customer""#,
+        r#""code":"UNAUTHORIZED""#,
+        r#""code":"NOT_FOUND""#,
+    ] {
+        assert!(said.contains(answer), "{answer} not in:\n{said}");
+    }
+
+    // The order from the demo data, then its cancellation.
+    let (ok, said) = bash(&format!("{exports}\n{}", blocks[1]));
+    assert!(ok, "{said}");
+    for answer in [
+        r#""amount":50000"#,
+        r#""paymentAmount":10800"#,
+        "sequenceDiagram",
+        r#""status":"CANCELLING""#,
+    ] {
+        assert!(said.contains(answer), "{answer} not in:\n{said}");
+    }
+    let (status, body) = post(
+        &local,
+        "/users/login",
+        json!({"email": "lee@shop.kr", "password": "secret123"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let get = |path: &str| {
+        call(
+            reqwest::Method::GET,
+            format!("{}{path}", local.base),
+            Some(&token),
+            &[],
+            None,
+        )
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, orders) = get("/orders").await;
+        let (_, balance) = get("/balance").await;
+        let (_, coupons) = get("/coupons").await;
+        let settled = orders["items"][0]["status"] == "CANCELLED"
+            && balance["amount"] == 50_000
+            && coupons["items"][0]["status"] == "ISSUED";
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not back as before the order: {orders} {balance} {coupons}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
