@@ -112,6 +112,9 @@ struct Wire {
     payload: serde_json::Value,
 }
 
+/// The message attribute saying whether an order event concerns a coupon.
+pub const HAS_COUPON: &str = "hasCoupon";
+
 impl Envelope {
     /// Wraps an event. The source is the event's producer from the catalogue, so a service
     /// cannot publish an event that is not its own.
@@ -133,12 +136,25 @@ impl Envelope {
         self.event.event_type()
     }
 
-    /// The SNS message attributes subscriptions filter on: `type` and `source`.
-    pub fn message_attributes(&self) -> [(&'static str, &'static str); 2] {
-        [
+    /// The SNS message attributes subscriptions filter on: `type` and `source`, and for the
+    /// order events the coupon service undoes or acts on, `hasCoupon` (`"false"` only when
+    /// the order surely had none, so an older producer's event still reaches the coupon
+    /// service).
+    pub fn message_attributes(&self) -> Vec<(&'static str, &'static str)> {
+        let mut attributes = vec![
             ("type", self.event_type().name()),
             ("source", self.source.name()),
-        ]
+        ];
+        let has_coupon = match &self.event {
+            Event::OrderCreated(e) => Some(e.coupon_id.is_some()),
+            Event::OrderFailed(e) => Some(e.has_coupon != Some(false)),
+            Event::OrderCancelled(e) => Some(e.has_coupon != Some(false)),
+            _ => None,
+        };
+        if let Some(has_coupon) = has_coupon {
+            attributes.push((HAS_COUPON, if has_coupon { "true" } else { "false" }));
+        }
+        attributes
     }
 
     pub fn to_json(&self) -> String {

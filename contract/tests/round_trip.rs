@@ -219,9 +219,30 @@ fn the_source_is_the_catalogue_producer_and_goes_into_the_attributes() {
         .into(),
     );
     assert_eq!(e.source, Service::Order);
+    // Whether it had a coupon is not known (an older producer): the coupon service hears it.
     assert_eq!(
         e.message_attributes(),
-        [("type", "OrderFailed"), ("source", "order")]
+        [
+            ("type", "OrderFailed"),
+            ("source", "order"),
+            ("hasCoupon", "true")
+        ]
+    );
+    let without = envelope(
+        OrderCancelled {
+            order_id: "o-1".into(),
+            was_confirmed: false,
+            has_coupon: Some(false),
+        }
+        .into(),
+    );
+    assert_eq!(
+        without.message_attributes(),
+        [
+            ("type", "OrderCancelled"),
+            ("source", "order"),
+            ("hasCoupon", "false")
+        ]
     );
     let e = envelope(
         StockReleased {

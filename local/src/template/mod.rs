@@ -412,18 +412,26 @@ fn subscription(
     })
 }
 
-/// `{"type": ["A", "B"]}`: what the local bus filters on.
+/// `{"type": ["A", "B"], "hasCoupon": ["true"]}`: exact values of message attributes, what
+/// the local bus filters on. Operators (`prefix`, `anything-but`, …) are refused.
 fn filter_policy(policy: serde_json::Value) -> Result<FilterPolicy, String> {
-    let types = policy
+    let attributes = policy
         .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get("type"))
-        .and_then(|t| t.as_array())
-        .ok_or_else(|| format!("{policy}: only {{\"type\": [names…]}} is applied locally"))?;
-    let names: Option<Vec<&str>> = types.iter().map(|t| t.as_str()).collect();
-    names
-        .map(FilterPolicy::types)
-        .ok_or_else(|| format!("{policy}: the types are names"))
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| {
+            format!("{policy}: only {{\"<attribute>\": [values…], …}} is applied locally")
+        })?;
+    let mut filter = FilterPolicy::All;
+    for (name, values) in attributes {
+        let values: Option<Vec<&str>> = values
+            .as_array()
+            .and_then(|v| v.iter().map(|v| v.as_str()).collect());
+        let values = values.ok_or_else(|| {
+            format!("{policy}: {name} must list exact values; operators are not applied locally")
+        })?;
+        filter = filter.and(name, values);
+    }
+    Ok(filter)
 }
 
 fn function(
@@ -698,15 +706,20 @@ mod tests {
     }
 
     #[test]
-    fn filter_policies_on_type_are_read_and_others_refused() {
+    fn filter_policies_of_exact_values_are_read_and_others_refused() {
         assert_eq!(
             filter_policy(serde_json::json!({"type": ["A", "B"]})).unwrap(),
             FilterPolicy::types(["A", "B"])
         );
+        assert_eq!(
+            filter_policy(serde_json::json!({"type": ["A"], "hasCoupon": ["true"]})).unwrap(),
+            FilterPolicy::types(["A"]).and("hasCoupon", ["true"])
+        );
         for refused in [
-            serde_json::json!({"type": ["A"], "hasCoupon": ["true"]}),
             serde_json::json!({"type": [{"prefix": "A"}]}),
-            serde_json::json!({"source": ["x"]}),
+            serde_json::json!({"type": "A"}),
+            serde_json::json!({}),
+            serde_json::json!(["A"]),
         ] {
             assert!(filter_policy(refused.clone()).is_err(), "{refused}");
         }

@@ -301,3 +301,63 @@ async fn an_idempotency_key_makes_a_repeated_order_or_charge_happen_once() {
         1
     );
 }
+
+/// Waits until `order_id`'s timeline shows `last`: every event before it has been
+/// published to every subscription.
+async fn await_in_timeline(client: &support::Client, order_id: &str, last: &str) {
+    client
+        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
+            t["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|e| e["type"] == last))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn orders_without_a_coupon_never_reach_the_coupon_service() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    let kim = sys.user("kim-no-coupon@shop.kr").await;
+    kim.charge(10_000).await;
+    let pen = admin.product("Pen", 2_000, 20).await;
+    let coupon_records = || {
+        let stats = sys.system.invocations.snapshot();
+        ["coupon-order-created", "coupon-order-undo"].map(|f| stats.get(f).map_or(0, |s| s.records))
+    };
+
+    // Confirmed, then cancelled; and one refused for want of money.
+    let cancelled = kim
+        .placed(json!([{"productId": pen, "quantity": 1}]), None)
+        .await;
+    assert_eq!(
+        kim.await_order(&cancelled, &["CONFIRMED", "FAILED"]).await["status"],
+        "CONFIRMED"
+    );
+    let (status, body) = kim
+        .post(&format!("/orders/{cancelled}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    await_in_timeline(&kim, &cancelled, "OrderCancellationCompleted").await;
+    let failed = kim
+        .placed(json!([{"productId": pen, "quantity": 10}]), None)
+        .await;
+    await_in_timeline(&kim, &failed, "OrderFailureCompleted").await;
+    assert_eq!(coupon_records(), [0, 0], "filtered out by hasCoupon");
+
+    // With a coupon, the coupon service hears the order and its undo.
+    let source = admin
+        .coupon_source(json!({"type": "FIXED", "amount": 500}), 0, 10)
+        .await;
+    let coupon = kim.issue(&source).await;
+    let with = kim
+        .placed(json!([{"productId": pen, "quantity": 10}]), Some(&coupon))
+        .await;
+    await_in_timeline(&kim, &with, "OrderFailureCompleted").await;
+    assert!(
+        coupon_records().iter().all(|&n| n > 0),
+        "{:?}",
+        coupon_records()
+    );
+    assert_eq!(kim.coupon_status(&coupon).await, "ISSUED");
+}

@@ -60,10 +60,16 @@ async fn each_consumer_handles_its_sample_batch() {
         let event: SqsEvent =
             serde_json::from_str(&sample(function)).unwrap_or_else(|e| panic!("{function}: {e}"));
         let envelope = Envelope::from_json(event.records[0].body.as_deref().unwrap()).unwrap();
-        let subscribed = world.stack.subscriptions_of(queue).any(|s| {
-            s.topic == envelope.source.name()
-                && s.filter.matches(Some(envelope.event_type().name()))
-        });
+        // The attributes its publisher would give it, as the subscription's filter sees them.
+        let attributes = envelope
+            .message_attributes()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let subscribed = world
+            .stack
+            .subscriptions_of(queue)
+            .any(|s| s.topic == envelope.source.name() && s.filter.matches(&attributes));
         assert!(
             subscribed,
             "{queue}'s sample is a {} its queue never receives",

@@ -178,7 +178,7 @@ impl MemoryBus {
             .get(topic)
             .ok_or_else(|| BusError::UnknownTopic(topic.to_owned()))?
             .iter()
-            .filter(|(_, f)| f.matches(attributes.get("type").map(String::as_str)))
+            .filter(|(_, f)| f.matches(attributes))
             .map(|(q, _)| q.clone())
             .collect();
         for name in &targets {

@@ -1,27 +1,49 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-/// Which messages of a topic a subscription lets through, by their `type` attribute.
+/// Which messages of a topic a subscription lets through, by their message attributes: an
+/// SNS filter policy of exact values (`{"type": ["A", "B"], "hasCoupon": ["true"]}`): every
+/// attribute named must be present with one of its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FilterPolicy {
     All,
-    Types(BTreeSet<String>),
+    Attributes(BTreeMap<String, BTreeSet<String>>),
 }
 
 impl FilterPolicy {
+    /// Messages whose `type` is one of `types`.
     pub fn types<I, S>(types: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        FilterPolicy::Types(types.into_iter().map(Into::into).collect())
+        FilterPolicy::All.and("type", types)
     }
 
-    pub fn matches(&self, message_type: Option<&str>) -> bool {
+    /// This policy, and `attribute` one of `values`.
+    pub fn and<I, S>(self, attribute: &str, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut attributes = match self {
+            FilterPolicy::All => BTreeMap::new(),
+            FilterPolicy::Attributes(a) => a,
+        };
+        attributes.insert(
+            attribute.to_owned(),
+            values.into_iter().map(Into::into).collect(),
+        );
+        FilterPolicy::Attributes(attributes)
+    }
+
+    pub fn matches(&self, attributes: &BTreeMap<String, String>) -> bool {
         match self {
             FilterPolicy::All => true,
-            // Like SNS: a message without the filtered attribute does not match.
-            FilterPolicy::Types(types) => message_type.is_some_and(|t| types.contains(t)),
+            // Like SNS: a message without a filtered attribute does not match.
+            FilterPolicy::Attributes(wanted) => wanted
+                .iter()
+                .all(|(name, values)| attributes.get(name).is_some_and(|v| values.contains(v))),
         }
     }
 }
