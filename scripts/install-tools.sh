@@ -2,10 +2,21 @@
 # Installs the test tools, once: the CloudFormation linter (cfn-lint) and the SAM CLI (for
 # `sam validate --lint`) into .venv, and LocalStack into .cache/localstack
 # (scripts/install-localstack.sh). The integration suite starts LocalStack itself.
+# With --lambda, also cargo-lambda and zig into .venv and the arm64 Rust target, for
+# `cargo lambda build --release --arm64` (`bench size`, `sam build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lambda=false
+for arg in "$@"; do
+  case "$arg" in
+    --lambda) lambda=true ;;
+    *) echo "usage: scripts/install-tools.sh [--lambda]" >&2; exit 2 ;;
+  esac
+done
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIG_VERSION=0.17.1
 marker=".venv/.tools-cfn-lint-$CFN_LINT_VERSION-sam-$SAM_CLI_VERSION"
 if [ ! -f "$marker" ]; then
   echo "installing cfn-lint==$CFN_LINT_VERSION and aws-sam-cli==$SAM_CLI_VERSION into .venv (once)"
@@ -16,3 +27,13 @@ if [ ! -f "$marker" ]; then
   touch "$marker"
 fi
 scripts/install-localstack.sh
+if $lambda; then
+  if [ ! -f ".venv/.tools-cargo-lambda-$CARGO_LAMBDA_VERSION-zig-$ZIG_VERSION" ]; then
+    echo "installing cargo-lambda==$CARGO_LAMBDA_VERSION and ziglang==$ZIG_VERSION into .venv (once)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIG_VERSION"
+    touch ".venv/.tools-cargo-lambda-$CARGO_LAMBDA_VERSION-zig-$ZIG_VERSION"
+  fi
+  rustup target add aarch64-unknown-linux-gnu
+  echo "cargo-lambda is .venv/bin/cargo-lambda: PATH=\"\$PWD/.venv/bin:\$PATH\" cargo lambda build --release --arm64"
+fi

@@ -90,27 +90,11 @@ pub fn build_release_here() -> BenchResult<PathBuf> {
 }
 
 pub fn size() -> BenchResult<String> {
-    ensure_test_tools()?;
-    let venv = root().join(".venv/bin");
-    if !venv.join("cargo-lambda").exists() {
-        eprintln!("size: installing cargo-lambda and zig into .venv (once)…");
-        run(
-            Command::new(venv.join("python")).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "cargo-lambda",
-                "ziglang",
-            ]),
-            "pip install cargo-lambda ziglang",
-        )?;
-    }
     run(
-        Command::new("rustup").args(["target", "add", "aarch64-unknown-linux-gnu"]),
-        "rustup target add aarch64-unknown-linux-gnu",
+        Command::new(root().join("scripts/install-tools.sh")).arg("--lambda"),
+        "scripts/install-tools.sh --lambda",
     )?;
+    let venv = root().join(".venv/bin");
     let path = format!(
         "{}:{}",
         venv.display(),
