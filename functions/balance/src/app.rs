@@ -178,11 +178,7 @@ impl BalanceService {
             .after(cursor);
         let page = self.ports.store.query(query).await?;
         Ok(LedgerPage {
-            entries: page
-                .items
-                .iter()
-                .map(Item::parse)
-                .collect::<Result<_, _>>()?,
+            entries: page.parse()?,
             cursor: page.cursor,
         })
     }

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 use contract::Discount;
 use platform::docstore::{
-    Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
+    Commit, Decision, Expect, Index, IndexKey, Key, Query, Write, commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -170,11 +170,7 @@ impl CouponSourceService {
             .after(cursor);
         let page = self.ports.store.query(query).await?;
         Ok(SourcePage {
-            sources: page
-                .items
-                .iter()
-                .map(Item::parse)
-                .collect::<Result<_, _>>()?,
+            sources: page.parse()?,
             cursor: page.cursor,
         })
     }

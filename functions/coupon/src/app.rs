@@ -69,11 +69,7 @@ impl CouponService {
             .after(cursor);
         let page = self.ports.store.query(query).await?;
         Ok(CouponPage {
-            coupons: page
-                .items
-                .iter()
-                .map(Item::parse)
-                .collect::<Result<_, _>>()?,
+            coupons: page.parse()?,
             cursor: page.cursor,
         })
     }

@@ -143,11 +143,7 @@ impl OrderService {
             .after(cursor);
         let page = self.ports.store.query(query).await?;
         Ok(OrderPage {
-            orders: page
-                .items
-                .iter()
-                .map(Item::parse)
-                .collect::<Result<_, _>>()?,
+            orders: page.parse()?,
             cursor: page.cursor,
         })
     }

@@ -180,11 +180,7 @@ impl ProductService {
             )
             .await?;
         Ok(ProductPage {
-            products: page
-                .items
-                .iter()
-                .map(Item::parse)
-                .collect::<Result<_, _>>()?,
+            products: page.parse()?,
             cursor: page.cursor,
         })
     }

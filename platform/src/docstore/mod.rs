@@ -308,6 +308,13 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+impl Page {
+    /// Every item's body as a `T`; an item that is not one is a corrupt store.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.items.iter().map(Item::parse).collect()
+    }
+}
+
 #[async_trait]
 pub trait DocStore: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
