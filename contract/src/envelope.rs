@@ -113,7 +113,7 @@ struct Wire {
 }
 
 /// The message attribute saying whether an order event concerns a coupon.
-pub const HAS_COUPON: &str = "hasCoupon";
+const HAS_COUPON: &str = "hasCoupon";
 
 impl Envelope {
     /// Wraps an event. The source is the event's producer from the catalogue, so a service

@@ -1,8 +1,7 @@
 //! The local system's configuration. The names are those the Lambda functions use.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use platform::config::{ConfigError, Env, number_in};
 
@@ -28,7 +27,7 @@ impl LocalConfig {
     /// (the system checks them again over the template's when it is built).
     pub fn from_env(env: &dyn Env) -> Result<LocalConfig, ConfigError> {
         order_service::app::OrderSettings::from_env(env)?;
-        user_service::config::UserConfig::local(env)?;
+        user_service::config::UserConfig::check_local(env)?;
         coupon_source_service::app::issue_limit(env)?;
         Ok(LocalConfig {
             port: number_in(env, "PORT", 3000, 0, u16::MAX as u64)? as u16,

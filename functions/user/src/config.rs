@@ -79,6 +79,15 @@ impl UserConfig {
         })
     }
 
+    /// Whether [`UserConfig::local`] would accept `env`, without making a random key (nor
+    /// warning of one): for a caller that reads the settings later, over another layer.
+    pub fn check_local(env: &dyn Env) -> Result<(), ConfigError> {
+        SigningKeys::set_locally(env)?;
+        token_ttl(env)?;
+        UserLimits::from_env(env)?;
+        Ok(())
+    }
+
     /// Lambda's: keys from the SSM `SecureString` named by `JWT_KEYS_PARAMETER`, read at cold
     /// start (and kept fresh by a [`crate::keys::KeyRefresher`]); a `JWT_SECRET` in the
     /// environment is refused, so a key cannot be left where `lambda:GetFunctionConfiguration`
@@ -118,6 +127,24 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn the_local_check_refuses_what_local_refuses_and_accepts_no_key() {
+        assert_eq!(UserConfig::check_local(&HashMap::new()), Ok(()));
+        for (name, value) in [
+            ("JWT_SECRET", "short"),
+            ("JWT_KEYS", "not json"),
+            ("TOKEN_TTL_SECONDS", "ten"),
+            ("SIGNUPS_PER_CLIENT_PER_HOUR", "lots"),
+        ] {
+            let env = HashMap::from([(name, value)]);
+            assert!(UserConfig::local(&env).is_err(), "{name}");
+            assert_eq!(
+                UserConfig::check_local(&env).err().map(|e| e.variable),
+                Some(name.to_owned())
+            );
+        }
+    }
 
     #[test]
     fn bad_values_are_named_errors() {

@@ -120,16 +120,27 @@ impl SigningKeys {
 
     /// The local system's keys: `JWT_KEYS`, else `JWT_SECRET`, else a random one.
     pub fn from_local_env(env: &dyn Env) -> Result<SigningKeys, ConfigError> {
-        if let Some(raw) = env.var("JWT_KEYS") {
-            return SigningKeys::parse("JWT_KEYS", &raw);
-        }
-        if let Some(raw) = env.var("JWT_SECRET") {
-            return Ok(SigningKeys::single(JwtSecret::parse("JWT_SECRET", &raw)?));
+        if let Some(keys) = SigningKeys::set_locally(env)? {
+            return Ok(keys);
         }
         tracing::warn!(
             "neither JWT_KEYS nor JWT_SECRET is set: using a random key; tokens will not survive a restart"
         );
         Ok(SigningKeys::single(JwtSecret::random()))
+    }
+
+    /// `JWT_KEYS`, else `JWT_SECRET`; none when neither is set.
+    pub fn set_locally(env: &dyn Env) -> Result<Option<SigningKeys>, ConfigError> {
+        if let Some(raw) = env.var("JWT_KEYS") {
+            return SigningKeys::parse("JWT_KEYS", &raw).map(Some);
+        }
+        match env.var("JWT_SECRET") {
+            Some(raw) => Ok(Some(SigningKeys::single(JwtSecret::parse(
+                "JWT_SECRET",
+                &raw,
+            )?))),
+            None => Ok(None),
+        }
     }
 
     pub fn current(&self) -> (&str, &JwtSecret) {
