@@ -302,18 +302,6 @@ async fn an_idempotency_key_makes_a_repeated_order_or_charge_happen_once() {
     );
 }
 
-/// Waits until `order_id`'s timeline shows `last`: every event before it has been
-/// published to every subscription.
-async fn await_in_timeline(client: &support::Client, order_id: &str, last: &str) {
-    client
-        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().any(|e| e["type"] == last))
-        })
-        .await;
-}
-
 #[tokio::test]
 async fn orders_without_a_coupon_never_reach_the_coupon_service() {
     let sys = start(&[]).await;
@@ -338,11 +326,13 @@ async fn orders_without_a_coupon_never_reach_the_coupon_service() {
         .post(&format!("/orders/{cancelled}/cancel"), json!({}))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    await_in_timeline(&kim, &cancelled, "OrderCancellationCompleted").await;
+    kim.await_timeline_with(&cancelled, "OrderCancellationCompleted")
+        .await;
     let failed = kim
         .placed(json!([{"productId": pen, "quantity": 10}]), None)
         .await;
-    await_in_timeline(&kim, &failed, "OrderFailureCompleted").await;
+    kim.await_timeline_with(&failed, "OrderFailureCompleted")
+        .await;
     assert_eq!(coupon_records(), [0, 0], "filtered out by hasCoupon");
 
     // With a coupon, the coupon service hears the order and its undo.
@@ -353,7 +343,8 @@ async fn orders_without_a_coupon_never_reach_the_coupon_service() {
     let with = kim
         .placed(json!([{"productId": pen, "quantity": 10}]), Some(&coupon))
         .await;
-    await_in_timeline(&kim, &with, "OrderFailureCompleted").await;
+    kim.await_timeline_with(&with, "OrderFailureCompleted")
+        .await;
     assert!(
         coupon_records().iter().all(|&n| n > 0),
         "{:?}",

@@ -43,16 +43,16 @@ fn output_of(command: &mut Command) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start shop-local");
+        .expect("start the command");
     let deadline = Instant::now() + PATIENCE;
-    while child.try_wait().expect("wait for shop-local").is_none() {
+    while child.try_wait().expect("wait for the command").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("shop-local still running after {PATIENCE:?}");
+            panic!("{command:?} still running after {PATIENCE:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("the output of shop-local")
+    child.wait_with_output().expect("the command's output")
 }
 
 /// The lines a child writes to `stdout`, read on a thread of their own so that waiting for
@@ -628,35 +628,15 @@ fn readme_walkthroughs() -> Vec<String> {
     blocks
 }
 
-/// Runs `script` with bash (`set -euo pipefail`) and returns whether it succeeded and what
-/// it printed (stdout and stderr), killing it if it runs longer than `PATIENCE`.
+/// Runs `script` with bash (`set -euo pipefail`) to its end (within `PATIENCE`): whether it
+/// succeeded, and what it printed, stdout and stderr together.
 fn bash(script: &str) -> (bool, String) {
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -euo pipefail\nexec 2>&1\n{script}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("bash");
-    let lines = lines_of(child.stdout.take().expect("stdout is piped"));
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for bash") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the script still ran after {PATIENCE:?}: {script}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The reader thread ends with the pipe; what it read is all there is.
-    let mut output = String::new();
-    while let Ok(line) = lines.recv_timeout(PATIENCE) {
-        output.push_str(&line);
-        output.push('\n');
-    }
-    (status.success(), output)
+    let script = format!("set -euo pipefail\nexec 2>&1\n{script}");
+    let output = output_of(Command::new("bash").arg("-c").arg(script));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]

@@ -379,6 +379,17 @@ impl Client {
         }
     }
 
+    /// Waits (with a deadline) until `order_id`'s timeline holds an `event_type`, and
+    /// answers the timeline.
+    pub async fn await_timeline_with(&self, order_id: &str, event_type: &str) -> Value {
+        self.await_get(&format!("/orders/{order_id}/timeline"), |t| {
+            t["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|e| e["type"] == event_type))
+        })
+        .await
+    }
+
     pub async fn timeline_types(&self, order_id: &str) -> Vec<String> {
         let timeline = self.get(&format!("/orders/{order_id}/timeline")).await;
         timeline["items"]

@@ -148,12 +148,8 @@ pub async fn the_sweep_fails_an_order_that_cannot_complete_and_takes_no_money(
     );
     yoon.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
         .await;
-    yoon.await_get(&format!("/orders/{order_id}/timeline"), |t| {
-        t["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
-    })
-    .await;
+    yoon.await_timeline_with(&order_id, "OrderFailureCompleted")
+        .await;
     assert!(
         yoon.timeline_types(&order_id)
             .await
@@ -307,14 +303,8 @@ pub async fn cancelling_a_pending_and_a_confirmed_order_restores_everything(
     choi.await_get(&format!("/products/{pen}"), |p| p["stock"] == 20)
         .await;
     assert_eq!(choi.coupon_status(&coupon).await, "ISSUED");
-    choi.await_get(&format!("/orders/{pending}/timeline"), |t| {
-        t["items"].as_array().is_some_and(|items| {
-            items
-                .iter()
-                .any(|e| e["type"] == "OrderCancellationCompleted")
-        })
-    })
-    .await;
+    choi.await_timeline_with(&pending, "OrderCancellationCompleted")
+        .await;
 
     // The OrderCreated that payment never heard of arrives after the cancellation: it finds
     // the tombstone the undo left, and no payment is made.
@@ -357,11 +347,7 @@ pub async fn insufficient_balance_fails_the_order_and_restores_stock_and_coupon(
     })
     .await;
     let last = lee
-        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
-        })
+        .await_timeline_with(&order_id, "OrderFailureCompleted")
         .await;
     let types = lee.timeline_types(&order_id).await;
     assert!(
@@ -432,11 +418,7 @@ pub async fn out_of_stock_after_payment_refunds_it_and_restores_the_coupon(
         .collect();
     assert_eq!(kinds, ["REFUND", "PAYMENT", "CHARGE"]);
     let timeline = park
-        .await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().any(|e| e["type"] == "OrderFailureCompleted"))
-        })
+        .await_timeline_with(&order_id, "OrderFailureCompleted")
         .await;
     let types: Vec<&str> = timeline["items"]
         .as_array()
