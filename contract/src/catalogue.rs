@@ -94,7 +94,7 @@ impl std::fmt::Display for EventType {
 }
 
 /// A coupon's discount: a fixed amount, or a percentage with an optional cap.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Discount {
     Fixed {
@@ -108,7 +108,7 @@ pub enum Discount {
 }
 
 /// One line of an order, priced when the order was created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
     pub product_id: String,
@@ -117,7 +117,7 @@ pub struct OrderItem {
 }
 
 /// Why an order failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureReason {
     CouponRejected,

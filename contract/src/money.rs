@@ -2,9 +2,21 @@ use serde::{Deserialize, Serialize};
 
 /// An amount of money in whole Korean won. Integer only: there is no floating point in money.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
+#[schema(value_type = u64, example = 12000)]
 pub struct Won(pub u64);
 
 impl Won {

@@ -3,17 +3,19 @@
 //! the identity headers (`x-user-id`, `x-user-role`) are always removed from the client's
 //! request and, when authorized, set from the token; the client address header likewise
 //! from the connection's peer. Unknown routes are 404 without auth,
-//! as on API Gateway, because authorization runs only for a matched route.
+//! as on API Gateway, because authorization runs only for a matched route. `GET /openapi.json`
+//! answers the document of every route, to anyone.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use platform::http::{ApiError, CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use platform::invocations::Meter;
 use user_service::auth::TokenCodec;
@@ -24,6 +26,27 @@ struct Auth {
     public: Vec<(&'static str, &'static str)>,
     /// Counts the authorizer's invocations (API Gateway calls it for every protected route).
     authorizer: Meter,
+}
+
+/// The OpenAPI document of every service's routes (committed as `docs/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    platform::openapi::document(
+        [
+            user_service::api::api(),
+            balance_service::api::api(),
+            product_service::api::api(),
+            coupon_source_service::api::api(),
+            coupon_service::api::api(),
+            order_service::api::api(),
+            payment_service::api::api(),
+        ],
+        &user_service::api::PUBLIC_ROUTES,
+    )
+}
+
+/// [`openapi`] as the JSON `GET /openapi.json` answers.
+pub fn openapi_json() -> serde_json::Value {
+    serde_json::to_value(openapi()).unwrap_or_default()
 }
 
 /// One router of every service's routes, behind the authorizer.
@@ -39,7 +62,16 @@ pub fn gateway(
         authorizer,
     });
     let routes = routers.into_iter().fold(Router::new(), Router::merge);
-    let routes = routes.route_layer(middleware::from_fn_with_state(auth, authenticate));
+    let document = Arc::new(openapi_json());
+    let routes = routes
+        .route_layer(middleware::from_fn_with_state(auth, authenticate))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document) }
+            }),
+        );
     platform::http::finish(routes, "gateway")
 }
 

@@ -10,11 +10,12 @@ use local::system::{LocalSystem, Running, Services};
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 
-const USAGE: &str = "usage: shop-local [--demo] [--aws]
+const USAGE: &str = "usage: shop-local [--demo] [--aws] | --openapi
   --demo  create an admin (admin@shop.kr / admin1234), three products and a coupon source
   --aws   run on AWS APIs instead of in memory (implied when AWS_ENDPOINT_URL is set):
           provision the topology under STACK_PREFIX (default shop-local-), then poll the
-          queues, read the table streams and run the sweep";
+          queues, read the table streams and run the sweep
+  --openapi  print the OpenAPI document (docs/openapi.json) and exit";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,6 +36,13 @@ async fn run() -> Result<(), (u8, String)> {
         match arg.as_str() {
             "--demo" => demo = true,
             "--aws" => aws = true,
+            "--openapi" => {
+                let document = local::gateway::openapi()
+                    .to_pretty_json()
+                    .map_err(|e| (1, e.to_string()))?;
+                println!("{document}");
+                return Ok(());
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());

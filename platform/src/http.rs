@@ -116,9 +116,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The body of every error answer, as the OpenAPI document describes it.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: `NOT_FOUND`, `INSUFFICIENT_BALANCE`, …
+    #[schema(example = "NOT_FOUND")]
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
@@ -229,6 +249,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
+/// The `Idempotency-Key` header, as the OpenAPI document describes it (`params(IdempotencyKey)`);
+/// [`idempotency_key`] reads it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Any 1 to 128 visible ASCII characters, new for each intended change: a repeat with
+    /// the same key and body answers as the first did and changes nothing more.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]+$"
+    )]
+    #[allow(dead_code)]
+    key: Option<String>,
+}
+
 /// The optional `Idempotency-Key` header: 1 to 128 visible ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
@@ -285,10 +323,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 }
 
 /// `?limit=&cursor=` of a list route.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many items: 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
+    /// Where the previous page ended: its `nextCursor`.
     pub cursor: Option<String>,
 }
 
@@ -310,10 +352,11 @@ impl PageParams {
 }
 
 /// A page of a list, as every list route answers: `{"items": [...], "nextCursor": "..."}`.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPage<T> {
     pub items: Vec<T>,
+    /// There is more: pass it as `cursor` for the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }

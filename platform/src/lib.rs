@@ -26,6 +26,7 @@ pub mod ids;
 pub mod invocations;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod openapi;
 pub mod outbox;
 pub mod ports;
 pub mod publish;

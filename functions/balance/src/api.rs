@@ -4,27 +4,38 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use contract::Won;
 use platform::http::{
-    ApiError, Identity, JsonBody, ListPage, PageParams, QueryParams, idempotency_key,
+    ApiError, IdempotencyKey, Identity, JsonBody, ListPage, PageParams, QueryParams,
+    idempotency_key,
 };
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{BalanceService, ChargeFailure};
 use crate::repo::{Account, EntryType};
 
 pub fn router(service: Arc<BalanceService>) -> Router {
-    Router::new()
-        .route("/balance", get(balance))
-        .route("/balance/charge", post(charge))
-        .route("/balance/transactions", get(transactions))
-        .with_state(service)
+    routes().with_state(service).into()
 }
 
-#[derive(Serialize)]
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<BalanceService>> {
+    OpenApiRouter::new()
+        .routes(routes!(balance))
+        .routes(routes!(charge))
+        .routes(routes!(transactions))
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct BalanceView {
     user_id: String,
@@ -40,6 +51,9 @@ impl From<Account> for BalanceView {
     }
 }
 
+/// The caller's balance.
+#[utoipa::path(get, path = "/balance", operation_id = "getBalance", tag = "balance",
+    responses((status = 200, body = BalanceView)))]
 async fn balance(
     State(service): State<Arc<BalanceService>>,
     identity: Identity,
@@ -47,12 +61,23 @@ async fn balance(
     Ok(Json(service.balance(&identity.user_id).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChargeBody {
+    /// Won to add; the balance may not pass 100,000,000.
+    #[schema(minimum = 1)]
     amount: i64,
 }
 
+/// Adds money to the caller's balance. With an `Idempotency-Key`, a repeat answers as the
+/// first did and adds nothing.
+#[utoipa::path(post, path = "/balance/charge", operation_id = "chargeBalance", tag = "balance",
+    params(IdempotencyKey), request_body = ChargeBody,
+    responses(
+        (status = 200, body = BalanceView),
+        (status = 400, description = "a malformed body or idempotency key"),
+        (status = 422, description = "an amount out of range, or the key reused with another body"),
+    ))]
 async fn charge(
     State(service): State<Arc<BalanceService>>,
     identity: Identity,
@@ -74,18 +99,25 @@ async fn charge(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EntryView {
     #[serde(rename = "type")]
     kind: EntryType,
     amount: Won,
     balance_after: Won,
+    #[schema(format = DateTime)]
     at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     payment_id: Option<String>,
 }
 
+/// The caller's ledger, newest first.
+#[utoipa::path(get, path = "/balance/transactions", operation_id = "listBalanceTransactions", tag = "balance", params(PageParams),
+    responses(
+        (status = 200, body = ListPage<EntryView>),
+        (status = 400, description = "a bad limit or cursor"),
+    ))]
 async fn transactions(
     State(service): State<Arc<BalanceService>>,
     identity: Identity,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use contract::{Discount, Won};
@@ -13,16 +12,27 @@ use platform::http::{
 };
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{CouponSourceService, NewSource, SourceChange, SourceFailure};
 use crate::domain::{CouponSource, IssueRefusal};
 
 pub fn router(service: Arc<CouponSourceService>) -> Router {
-    Router::new()
-        .route("/coupon-sources", post(create).get(list))
-        .route("/coupon-sources/{source_id}", get(read).patch(update))
-        .route("/coupon-sources/{source_id}/issue", post(issue))
-        .with_state(service)
+    routes().with_state(service).into()
+}
+
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<CouponSourceService>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update))
+        .routes(routes!(issue))
 }
 
 fn failure(e: SourceFailure) -> ApiError {
@@ -40,7 +50,7 @@ fn failure(e: SourceFailure) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourceView {
     source_id: String,
@@ -50,7 +60,9 @@ struct SourceView {
     quantity: u64,
     issued: u64,
     remaining: u64,
+    #[schema(format = DateTime)]
     issuable_from: String,
+    #[schema(format = DateTime)]
     issuable_until: String,
     coupon_valid_days: u32,
     active: bool,
@@ -74,8 +86,9 @@ impl From<CouponSource> for SourceView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = NewCouponSource)]
 struct CreateBody {
     name: String,
     discount: Discount,
@@ -86,6 +99,14 @@ struct CreateBody {
     coupon_valid_days: i64,
 }
 
+/// Admin only: a new source of first-come coupons.
+#[utoipa::path(post, path = "/coupon-sources", operation_id = "createCouponSource", tag = "coupon-sources", request_body = CreateBody,
+    responses(
+        (status = 201, body = SourceView),
+        (status = 400, description = "a malformed body"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 422, description = "an invalid discount, quantity, period or validity"),
+    ))]
 async fn create(
     State(service): State<Arc<CouponSourceService>>,
     _: Admin,
@@ -104,7 +125,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(source.into())))
 }
 
-/// `GET /coupon-sources` (admins): every source, oldest first, paged.
+/// Admin only: every source, oldest first.
+#[utoipa::path(get, path = "/coupon-sources", operation_id = "listCouponSources", tag = "coupon-sources", params(PageParams),
+    responses(
+        (status = 200, body = ListPage<SourceView>),
+        (status = 400, description = "a bad limit or cursor"),
+        (status = 403, description = "the caller is not an admin"),
+    ))]
 async fn list(
     State(service): State<Arc<CouponSourceService>>,
     _: Admin,
@@ -117,6 +144,14 @@ async fn list(
     }))
 }
 
+/// One source, with how many coupons remain.
+#[utoipa::path(get, path = "/coupon-sources/{sourceId}", operation_id = "getCouponSource", tag = "coupon-sources",
+    params(("sourceId" = String, Path)),
+    responses(
+        (status = 200, body = SourceView),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 404, description = "no such coupon source"),
+    ))]
 async fn read(
     State(service): State<Arc<CouponSourceService>>,
     _: Identity,
@@ -129,8 +164,9 @@ async fn read(
     Ok(Json(source.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = CouponSourceChange)]
 struct UpdateBody {
     name: Option<String>,
     issuable_from: Option<DateTime<Utc>>,
@@ -139,6 +175,16 @@ struct UpdateBody {
     quantity: Option<i64>,
 }
 
+/// Admin only: renames, re-times, (de)activates or resizes a source.
+#[utoipa::path(patch, path = "/coupon-sources/{sourceId}", operation_id = "updateCouponSource", tag = "coupon-sources",
+    params(("sourceId" = String, Path)), request_body = UpdateBody,
+    responses(
+        (status = 200, body = SourceView),
+        (status = 400, description = "an id of the wrong shape, or a malformed body"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 404, description = "no such coupon source"),
+        (status = 422, description = "an invalid name, period or quantity"),
+    ))]
 async fn update(
     State(service): State<Arc<CouponSourceService>>,
     _: Admin,
@@ -161,12 +207,23 @@ async fn update(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Issued {
     coupon_id: String,
 }
 
+/// Issues the caller one coupon of the source, first come first served: one per user.
+#[utoipa::path(post, path = "/coupon-sources/{sourceId}/issue", operation_id = "issueCoupon", tag = "coupon-sources",
+    params(("sourceId" = String, Path)),
+    responses(
+        (status = 201, body = Issued),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 404, description = "no such coupon source"),
+        (status = 409, description = "sold out, or already issued to the caller"),
+        (status = 422, description = "the source is inactive or outside its issuing period"),
+        (status = 429, description = "too many attempts from this address; see Retry-After"),
+    ))]
 async fn issue(
     State(service): State<Arc<CouponSourceService>>,
     identity: Identity,

@@ -3,34 +3,52 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::get;
 use axum::{Json, Router};
 use contract::{Discount, Won};
 use platform::http::{ApiError, Identity, ListPage, PageParams, QueryParams};
 use platform::ports::api_time;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::CouponService;
 
 pub fn router(service: Arc<CouponService>) -> Router {
-    Router::new()
-        .route("/coupons", get(mine))
-        .with_state(service)
+    routes().with_state(service).into()
 }
 
-#[derive(Serialize)]
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<CouponService>> {
+    OpenApiRouter::new().routes(routes!(mine))
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CouponView {
     coupon_id: String,
     source_id: String,
     discount: Discount,
     minimum_order_amount: Won,
+    /// `ISSUED`, `USED` or `EXPIRED` (an unused coupon past its expiry).
+    #[schema(value_type = String, example = "ISSUED")]
     status: &'static str,
+    #[schema(format = DateTime)]
     expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<String>,
 }
 
+/// The caller's coupons, newest first.
+#[utoipa::path(get, path = "/coupons", operation_id = "listMyCoupons", tag = "coupons", params(PageParams),
+    responses(
+        (status = 200, body = ListPage<CouponView>),
+        (status = 400, description = "a bad limit or cursor"),
+    ))]
 async fn mine(
     State(service): State<Arc<CouponService>>,
     identity: Identity,

@@ -5,26 +5,37 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use contract::{FailureReason, OrderItem, Won};
 use platform::http::{
-    ApiError, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams, idempotency_key,
+    ApiError, IdempotencyKey, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams,
+    idempotency_key,
 };
 use platform::ports::api_time;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{OrderFailure, OrderService};
-use crate::domain::{Line, Order, OrderRequest, StepState};
+use crate::domain::{Line, Order, OrderRequest, Status, StepState};
 use crate::repo::TimelineEntry;
 
 pub fn router(service: Arc<OrderService>) -> Router {
-    Router::new()
-        .route("/orders", get(mine).post(create))
-        .route("/orders/{order_id}", get(read))
-        .route("/orders/{order_id}/cancel", post(cancel))
-        .route("/orders/{order_id}/timeline", get(timeline))
-        .with_state(service)
+    routes().with_state(service).into()
+}
+
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<OrderService>> {
+    OpenApiRouter::new()
+        .routes(routes!(mine, create))
+        .routes(routes!(read))
+        .routes(routes!(cancel))
+        .routes(routes!(timeline))
 }
 
 fn failure(e: OrderFailure) -> ApiError {
@@ -42,24 +53,27 @@ fn failure(e: OrderFailure) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// How far each step of the saga is.
+#[derive(Serialize, ToSchema)]
 struct StepsView {
     stock: StepState,
     coupon: StepState,
     payment: StepState,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderView {
     order_id: String,
-    status: &'static str,
+    status: Status,
     items: Vec<OrderItem>,
     coupon_id: Option<String>,
     total_amount: Won,
     discount_amount: Won,
     payment_amount: Won,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
     steps: StepsView,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,7 +84,7 @@ impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
         OrderView {
             order_id: o.order_id,
-            status: o.status.as_str(),
+            status: o.status,
             items: o.items,
             coupon_id: o.coupon_id,
             total_amount: o.total_amount,
@@ -88,20 +102,31 @@ impl From<Order> for OrderView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = NewOrderLine)]
 struct LineBody {
     product_id: String,
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = NewOrder)]
 struct CreateBody {
     items: Vec<LineBody>,
     coupon_id: Option<String>,
 }
 
+/// Places an order: answered at once as `PENDING`; the saga then reserves the stock, uses
+/// the coupon and takes the payment, or fails and undoes what was done.
+#[utoipa::path(post, path = "/orders", operation_id = "createOrder", tag = "orders",
+    params(IdempotencyKey), request_body = CreateBody,
+    responses(
+        (status = 201, body = OrderView),
+        (status = 400, description = "a malformed body, line or idempotency key"),
+        (status = 422, description = "an unknown product or coupon, or the key reused with another body"),
+    ))]
 async fn create(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
@@ -125,6 +150,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/orders/{orderId}", operation_id = "getOrder", tag = "orders",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 404, description = "no such order of the caller's"),
+    ))]
 async fn read(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
@@ -139,6 +172,12 @@ async fn read(
     ))
 }
 
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/orders", operation_id = "listMyOrders", tag = "orders", params(PageParams),
+    responses(
+        (status = 200, body = ListPage<OrderView>),
+        (status = 400, description = "a bad limit or cursor"),
+    ))]
 async fn mine(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
@@ -153,6 +192,16 @@ async fn mine(
     }))
 }
 
+/// Cancels a pending or confirmed order: answered at once; the money, stock and coupon
+/// are given back by the saga.
+#[utoipa::path(post, path = "/orders/{orderId}/cancel", operation_id = "cancelOrder", tag = "orders",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 202, body = OrderView),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 404, description = "no such order of the caller's"),
+        (status = 409, description = "the order can no longer be cancelled"),
+    ))]
 async fn cancel(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
@@ -165,15 +214,26 @@ async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(order.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TimelineParams {
+    /// `json` (the default) or `mermaid`, a sequence diagram as text.
+    #[param(pattern = "^(json|mermaid)$")]
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TimelineView {
+    order_id: String,
+    items: Vec<TimelineLine>,
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TimelineLine {
+    #[schema(format = DateTime)]
     at: String,
     #[serde(rename = "type")]
     event_type: String,
@@ -181,6 +241,17 @@ struct TimelineLine {
     event_id: String,
 }
 
+/// Every event of the order's saga, in the order the order service saw them.
+#[utoipa::path(get, path = "/orders/{orderId}/timeline", operation_id = "getOrderTimeline", tag = "orders",
+    params(("orderId" = String, Path), TimelineParams),
+    responses(
+        (status = 200, content(
+            (TimelineView = "application/json"),
+            (String = "text/plain", example = "sequenceDiagram\n    client->>order: OrderCreated\n"),
+        )),
+        (status = 400, description = "an id of the wrong shape, or an unknown format"),
+        (status = 404, description = "no such order of the caller's"),
+    ))]
 async fn timeline(
     State(service): State<Arc<OrderService>>,
     identity: Identity,
@@ -218,7 +289,7 @@ async fn timeline(
             event_id: e.event_id,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "orderId": order_id, "items": items })).into_response())
+    Ok(Json(TimelineView { order_id, items }).into_response())
 }
 
 /// A Mermaid sequence diagram: each event is an arrow from the service whose event caused it

@@ -3,35 +3,55 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::get;
 use axum::{Json, Router};
 use contract::Won;
 use platform::http::{ApiError, Identity, QueryParams};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::PaymentService;
+use crate::domain::Status;
 
 pub fn router(service: Arc<PaymentService>) -> Router {
-    Router::new()
-        .route("/payments", get(of_order))
-        .with_state(service)
+    routes().with_state(service).into()
 }
 
-#[derive(Deserialize)]
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<PaymentService>> {
+    OpenApiRouter::new().routes(routes!(of_order))
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct OfOrder {
+    /// One of the caller's orders.
+    #[param(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_-]+$")]
     order_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PaymentView {
     payment_id: String,
     order_id: String,
     amount: Won,
-    status: &'static str,
+    status: Status,
 }
 
+/// The payment of one of the caller's orders.
+#[utoipa::path(get, path = "/payments", operation_id = "getPaymentOfOrder", tag = "payments", params(OfOrder),
+    responses(
+        (status = 200, body = PaymentView),
+        (status = 400, description = "no orderId, or one of the wrong shape"),
+        (status = 404, description = "no payment of the caller's for that order"),
+    ))]
 async fn of_order(
     State(service): State<Arc<PaymentService>>,
     identity: Identity,
@@ -49,7 +69,7 @@ async fn of_order(
             payment_id: p.payment_id,
             order_id: p.order_id,
             amount: p.amount,
-            status: p.status.as_str(),
+            status: p.status,
         })),
         _ => Err(ApiError::not_found("no payment for that order")),
     }

@@ -4,8 +4,9 @@
 use contract::{OrderCreated, Won};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = PaymentStatus)]
 pub enum Status {
     /// Asked balance to deduct; no answer yet.
     Pending,

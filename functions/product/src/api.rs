@@ -5,25 +5,35 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use contract::Won;
 use platform::http::{
     Admin, ApiError, Identity, JsonBody, ListPage, PageParams, PathId, QueryParams,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{ProductChange, ProductFailure, ProductService};
 use crate::domain::RANK_WINDOW_DAYS;
 use crate::repo::Product;
 
 pub fn router(service: Arc<ProductService>) -> Router {
-    Router::new()
-        .route("/products", get(list).post(register))
-        .route("/products/ranking", get(ranking))
-        .route("/products/{product_id}", get(read).patch(change))
-        .route("/products/{product_id}/stats", get(stats))
-        .with_state(service)
+    routes().with_state(service).into()
+}
+
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<ProductService>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, register))
+        .routes(routes!(ranking))
+        .routes(routes!(read, change))
+        .routes(routes!(stats))
 }
 
 fn failure(e: ProductFailure) -> ApiError {
@@ -37,13 +47,14 @@ fn failure(e: ProductFailure) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProductView {
     product_id: String,
     name: String,
     price: Won,
     stock: u64,
+    /// Its place among the best sellers of the last days, if it is among them.
     rank: Option<u32>,
 }
 
@@ -67,20 +78,29 @@ async fn current_ranks(service: &ProductService) -> Result<HashMap<String, u32>,
         .collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewProduct)]
 struct RegisterBody {
     name: String,
     price: i64,
     stock: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Registered {
     product_id: String,
 }
 
+/// Admin only: adds a product to the catalogue.
+#[utoipa::path(post, path = "/products", operation_id = "registerProduct", tag = "products", request_body = RegisterBody,
+    responses(
+        (status = 201, body = Registered),
+        (status = 400, description = "a malformed body"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 422, description = "an invalid name, price or stock"),
+    ))]
 async fn register(
     State(service): State<Arc<ProductService>>,
     _: Admin,
@@ -98,6 +118,12 @@ async fn register(
     ))
 }
 
+/// The catalogue, in the order products were registered.
+#[utoipa::path(get, path = "/products", operation_id = "listProducts", tag = "products", params(PageParams),
+    responses(
+        (status = 200, body = ListPage<ProductView>),
+        (status = 400, description = "a bad limit or cursor"),
+    ))]
 async fn list(
     State(service): State<Arc<ProductService>>,
     _: Identity,
@@ -115,6 +141,14 @@ async fn list(
     }))
 }
 
+/// One product.
+#[utoipa::path(get, path = "/products/{productId}", operation_id = "getProduct", tag = "products",
+    params(("productId" = String, Path)),
+    responses(
+        (status = 200, body = ProductView),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 404, description = "no such product"),
+    ))]
 async fn read(
     State(service): State<Arc<ProductService>>,
     _: Identity,
@@ -128,14 +162,26 @@ async fn read(
     Ok(Json(view(product, &ranks)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = ProductChange)]
 struct ChangeBody {
     price: Option<i64>,
     /// Stock to add (positive) or remove (negative).
     stock_delta: Option<i64>,
 }
 
+/// Admin only: a new price, and stock added or removed.
+#[utoipa::path(patch, path = "/products/{productId}", operation_id = "changeProduct", tag = "products",
+    params(("productId" = String, Path)), request_body = ChangeBody,
+    responses(
+        (status = 200, body = ProductView),
+        (status = 400, description = "an id of the wrong shape, or a malformed body"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 404, description = "no such product"),
+        (status = 409, description = "more stock removed than there is"),
+        (status = 422, description = "an invalid price or stock change"),
+    ))]
 async fn change(
     State(service): State<Arc<ProductService>>,
     _: Admin,
@@ -151,14 +197,25 @@ async fn change(
     Ok(Json(view(product, &ranks)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RankingParams {
+    /// Over how many days, today included: 1 to 30, default 3.
+    #[param(minimum = 1, maximum = 30)]
     days: Option<u32>,
+    /// How many products: 1 to 100, default 5.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+struct RankingView {
+    days: u32,
+    items: Vec<RankingLine>,
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RankingLine {
     rank: u32,
@@ -167,11 +224,17 @@ struct RankingLine {
     quantity_sold: u64,
 }
 
+/// The best sellers by quantity sold.
+#[utoipa::path(get, path = "/products/ranking", operation_id = "getProductRanking", tag = "products", params(RankingParams),
+    responses(
+        (status = 200, body = RankingView),
+        (status = 400, description = "days or limit out of range"),
+    ))]
 async fn ranking(
     State(service): State<Arc<ProductService>>,
     _: Identity,
     QueryParams(params): QueryParams<RankingParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RankingView>, ApiError> {
     let days = params.days.unwrap_or(3);
     let limit = params.limit.unwrap_or(5);
     if !(1..=30).contains(&days) {
@@ -197,29 +260,50 @@ async fn ranking(
             quantity_sold: b.quantity,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "days": days, "items": lines })))
+    Ok(Json(RankingView { days, items: lines }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatsParams {
+    /// Over how many days, today included: 1 to 90, default 7.
+    #[param(minimum = 1, maximum = 90)]
     days: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StatsView {
+    product_id: String,
+    items: Vec<StatsLine>,
+}
+
+/// One day's sales of the product.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatsLine {
+    #[schema(example = "2026-12-03")]
     date: String,
     quantity: u64,
     amount: Won,
 }
 
+/// Admin only: a product's sales per day.
+#[utoipa::path(get, path = "/products/{productId}/stats", operation_id = "getProductStats", tag = "products",
+    params(("productId" = String, Path), StatsParams),
+    responses(
+        (status = 200, body = StatsView),
+        (status = 400, description = "an id of the wrong shape, or days out of range"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 404, description = "no such product"),
+    ))]
 async fn stats(
     State(service): State<Arc<ProductService>>,
     _: Admin,
     PathId(product_id): PathId,
     QueryParams(params): QueryParams<StatsParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StatsView>, ApiError> {
     let days = params.days.unwrap_or(7);
     if !(1..=90).contains(&days) {
         return Err(ApiError::bad_request(
@@ -240,7 +324,8 @@ async fn stats(
             amount: s.amount,
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "productId": product_id, "items": lines }),
-    ))
+    Ok(Json(StatsView {
+        product_id,
+        items: lines,
+    }))
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::SecondsFormat;
 use platform::http::{Admin, ApiError, ClientAddress, Identity, JsonBody, PathId, Role};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{LoginError, ProfileError, RoleError, SignUpError, UserService};
 use crate::domain::{RoleChangeError, User};
@@ -18,16 +20,24 @@ use crate::domain::{RoleChangeError, User};
 pub const PUBLIC_ROUTES: [(&str, &str); 2] = [("POST", "/users/signup"), ("POST", "/users/login")];
 
 pub fn router(service: Arc<UserService>) -> Router {
-    Router::new()
-        .route("/users/signup", post(sign_up))
-        .route("/users/login", post(log_in))
-        .route("/users/me", get(me))
-        .route("/users/{user_id}", get(user_by_id))
-        .route("/users/{user_id}/role", put(set_role))
-        .with_state(service)
+    routes().with_state(service).into()
 }
 
-#[derive(Deserialize)]
+/// This API's part of the OpenAPI document.
+pub fn api() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<Arc<UserService>> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(log_in))
+        .routes(routes!(me))
+        .routes(routes!(user_by_id))
+        .routes(routes!(set_role))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUpBody {
     email: String,
@@ -35,12 +45,21 @@ struct SignUpBody {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignedUp {
     user_id: String,
 }
 
+/// Creates a customer account.
+#[utoipa::path(post, path = "/users/signup", operation_id = "signUp", tag = "users", request_body = SignUpBody,
+    responses(
+        (status = 201, body = SignedUp),
+        (status = 400, description = "a malformed body"),
+        (status = 409, description = "the e-mail address is already registered"),
+        (status = 422, description = "an invalid e-mail address, password or name"),
+        (status = 429, description = "too many sign-ups from this address; see Retry-After"),
+    ))]
 async fn sign_up(
     State(service): State<Arc<UserService>>,
     ClientAddress(client): ClientAddress,
@@ -66,20 +85,30 @@ async fn sign_up(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LoggedIn {
+    /// The bearer token for every other route.
     token: String,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
+/// Exchanges an e-mail address and password for a bearer token.
+#[utoipa::path(post, path = "/users/login", operation_id = "logIn", tag = "users", request_body = LoginBody,
+    responses(
+        (status = 200, body = LoggedIn),
+        (status = 400, description = "a malformed body"),
+        (status = 401, description = "no account with that e-mail address and password"),
+        (status = 429, description = "too many failed attempts; see Retry-After"),
+    ))]
 async fn log_in(
     State(service): State<Arc<UserService>>,
     ClientAddress(client): ClientAddress,
@@ -105,12 +134,14 @@ async fn log_in(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Me {
     user_id: String,
     email: String,
     name: String,
+    /// `customer` or `admin`.
+    #[schema(value_type = String, example = "customer")]
     role: &'static str,
 }
 
@@ -132,6 +163,11 @@ fn profile_answer(result: Result<User, ProfileError>) -> Result<Json<Me>, ApiErr
 }
 
 /// The caller's profile, with the role stored now (a token may carry an older one).
+#[utoipa::path(get, path = "/users/me", operation_id = "getMe", tag = "users",
+    responses(
+        (status = 200, body = Me),
+        (status = 404, description = "the account no longer exists"),
+    ))]
 async fn me(
     State(service): State<Arc<UserService>>,
     identity: Identity,
@@ -140,6 +176,14 @@ async fn me(
 }
 
 /// Admin only: any user's profile (support and operations).
+#[utoipa::path(get, path = "/users/{userId}", operation_id = "getUser", tag = "users",
+    params(("userId" = String, Path)),
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "an id of the wrong shape"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 404, description = "no such user"),
+    ))]
 async fn user_by_id(
     State(service): State<Arc<UserService>>,
     _: Admin,
@@ -148,13 +192,25 @@ async fn user_by_id(
     profile_answer(service.profile(&user_id).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
+    /// `admin` or `customer`.
+    #[schema(example = "admin")]
     role: String,
 }
 
 /// Admin only: grants or revokes the admin role (`{"role": "admin" | "customer"}`).
+#[utoipa::path(put, path = "/users/{userId}/role", operation_id = "setUserRole", tag = "users",
+    params(("userId" = String, Path)), request_body = RoleBody,
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "an id of the wrong shape, or a malformed body"),
+        (status = 403, description = "the caller is not an admin"),
+        (status = 404, description = "no such user"),
+        (status = 409, description = "an admin may not change their own role"),
+        (status = 422, description = "an unknown role"),
+    ))]
 async fn set_role(
     State(service): State<Arc<UserService>>,
     Admin(admin): Admin,
