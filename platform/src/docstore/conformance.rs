@@ -316,7 +316,9 @@ pub async fn racing_writers_each_win_once(s: Subject) {
 }
 
 pub async fn a_foreign_cursor_is_refused(s: Subject) {
-    for cursor in ["zz", "7b7d", "not hex at all"] {
+    // Odd-length, not hex, valid hex of an object without a position, and a multi-byte
+    // character at an even byte offset (the fuzzer's `q\u{93}R`, once a panic).
+    for cursor in ["zz", "7b7d", "not hex at all", "q\u{93}R", "\u{e9}\u{e9}"] {
         let q = Query::partition(Index::Table, "X").after(Some(cursor.to_owned()));
         assert!(
             matches!(s.store.query(q).await, Err(StoreError::InvalidCursor)),

@@ -339,14 +339,21 @@ pub(crate) fn encode_cursor(position: &serde_json::Value) -> String {
 
 pub(crate) fn decode_cursor(cursor: &str) -> Result<serde_json::Value, StoreError> {
     let invalid = || StoreError::InvalidCursor;
-    if !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
+    // Hex is ASCII: anything else is refused before it is cut in two-byte pieces, which
+    // would split a multi-byte character.
+    if !cursor.is_ascii() || !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
         return Err(invalid());
     }
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| invalid())?;
+    let bytes = cursor
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(invalid)?;
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
