@@ -101,6 +101,8 @@ pub enum Discount {
         amount: Won,
     },
     Percent {
+        /// Percent off: 1 to 100.
+        #[schema(minimum = 1, maximum = 100)]
         rate: u32,
         #[serde(default, rename = "maxAmount", skip_serializing_if = "Option::is_none")]
         max_amount: Option<Won>,

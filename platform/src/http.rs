@@ -181,16 +181,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::bad_request("UNREADABLE_BODY", "the body could not be read")
             }
         })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => ApiError::bad_request("INVALID_BODY", e.to_string()),
-                _ => ApiError::bad_request(
-                    "MALFORMED_JSON",
-                    format!("the body is not valid JSON: {e}"),
-                ),
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("MALFORMED_JSON", format!("the body is not valid JSON: {e}"))
+        })?;
+        integral_numbers_as_integers(&mut value);
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))
+    }
+}
+
+/// `285.0` is the integer 285 to JSON Schema (and so to the OpenAPI document), though not to
+/// serde: every number with no fraction, small enough to be exact, is read as an integer.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                *value = Value::from(f as i64);
             }
-        })
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -408,6 +422,41 @@ mod tests {
             .unwrap_or_default();
         let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         (status, retry_after, body)
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Counted {
+        count: i64,
+        #[serde(default)]
+        more: Vec<u32>,
+    }
+
+    async fn read(body: &str) -> Result<Counted, ApiError> {
+        let request = Request::post("/").body(axum::body::Body::from(body.to_owned()));
+        let request = request.map_err(|e| ApiError::bad_request("TEST", e.to_string()))?;
+        JsonBody::<Counted>::from_request(request, &())
+            .await
+            .map(|b| b.0)
+    }
+
+    #[tokio::test]
+    async fn a_number_without_a_fraction_is_an_integer_as_json_schema_says() {
+        let counted = read(r#"{"count": 285.0, "more": [1.0, 2]}"#).await;
+        let counted = counted.map(|c| (c.count, c.more));
+        assert_eq!(counted, Ok((285, vec![1, 2])));
+        assert_eq!(read(r#"{"count": -3e2}"#).await.map(|c| c.count), Ok(-300));
+        for refused in [
+            r#"{"count": 2.5}"#,
+            r#"{"count": 1e30}"#,
+            r#"{"count": 9007199254740994.0}"#,
+            r#"{"count": 1, "more": [-1.0]}"#,
+        ] {
+            let error = read(refused).await.map(|c| c.count);
+            assert!(
+                matches!(&error, Err(e) if e.code == "INVALID_BODY"),
+                "{refused}: {error:?}"
+            );
+        }
     }
 
     #[tokio::test]

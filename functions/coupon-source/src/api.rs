@@ -92,10 +92,17 @@ impl From<CouponSource> for SourceView {
 struct CreateBody {
     name: String,
     discount: Discount,
+    /// Won: 0 to 100,000,000; none is 0.
+    #[schema(minimum = 0, maximum = 100000000)]
     minimum_order_amount: Option<i64>,
+    /// How many coupons: 1 to 1,000,000 (`domain::MAX_QUANTITY`).
+    #[schema(minimum = 1, maximum = 1000000)]
     quantity: i64,
     issuable_from: DateTime<Utc>,
+    /// After `issuableFrom`.
     issuable_until: DateTime<Utc>,
+    /// How long an issued coupon stays usable: 1 to 365 days.
+    #[schema(minimum = 1, maximum = 365)]
     coupon_valid_days: i64,
 }
 

@@ -25,9 +25,33 @@ pub fn router(service: Arc<OrderService>) -> Router {
     routes().with_state(service).into()
 }
 
-/// This API's part of the OpenAPI document.
+/// This API's part of the OpenAPI document, with the links from a new order to what can be
+/// asked about it (for clients, and for the fuzzer's chains of calls).
 pub fn api() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    let mut document = routes().into_openapi();
+    let created = document
+        .paths
+        .paths
+        .get_mut("/orders")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|create| create.responses.responses.get_mut("201"));
+    if let Some(RefOr::T(created)) = created {
+        for (name, operation, parameter) in [
+            ("read", "getOrder", "orderId"),
+            ("timeline", "getOrderTimeline", "orderId"),
+            ("cancel", "cancelOrder", "orderId"),
+            ("payment", "getPaymentOfOrder", "orderId"),
+        ] {
+            let link = LinkBuilder::new()
+                .operation_id(operation)
+                .parameter(parameter, "$response.body#/orderId")
+                .build();
+            created.links.insert(name.to_owned(), RefOr::T(link));
+        }
+    }
+    document
 }
 
 fn routes() -> OpenApiRouter<Arc<OrderService>> {
@@ -106,7 +130,10 @@ impl From<Order> for OrderView {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = NewOrderLine)]
 struct LineBody {
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_-]+$")]
     product_id: String,
+    /// 1 to 1,000 (`domain::MAX_QUANTITY`).
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
 }
 
@@ -114,7 +141,11 @@ struct LineBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = NewOrder)]
 struct CreateBody {
+    /// 1 to 50 distinct products (`domain::MAX_DISTINCT_ITEMS`).
+    #[schema(min_items = 1, max_items = 50)]
     items: Vec<LineBody>,
+    /// One of the caller's issued coupons.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_-]+$")]
     coupon_id: Option<String>,
 }
 
@@ -125,7 +156,7 @@ struct CreateBody {
     responses(
         (status = 201, body = OrderView),
         (status = 400, description = "a malformed body, line or idempotency key"),
-        (status = 422, description = "an unknown product or coupon, or the key reused with another body"),
+        (status = 422, description = "a product listed twice, an unknown product or coupon, or the key reused with another body"),
     ))]
 async fn create(
     State(service): State<Arc<OrderService>>,

@@ -82,8 +82,14 @@ async fn current_ranks(service: &ProductService) -> Result<HashMap<String, u32>,
 #[serde(deny_unknown_fields)]
 #[schema(as = NewProduct)]
 struct RegisterBody {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Won: 0 to 100,000,000 (`domain::MAX_PRICE`).
+    #[schema(minimum = 0, maximum = 100000000)]
     price: i64,
+    /// 0 to 1,000,000 (`domain::MAX_STOCK`).
+    #[schema(minimum = 0, maximum = 1000000)]
     stock: i64,
 }
 
@@ -166,6 +172,8 @@ async fn read(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = ProductChange)]
 struct ChangeBody {
+    /// Won: 0 to 100,000,000.
+    #[schema(minimum = 0, maximum = 100000000)]
     price: Option<i64>,
     /// Stock to add (positive) or remove (negative).
     stock_delta: Option<i64>,

@@ -114,7 +114,9 @@ async fn bad_orders_are_refused_and_change_nothing() {
         (line(json!(1e30)), StatusCode::BAD_REQUEST, "INVALID_BODY"),
         (
             json!({"items": [{"productId": tea, "quantity": 1}, {"productId": tea, "quantity": 2}]}),
-            StatusCode::BAD_REQUEST,
+            // Well-formed as the document says (no schema can say "distinct by productId"),
+            // refused by a rule.
+            StatusCode::UNPROCESSABLE_ENTITY,
             "DUPLICATE_PRODUCT",
         ),
         (

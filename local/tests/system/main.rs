@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod coupon_sources;
 mod functions;
+mod fuzz;
 mod openapi;
 mod saga;
 mod sample_events;

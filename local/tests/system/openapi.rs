@@ -60,6 +60,16 @@ fn the_document_has_every_route_of_the_template_and_no_other() {
     let documented = operations(&local::gateway::openapi_json());
     assert_eq!(documented.len(), 26, "{documented:?}");
     assert_eq!(documented, template);
+    let document = local::gateway::openapi_json();
+    let links = &document["paths"]["/orders"]["post"]["responses"]["201"]["links"];
+    for (name, operation) in [
+        ("read", "getOrder"),
+        ("timeline", "getOrderTimeline"),
+        ("cancel", "cancelOrder"),
+        ("payment", "getPaymentOfOrder"),
+    ] {
+        assert_eq!(links[name]["operationId"], operation, "{links}");
+    }
 }
 
 #[test]

@@ -145,13 +145,13 @@ impl OrderError {
         }
     }
 
-    /// Shape problems are 400; problems with what the order refers to are 422.
+    /// Problems of shape the API document describes are 400; rules beyond it (a product
+    /// listed twice) and what the order refers to are 422.
     pub fn is_shape(&self) -> bool {
         matches!(
             self,
             OrderError::ItemCount
                 | OrderError::Quantity
-                | OrderError::DuplicateProduct
                 | OrderError::ProductId
                 | OrderError::CouponId
         )
