@@ -41,7 +41,8 @@ async fn schemathesis_finds_no_answer_that_breaks_the_document() {
     local::demo::seed(&system.system.services)
         .await
         .expect("the demo data");
-    let credentials = json!({"email": local::demo::ADMIN_EMAIL, "password": local::demo::ADMIN_PASSWORD});
+    let credentials =
+        json!({"email": local::demo::ADMIN_EMAIL, "password": local::demo::ADMIN_PASSWORD});
     let (status, login) = request(
         &system.base,
         Method::POST,
