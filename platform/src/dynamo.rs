@@ -1,7 +1,7 @@
 //! What every DynamoDB adapter shares: the client, error mapping, transaction cancellation
 //! reasons, TTL values.
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,44 @@ pub fn cancellation_codes<R>(
         ),
         _ => None,
     }
+}
+
+/// The error codes with which DynamoDB refuses a request it did not carry out, for now: it
+/// throttled it (the table's, an index's or a partition's rate), or the item was in another
+/// transaction. Retrying later is safe.
+const THROTTLED: [&str; 4] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+];
+/// The same, as a cancelled transaction's reasons for an item.
+const THROTTLED_IN_TRANSACTION: [&str; 3] = [
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// A failed request as the store's error: [`StoreError::Throttled`] for a refusal that
+/// did nothing (once the SDK's own retries are spent), otherwise unavailable.
+pub fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if error.code().is_some_and(|code| THROTTLED.contains(&code)) {
+        return StoreError::Throttled;
+    }
+    StoreError::unavailable(error)
+}
+
+/// Whether a cancelled transaction was cancelled because an item was throttled or in
+/// another transaction (so nothing was written, and it may be tried again).
+pub fn throttled_in(codes: &[Option<String>]) -> bool {
+    codes
+        .iter()
+        .flatten()
+        .any(|code| THROTTLED_IN_TRANSACTION.contains(&code.as_str()))
 }
 
 /// Whether item `index` of a cancelled transaction failed its condition.
@@ -233,4 +271,23 @@ async fn wait_until_ready(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_cancelled_for_a_conflict_or_a_throttle_may_be_tried_again() {
+        let codes = |c: &[Option<&str>]| -> Vec<Option<String>> {
+            c.iter().map(|c| c.map(str::to_owned)).collect()
+        };
+        assert!(throttled_in(&codes(&[None, Some("TransactionConflict")])));
+        assert!(throttled_in(&codes(&[Some("ThrottlingError"), None])));
+        assert!(!throttled_in(&codes(&[
+            Some(CONDITIONAL_CHECK_FAILED),
+            None
+        ])));
+        assert!(!throttled_in(&codes(&[Some("ValidationError")])));
+    }
 }

@@ -24,6 +24,12 @@ pub enum StoreError {
     /// Too many writers raced for the same items; try again later.
     #[error("too much contention; try again")]
     Contention,
+    /// The store refused the request for now and did nothing: DynamoDB's throttling
+    /// (`ThrottlingException`, `ProvisionedThroughputExceededException`, an item's
+    /// partition over its write rate) or a transaction meeting another one on an item
+    /// (`TransactionConflict`). Safe to retry.
+    #[error("the store is throttling these requests; try again")]
+    Throttled,
     /// A page cursor that this store did not hand out.
     #[error("the page cursor is not valid")]
     InvalidCursor,
@@ -40,7 +46,10 @@ impl StoreError {
 
     /// Whether the same request may succeed later: the store was down or contended.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Contention)
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Contention | StoreError::Throttled
+        )
     }
 }
 
@@ -77,6 +86,7 @@ mod tests {
         );
         assert!(down.source().is_some());
         assert!(down.is_retryable() && StoreError::Contention.is_retryable());
+        assert!(StoreError::Throttled.is_retryable());
         assert!(!StoreError::corrupt("item without a version").is_retryable());
         assert!(!StoreError::Refused("too big".into()).is_retryable());
         assert!(!StoreError::InvalidCursor.is_retryable());

@@ -101,9 +101,10 @@ impl From<StoreError> for ApiError {
                 "INVALID_CURSOR",
                 "the cursor is not one this API handed out",
             ),
-            // Many writers raced for one item and this request lost every bounded attempt.
-            // Retry-After is jittered (1–3 s) so the losers do not all come back together.
-            StoreError::Contention => ApiError {
+            // Many writers raced for one item (or the store throttled it) and this request
+            // lost every bounded attempt. Retry-After is jittered (1–3 s) so the losers do
+            // not all come back together.
+            StoreError::Contention | StoreError::Throttled => ApiError {
                 retry_after: Some(rand::random_range(1..=3)),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -468,6 +469,10 @@ mod tests {
             "{retry_after:?}"
         );
         assert_eq!(body["error"]["code"], "CONTENDED");
+        // DynamoDB throttling (or a transaction conflict) past the retries: the same.
+        let (status, retry_after, _) = answer(StoreError::Throttled.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after.is_some());
 
         let (status, retry_after, body) =
             answer(ApiError::too_many_requests("LOGIN_THROTTLED", "wait", 42)).await;

@@ -117,7 +117,7 @@ pub async fn dynamo_claim(
         .consistent_read(true)
         .send()
         .await
-        .map_err(StoreError::unavailable)?;
+        .map_err(crate::dynamo::store_error)?;
     match out.item().and_then(|i| i.get("outcome")) {
         None => Ok(Claim::Fresh),
         Some(AttributeValue::S(outcome)) => Ok(Claim::Done(outcome.clone())),

@@ -2,8 +2,8 @@
 //! and answers with `#[utoipa::path]` on its handlers (`<service>::api::api()`); this adds,
 //! once, what the edge does to every route: the bearer token the authorizer checks (and its
 //! 401), the body limit (413), the shape [`PathId`](crate::http::PathId) checks on every
-//! path parameter, contention (503 on writes), `Retry-After`, and the error body on every
-//! error answer.
+//! path parameter, a busy store (503), `Retry-After`, and the error body on every error
+//! answer.
 
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::Header;
@@ -59,15 +59,14 @@ pub fn document(parts: impl IntoIterator<Item = OpenApi>, public: &[(&str, &str)
         ];
         for (method, operation) in operations {
             if let Some(operation) = operation {
-                let is_public = public.contains(&(method, path.as_str()));
-                at_the_edge(operation, method, is_public);
+                at_the_edge(operation, public.contains(&(method, path.as_str())));
             }
         }
     }
     doc
 }
 
-fn at_the_edge(operation: &mut Operation, method: &str, public: bool) {
+fn at_the_edge(operation: &mut Operation, public: bool) {
     let answers = &mut operation.responses.responses;
     for (status, answer) in answers.iter_mut() {
         if let RefOr::T(answer) = answer
@@ -95,12 +94,12 @@ fn at_the_edge(operation: &mut Operation, method: &str, public: bool) {
     if operation.request_body.is_some() {
         answer("413", &format!("a body over {MAX_BODY_BYTES} bytes"));
     }
-    if method != "GET" {
-        answer(
-            "503",
-            "too many requests changed the same thing at once; see Retry-After",
-        );
-    }
+    // Any read or write may meet DynamoDB throttling, and a write a lost race.
+    answer(
+        "503",
+        "the store was busy (throttled, or many requests changed the same thing at once); \
+         see Retry-After",
+    );
     for (status, response) in answers.iter_mut() {
         let RefOr::T(response) = response else {
             continue;

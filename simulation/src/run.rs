@@ -37,6 +37,9 @@ pub struct Faults {
     pub long_delay: f64,
     /// Two requests or deliveries run at once, racing on the same values.
     pub race: f64,
+    /// A store call is refused as DynamoDB refuses under load (throttling, a transaction
+    /// conflict): nothing done, the caller retries or fails and is retried.
+    pub throttle: f64,
 }
 
 impl Default for Faults {
@@ -49,6 +52,7 @@ impl Default for Faults {
             fail_before_commit: 0.05,
             long_delay: 0.01,
             race: 0.3,
+            throttle: 0.02,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Faults {
             fail_before_commit: f(self.fail_before_commit),
             long_delay: f(self.long_delay),
             race: f(self.race),
+            throttle: f(self.throttle),
         }
     }
 
@@ -77,6 +82,7 @@ impl Faults {
             fail_before_commit: 0.0,
             long_delay: 0.0,
             race: 0.0,
+            throttle: 0.0,
         }
     }
 }
@@ -284,7 +290,13 @@ impl Sim {
                 drop: self.config.faults.drop,
             },
         );
+        self.w.refusals.set_rate(self.config.faults.throttle);
         self.chaos().await;
+        self.w.refusals.set_rate(0.0);
+        let refused = self.w.refusals.refused();
+        if refused > 0 {
+            *self.report.faults.entry("store call refused").or_default() += refused;
+        }
         if self.report.violations.is_empty() {
             self.drain().await;
         }

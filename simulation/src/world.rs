@@ -4,7 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -14,6 +15,7 @@ use local::system::World;
 use platform::batch::EventHandler;
 use platform::clock::{Clock, ManualClock};
 use platform::docstore::memory::MemoryDocStore;
+use platform::docstore::refusing::Refusing;
 use platform::docstore::{Commit, CommitError, DocStore, Item, Key, Page, Query};
 use platform::errors::StoreError;
 use platform::ids::SequentialIds;
@@ -60,6 +62,49 @@ impl DocStore for YieldingStore {
     }
 }
 
+/// DynamoDB refusing calls under load (throttling, a transaction meeting another) as a
+/// fault: while the rate is set, each store call is refused with that probability, drawn
+/// from a generator seeded by the run's seed.
+pub struct StoreRefusals {
+    rng: Mutex<ChaCha8Rng>,
+    /// The probability per call, in millionths (an atomic, so the hook stays `Fn`).
+    rate: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl StoreRefusals {
+    fn new(seed: u64) -> StoreRefusals {
+        StoreRefusals {
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x7412_0771)),
+            rate: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_rate(&self, rate: f64) {
+        let millionths = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64;
+        self.rate.store(millionths, Ordering::Relaxed);
+    }
+
+    /// How many calls were refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn refuse(&self) -> bool {
+        let rate = self.rate.load(Ordering::Relaxed);
+        if rate == 0 {
+            return false;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let refused = rng.random_range(0..1_000_000) < rate;
+        if refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        refused
+    }
+}
+
 pub const ORDER_TTL_SECONDS: i64 = 60;
 pub const UNDO_GRACE_SECONDS: i64 = 10;
 
@@ -71,6 +116,7 @@ pub struct SimWorld {
     /// How far each outbox has been relayed.
     pub relayed: BTreeMap<Service, usize>,
     pub handlers: HashMap<String, Arc<dyn EventHandler>>,
+    pub refusals: Arc<StoreRefusals>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -104,6 +150,7 @@ impl SimWorld {
         env.extend(local::config::NO_CLIENT_LIMITS);
         let config = LocalConfig::from_env(&env).expect("the simulation's configuration is valid");
         let stores = RefCell::new(BTreeMap::new());
+        let refusals = Arc::new(StoreRefusals::new(seed));
         let world = World::build(
             config,
             Arc::new(clock.clone()),
@@ -115,11 +162,12 @@ impl SimWorld {
                     base: clock.clone(),
                     offset: skews[&service],
                 };
-                Ports::new(
+                let hook = refusals.clone();
+                let refusing = Refusing::new(
                     Arc::new(YieldingStore(store)),
-                    Arc::new(skewed),
-                    ids.clone(),
-                )
+                    Arc::new(move || hook.refuse()),
+                );
+                Ports::new(Arc::new(refusing), Arc::new(skewed), ids.clone())
             },
         )
         .expect("the topology is valid");
@@ -134,6 +182,7 @@ impl SimWorld {
             stores: stores.into_inner(),
             relayed: Service::ALL.iter().map(|s| (*s, 0)).collect(),
             handlers,
+            refusals,
         }
     }
 

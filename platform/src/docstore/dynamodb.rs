@@ -17,7 +17,7 @@ use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
     Write, decode_cursor, encode_cursor,
 };
-use crate::dynamo::{Client, cancellation_codes, condition_failed_at, epoch_seconds};
+use crate::dynamo::{self, Client, cancellation_codes, condition_failed_at, epoch_seconds};
 use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
@@ -178,7 +178,7 @@ impl DynamoDocStore {
                     {
                         Err(conflict())
                     }
-                    Err(e) => Err(StoreError::unavailable(e).into()),
+                    Err(e) => Err(dynamo::store_error(e).into()),
                 }
             }
             Write::Delete { key, .. } => {
@@ -201,7 +201,7 @@ impl DynamoDocStore {
                     {
                         Err(conflict())
                     }
-                    Err(e) => Err(StoreError::unavailable(e).into()),
+                    Err(e) => Err(dynamo::store_error(e).into()),
                 }
             }
             Write::Check { key, expect } => {
@@ -227,7 +227,7 @@ impl DocStore for DynamoDocStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(dynamo::store_error)?;
         out.item.as_ref().map(item_from).transpose()
     }
 
@@ -298,7 +298,7 @@ impl DocStore for DynamoDocStore {
             .set_consistent_read(index_name.is_none().then_some(true))
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(dynamo::store_error)?;
         let raw = out.items.unwrap_or_default();
         let more = raw.len() > limit;
         let items = raw
@@ -354,7 +354,7 @@ impl DocStore for DynamoDocStore {
             Ok(_) => Ok(()),
             Err(error) => {
                 let Some(codes) = cancellation_codes(&error) else {
-                    return Err(StoreError::unavailable(error).into());
+                    return Err(dynamo::store_error(error).into());
                 };
                 if let Some(i) = (0..commit.writes.len()).find(|&i| condition_failed_at(&codes, i))
                 {
@@ -362,6 +362,9 @@ impl DocStore for DynamoDocStore {
                 }
                 if commit.processed.is_some() && condition_failed_at(&codes, commit.writes.len()) {
                     return Err(CommitError::Conflict(ConflictAt::Processed));
+                }
+                if dynamo::throttled_in(&codes) {
+                    return Err(StoreError::Throttled.into());
                 }
                 Err(StoreError::unavailable(error).into())
             }

@@ -23,6 +23,7 @@ use crate::errors::StoreError;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod memory;
+pub mod refusing;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -418,29 +419,32 @@ pub enum Decision<T> {
 }
 
 /// Runs `attempt` (read, decide) and commits what it decided; when another writer won the
-/// race, waits a jittered [`backoff`] and reads and decides again, [`MAX_ATTEMPTS`] times in
-/// all, then answers [`StoreError::Contention`].
+/// race, or the store throttled the commit (which then wrote nothing), waits a jittered
+/// [`backoff`] and reads and decides again, [`MAX_ATTEMPTS`] times in all, then answers
+/// [`StoreError::Contention`] (or [`StoreError::Throttled`] if the last refusal was that).
 pub async fn commit_with_retries<T, E, F, Fut>(store: &dyn DocStore, mut attempt: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Decision<T>, E>>,
     E: From<StoreError>,
 {
+    let mut last = StoreError::Contention;
     for retry in 0..MAX_ATTEMPTS {
         match attempt().await? {
             Decision::Done(answer) => return Ok(answer),
             Decision::Commit(commit, answer) => match store.commit(commit).await {
                 Ok(()) => return Ok(answer),
-                Err(CommitError::Conflict(_)) if retry + 1 < MAX_ATTEMPTS => {
-                    pause_before_retry(retry).await;
-                }
-                Err(CommitError::Conflict(_)) => break,
+                Err(CommitError::Conflict(_)) => last = StoreError::Contention,
+                Err(CommitError::Store(StoreError::Throttled)) => last = StoreError::Throttled,
                 Err(CommitError::Store(e)) => return Err(e.into()),
             },
         }
+        if retry + 1 < MAX_ATTEMPTS {
+            pause_before_retry(retry).await;
+        }
     }
-    tracing::warn!(attempts = MAX_ATTEMPTS, "gave up on a contested item");
-    Err(StoreError::Contention.into())
+    tracing::warn!(attempts = MAX_ATTEMPTS, error = %last, "gave up on a contested item");
+    Err(last.into())
 }
 
 #[cfg(test)]

@@ -1,0 +1,140 @@
+//! DynamoDB's refusals under load, where we test: a store that, whenever `refuse` says so,
+//! answers a call as DynamoDB does when it throttles (`ThrottlingException`,
+//! `ProvisionedThroughputExceededException`) or when a transaction meets another on an item
+//! (`TransactionConflict`) — without doing it. The DynamoDB adapter answers those as
+//! [`StoreError::Throttled`] too; the simulation injects them as a fault.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Commit, CommitError, DocStore, Item, Key, Page, Query};
+use crate::errors::StoreError;
+
+/// Decides, call by call, whether the store refuses it.
+pub type Refuse = Arc<dyn Fn() -> bool + Send + Sync>;
+
+pub struct Refusing {
+    inner: Arc<dyn DocStore>,
+    refuse: Refuse,
+}
+
+impl Refusing {
+    pub fn new(inner: Arc<dyn DocStore>, refuse: Refuse) -> Self {
+        Refusing { inner, refuse }
+    }
+
+    fn refused(&self) -> Result<(), StoreError> {
+        if (self.refuse)() {
+            Err(StoreError::Throttled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl DocStore for Refusing {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.refused()?;
+        self.inner.get(key).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.refused()?;
+        self.inner.query(query).await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
+        self.refused()?;
+        self.inner.commit(commit).await
+    }
+
+    async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.refused()?;
+        self.inner.processed(key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::docstore::memory::MemoryDocStore;
+    use crate::docstore::{Decision, Expect, MAX_ATTEMPTS, Write, commit_with_retries};
+    use crate::outbox::MemoryOutbox;
+
+    /// A store that refuses its first `n` calls, and counts them all.
+    fn refusing_first(n: u32) -> (Arc<MemoryDocStore>, Refusing, Arc<AtomicU32>) {
+        let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let refuse: Refuse = Arc::new(move || counted.fetch_add(1, Ordering::SeqCst) < n);
+        (memory.clone(), Refusing::new(memory, refuse), calls)
+    }
+
+    fn add_one(key: &Key, item: Option<Item>) -> Result<Decision<u64>, StoreError> {
+        let (count, expect) = match &item {
+            Some(item) => (
+                item.body.as_u64().unwrap_or(0),
+                Expect::Version(item.version),
+            ),
+            None => (0, Expect::Absent),
+        };
+        let write = Write::put(key.clone(), &(count + 1), expect)?;
+        Ok(Decision::Commit(Commit::new().write(write), count + 1))
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_does_nothing_and_says_so() {
+        let key = Key::new("COUNTER", "C");
+        let (memory, store, _) = refusing_first(1);
+        let write = Write::put(key.clone(), &1, Expect::Absent).unwrap_or_else(|e| panic!("{e}"));
+        let refused = store.commit(Commit::new().write(write)).await;
+        assert!(matches!(
+            refused,
+            Err(CommitError::Store(StoreError::Throttled))
+        ));
+        assert!(
+            memory.items().is_empty(),
+            "a refused commit wrote something"
+        );
+        let (_, store, _) = refusing_first(1);
+        assert!(matches!(store.get(&key).await, Err(StoreError::Throttled)));
+    }
+
+    #[tokio::test]
+    async fn commits_refused_for_a_while_are_decided_again_and_applied_once() {
+        let key = Key::new("COUNTER", "C");
+        // Only commits go through the refusing store here: the first two are refused.
+        let (memory, store, calls) = refusing_first(2);
+        let answer: Result<u64, StoreError> =
+            commit_with_retries(&store, || async { add_one(&key, memory.get(&key).await?) }).await;
+        assert_eq!(answer.ok(), Some(1));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two refused commits, then one"
+        );
+        let items = memory.items();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].body, serde_json::json!(1), "applied exactly once");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_always_refuses_is_given_up_on_after_the_bounded_attempts() {
+        let key = Key::new("COUNTER", "C");
+        let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
+        let store = Refusing::new(memory.clone(), Arc::new(|| true));
+        let attempts = AtomicU32::new(0);
+        let answer: Result<u64, StoreError> = commit_with_retries(&store, || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            add_one(&key, memory.get(&key).await?)
+        })
+        .await;
+        assert!(matches!(answer, Err(StoreError::Throttled)), "{answer:?}");
+        assert_eq!(attempts.load(Ordering::SeqCst), MAX_ATTEMPTS);
+        assert!(memory.items().is_empty());
+    }
+}
