@@ -370,8 +370,9 @@ async fn poll_queue(
     function: Arc<dyn SqsFunction>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // SQS hands over at most 10 messages a receive.
-    let batch_size = source.batch_size.min(10);
+    // SQS hands over at most 10 messages a receive (`receive` asks for no more); a larger
+    // batch is filled by more receives within the batching window, as Lambda does.
+    let batch_size = source.batch_size;
     while !*stopped.borrow() {
         let wait = Duration::from_secs(SQS_LONG_POLL_SECONDS);
         let messages = match receive(&sqs, &url, batch_size, wait, &mut stopped).await {
@@ -450,17 +451,19 @@ async fn poll_queue(
                     .ok()
             })
             .collect();
-        // One request for the batch's successes, as Lambda's event source mapping deletes
-        // them. What is not deleted comes back after the visibility timeout: at least once.
-        if !done.is_empty()
-            && let Err(e) = sqs
+        // One request per ten of the batch's successes (SQS's most), as Lambda's event
+        // source mapping deletes them. What is not deleted comes back after the visibility
+        // timeout: at least once.
+        for entries in done.chunks(10) {
+            if let Err(e) = sqs
                 .delete_message_batch()
                 .queue_url(&url)
-                .set_entries(Some(done))
+                .set_entries(Some(entries.to_vec()))
                 .send()
                 .await
-        {
-            tracing::warn!(error = %text(e), "deleting the handled messages failed; they will come back");
+            {
+                tracing::warn!(error = %text(e), "deleting the handled messages failed; they will come back");
+            }
         }
     }
 }

@@ -56,18 +56,32 @@ impl From<StoreError> for HandlerError {
     }
 }
 
+/// What became of one event.
+pub type Outcome = Result<(), HandlerError>;
+
 /// One consuming function's logic: what to do with one event. `attempt` is how many times
 /// this message has been delivered, this time included (SQS `ApproximateReceiveCount`), so
 /// a handler can give up after a bounded number of tries.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     async fn handle(&self, event: &Envelope, attempt: u32) -> Result<(), HandlerError>;
+
+    /// The events of one batch (with their attempts), for a handler that gains by taking
+    /// them together (one write for many): each one's outcome, in order. `None` (the
+    /// default) has each handled on its own, in order.
+    async fn handle_all(&self, _events: &[(Envelope, u32)]) -> Option<Vec<Outcome>> {
+        None
+    }
 }
 
 #[async_trait]
 impl<H: EventHandler + ?Sized> EventHandler for std::sync::Arc<H> {
     async fn handle(&self, event: &Envelope, attempt: u32) -> Result<(), HandlerError> {
         (**self).handle(event, attempt).await
+    }
+
+    async fn handle_all(&self, events: &[(Envelope, u32)]) -> Option<Vec<Outcome>> {
+        (**self).handle_all(events).await
     }
 }
 
@@ -103,8 +117,9 @@ impl<H: EventHandler> BatchProcessor<H> {
         }
     }
 
-    /// Handles one record; `false` means report it as failed.
-    async fn process(&self, message: &SqsMessage) -> bool {
+    /// The event in one record, or `None` when it is poison (then quarantined, or
+    /// `Some(Err(()))` when that failed and the record must be reported failed).
+    async fn decode(&self, message: &SqsMessage) -> Result<Option<(Envelope, u32)>, ()> {
         let message_id = message.message_id.as_deref().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
         let event = match Envelope::from_json(body) {
@@ -112,7 +127,10 @@ impl<H: EventHandler> BatchProcessor<H> {
             Err(error) => {
                 tracing::error!(function = %self.function, message_id, error = %chain(&error), "poison message: moving it to the dead-letter queue");
                 let reason = chain(&error).to_string();
-                return self.quarantine(message, reason).await;
+                return match self.quarantine(message, reason).await {
+                    true => Ok(None),
+                    false => Err(()),
+                };
             }
         };
         let attempt = message
@@ -120,23 +138,27 @@ impl<H: EventHandler> BatchProcessor<H> {
             .get("ApproximateReceiveCount")
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        let span = telemetry::event_span(&self.function, &event);
-        async {
-            match self.handler.handle(&event, attempt).await {
-                Ok(()) => true,
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
-                    false
-                }
-                Err(error) => {
-                    tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
-                    let reason = chain(&error).to_string();
-                    self.quarantine(message, reason).await
-                }
+        Ok(Some((event, attempt)))
+    }
+
+    /// What one handled record comes to; `false` means report it as failed.
+    async fn settle(&self, message: &SqsMessage, event: &Envelope, outcome: Outcome) -> bool {
+        let message_id = message.message_id.as_deref().unwrap_or_default();
+        let span = telemetry::event_span(&self.function, event);
+        let _entered = span.enter();
+        match outcome {
+            Ok(()) => true,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
+                false
+            }
+            Err(error) => {
+                tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
+                let reason = chain(&error).to_string();
+                drop(_entered);
+                self.quarantine(message, reason).await
             }
         }
-        .instrument(span)
-        .await
     }
 
     /// Moves a message that can never be handled to the dead-letter queue; `false` when that
@@ -157,12 +179,42 @@ impl<H: EventHandler> BatchProcessor<H> {
 impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
     async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        // In order, one at a time: a batch is small and ordering within it is kept.
+        let mut failed = |message: &SqsMessage| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        };
+        let mut decoded = Vec::with_capacity(event.records.len());
         for message in &event.records {
-            if !self.process(message).await {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
+            match self.decode(message).await {
+                Ok(Some(event)) => decoded.push((message, event)),
+                Ok(None) => {}
+                Err(()) => failed(message),
+            }
+        }
+        // The handler takes the batch's events together if it does better so; otherwise
+        // one at a time, in order (a batch is small, and ordering within it is kept).
+        let events: Vec<(Envelope, u32)> = decoded.iter().map(|(_, e)| e.clone()).collect();
+        let outcomes = match self.handler.handle_all(&events).await {
+            Some(outcomes) => outcomes,
+            None => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for (event, attempt) in &events {
+                    let span = telemetry::event_span(&self.function, event);
+                    outcomes.push(self.handler.handle(event, *attempt).instrument(span).await);
+                }
+                outcomes
+            }
+        };
+        let mut outcomes = outcomes.into_iter();
+        for (message, (event, _)) in &decoded {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(HandlerError::retry(
+                    "the handler gave no outcome for this event",
+                ))
+            });
+            if !self.settle(message, event, outcome).await {
+                failed(message);
             }
         }
         response

@@ -45,6 +45,19 @@ impl StoreError {
     }
 
     /// Whether the same request may succeed later: the store was down or contended.
+    /// The same error again, for another caller of one failed call (the cause as text):
+    /// the same kind, so the same decision to retry or not.
+    pub fn again(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(_) => StoreError::unavailable(chain(self).to_string()),
+            StoreError::Corrupt(_) => StoreError::corrupt(chain(self).to_string()),
+            StoreError::Refused(why) => StoreError::Refused(why.clone()),
+            StoreError::Contention => StoreError::Contention,
+            StoreError::Throttled => StoreError::Throttled,
+            StoreError::InvalidCursor => StoreError::InvalidCursor,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -8,9 +8,10 @@
 //!   conditional put.
 //! - catalogue copies (`ProductRegistered`, `ProductPriceChanged`, `CouponIssued`): one
 //!   conditional put each.
-//! - timeline: one conditional put (absent) per event id, so a duplicate is not listed twice.
+//! - timeline: one conditional put (absent) per order per batch, named by its events' ids;
+//!   a duplicate in another batch is listed once when read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use contract::{
     CouponIssued, Envelope, Event, OrderCancellationCompleted, OrderCancelled, OrderConfirmed,
     OrderFailed, OrderFailureCompleted,
 };
-use platform::batch::{EventHandler, HandlerError};
+use platform::batch::{EventHandler, HandlerError, Outcome};
 use platform::docstore::{
     Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
@@ -32,8 +33,9 @@ use crate::domain::{
     self, CouponCopy, Emit, Input, NotCancellable, Order, OrderError, OrderRequest, PriceCopy,
 };
 use crate::repo::{
-    SWEEP, TIMELINE_PREFIX, TimelineEntry, coupon_key, order_business_key, order_key, order_pk,
-    owner_index, price_key, sweep_index, timeline_key,
+    SWEEP, StoredTimeline, TIMELINE_KEY_IDS_BYTES, TIMELINE_PREFIX, TimelineBatch, TimelineEntry,
+    coupon_key, order_business_key, order_key, order_pk, owner_index, price_key, sweep_index,
+    timeline_key,
 };
 
 /// How long orders live and how patient the undo is.
@@ -162,14 +164,18 @@ impl OrderService {
                 )
                 .await?;
             for item in &page.items {
-                entries.push(item.parse::<TimelineEntry>()?);
+                entries.extend(item.parse::<StoredTimeline>()?.into_entries());
             }
             cursor = page.cursor;
             if cursor.is_none() {
                 break;
             }
         }
+        // An event delivered again in another batch is in two items: listed once, as
+        // first seen.
         entries.sort_by(|a, b| (a.seen_at, &a.event_id).cmp(&(b.seen_at, &b.event_id)));
+        let mut listed = std::collections::HashSet::new();
+        entries.retain(|e| listed.insert(e.event_id.clone()));
         Ok(entries)
     }
 
@@ -440,26 +446,80 @@ impl OrderService {
         }
     }
 
-    /// Any event of an order's saga, into its timeline (once per event id).
+    /// Any event of an order's saga, into its timeline (listed once per event id).
     pub async fn record(&self, event: &Envelope) -> Result<(), StoreError> {
-        let entry = TimelineEntry {
-            event_id: event.event_id.clone(),
-            event_type: event.event_type().name().to_owned(),
-            source: event.source.name().to_owned(),
-            occurred_at: event.occurred_at,
-            seen_at: self.ports.clock.now(),
-            causation_id: event.causation_id.clone(),
-        };
+        self.record_all(&[event]).await.remove(0)
+    }
+
+    /// Events of one batch into their orders' timelines: one write per order (per run of
+    /// ids that fits a key), not one per event. Each event's outcome, in order.
+    pub async fn record_all(&self, events: &[&Envelope]) -> Vec<Result<(), StoreError>> {
+        let seen_at = self.ports.clock.now();
+        let mut outcomes: Vec<Result<(), StoreError>> = events.iter().map(|_| Ok(())).collect();
+        let mut by_order: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, event) in events.iter().enumerate() {
+            by_order.entry(&event.correlation_id).or_default().push(i);
+        }
+        for (order_id, indexes) in by_order {
+            for run in runs_that_fit_a_key(events, &indexes) {
+                let entries = run
+                    .iter()
+                    .map(|&i| TimelineEntry {
+                        event_id: events[i].event_id.clone(),
+                        event_type: events[i].event_type().name().to_owned(),
+                        source: events[i].source.name().to_owned(),
+                        occurred_at: events[i].occurred_at,
+                        seen_at,
+                        causation_id: events[i].causation_id.clone(),
+                    })
+                    .collect();
+                let ids: Vec<&str> = run.iter().map(|&i| events[i].event_id.as_str()).collect();
+                let outcome = self.write_timeline(order_id, &ids, entries).await;
+                for &i in &run {
+                    outcomes[i] = outcome.as_ref().map_err(StoreError::again).copied();
+                }
+            }
+        }
+        outcomes
+    }
+
+    async fn write_timeline(
+        &self,
+        order_id: &str,
+        ids: &[&str],
+        entries: Vec<TimelineEntry>,
+    ) -> Result<(), StoreError> {
         let write = Write::put(
-            timeline_key(&event.correlation_id, &event.event_id),
-            &entry,
+            timeline_key(order_id, ids),
+            &TimelineBatch { entries },
             Expect::Absent,
         )?;
         match self.ports.store.commit(Commit::new().write(write)).await {
+            // There already: these very events were recorded (a batch delivered again).
             Ok(()) | Err(CommitError::Conflict(_)) => Ok(()),
             Err(CommitError::Store(e)) => Err(e),
         }
     }
+}
+
+/// `indexes` (of one order's events) in runs whose ids, joined, fit a timeline key.
+fn runs_that_fit_a_key(events: &[&Envelope], indexes: &[usize]) -> Vec<Vec<usize>> {
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for &i in indexes {
+        let len = events[i].event_id.len() + 1;
+        match runs.last_mut() {
+            Some(run) if bytes + len <= TIMELINE_KEY_IDS_BYTES => {
+                run.push(i);
+                bytes += len;
+            }
+            _ => {
+                runs.push(vec![i]);
+                bytes = len;
+            }
+        }
+    }
+    runs
 }
 
 impl From<OrderFailure> for HandlerError {
@@ -548,4 +608,15 @@ impl EventHandler for TimelineConsumer {
     async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
         Ok(self.0.record(event).await?)
     }
+
+    /// A batch's events of one order in one write.
+    async fn handle_all(&self, events: &[(Envelope, u32)]) -> Option<Vec<Outcome>> {
+        let events: Vec<&Envelope> = events.iter().map(|(e, _)| e).collect();
+        let outcomes = self.0.record_all(&events).await;
+        Some(outcomes.into_iter().map(|o| Ok(o?)).collect())
+    }
 }
+
+#[cfg(test)]
+#[path = "timeline_tests.rs"]
+mod timeline_tests;

@@ -3,7 +3,7 @@
 //! | pk                | sk              | body          | indexes                                        |
 //! |-------------------|-----------------|---------------|------------------------------------------------|
 //! | `ORDER#<id>`      | `ORDER`         | [`Order`](crate::domain::Order) | gsi1 `USER#<userId>` / `<createdAt>#<id>` (mine, newest first); gsi2 `SWEEP` / `<dueAt>#<id>` while the sweep has something to do |
-//! | `ORDER#<id>`      | `EVENT#<eventId>` | [`TimelineEntry`] |                                            |
+//! | `ORDER#<id>`      | `EVENT#<eventId>[+<eventId>…]` | [`TimelineBatch`] (or, written before, one [`TimelineEntry`]) |                  |
 //! | `PRICE#<productId>` | `PRICE`       | [`PriceCopy`](crate::domain::PriceCopy) |                                                |
 //! | `COUPON#<couponId>` | `COUPON`      | [`CouponCopy`](crate::domain::CouponCopy) |                                                |
 //!
@@ -42,8 +42,39 @@ pub fn sweep_index(order: &Order) -> Option<IndexKey> {
 
 pub const TIMELINE_PREFIX: &str = "EVENT#";
 
-pub fn timeline_key(order_id: &str, event_id: &str) -> Key {
-    Key::new(order_pk(order_id), format!("{TIMELINE_PREFIX}{event_id}"))
+/// The item of these events of an order's timeline, named by all their ids: the same
+/// events again are the same item (written once); any other set is another item.
+pub fn timeline_key(order_id: &str, event_ids: &[&str]) -> Key {
+    Key::new(
+        order_pk(order_id),
+        format!("{TIMELINE_PREFIX}{}", event_ids.join("+")),
+    )
+}
+
+/// The longest run of event ids one timeline item is named by (a sort key holds 1,024 bytes).
+pub const TIMELINE_KEY_IDS_BYTES: usize = 900;
+
+/// Events of one order that arrived in one batch, in one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineBatch {
+    pub entries: Vec<TimelineEntry>,
+}
+
+/// A timeline item as stored: a batch, or one entry as items were written before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoredTimeline {
+    Batch(TimelineBatch),
+    One(TimelineEntry),
+}
+
+impl StoredTimeline {
+    pub fn into_entries(self) -> Vec<TimelineEntry> {
+        match self {
+            StoredTimeline::Batch(batch) => batch.entries,
+            StoredTimeline::One(entry) => vec![entry],
+        }
+    }
 }
 
 /// One event of an order's saga, as the order service saw it.

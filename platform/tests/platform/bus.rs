@@ -735,3 +735,86 @@ async fn a_batching_window_waits_for_a_full_batch_and_no_longer_than_the_window(
     assert_eq!(m.batches(), [1]);
     m.stop().await;
 }
+
+/// A handler that takes a batch at once: it records the batches it was given, retries
+/// `e-2` and rejects `e-3`.
+#[derive(Default)]
+struct Batching {
+    batches: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait]
+impl EventHandler for Batching {
+    async fn handle(&self, _event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        Err(HandlerError::reject("a batching handler is given batches"))
+    }
+
+    async fn handle_all(
+        &self,
+        events: &[(Envelope, u32)],
+    ) -> Option<Vec<platform::batch::Outcome>> {
+        let ids: Vec<String> = events.iter().map(|(e, _)| e.event_id.clone()).collect();
+        self.batches.lock().unwrap().push(ids.clone());
+        Some(
+            ids.iter()
+                .map(|id| match id.as_str() {
+                    "e-2" => Err(HandlerError::retry("not yet")),
+                    "e-3" => Err(HandlerError::reject("never")),
+                    _ => Ok(()),
+                })
+                .collect(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_batching_handler_gets_the_whole_batch_and_each_outcome_is_applied() {
+    let bus = Arc::new(
+        MemoryBus::new(
+            &Topology {
+                topics: vec!["product".into()],
+                queues: vec![QueueSpec::new("timeline").subscribe("product", FilterPolicy::All)],
+            },
+            Arc::new(SystemClock),
+            Arc::new(SequentialIds::new("m")),
+        )
+        .unwrap(),
+    );
+    let handler = Arc::new(Batching::default());
+    let processor = BatchProcessor::new(
+        "timeline",
+        handler.clone(),
+        Box::new(BusDeadLetters::new(bus.clone(), "timeline")),
+    );
+    let publisher = BusPublisher::new(bus.clone());
+    for n in 1..=3 {
+        publisher.publish(&reserved(n)).await.unwrap();
+    }
+    let batch = bus.receive("timeline", 10).unwrap();
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| sqs_message(&m.message_id, &m.receipt_handle, &m.body, &m.attributes, 1))
+        .collect();
+    let response = processor.handle_batch(event).await;
+    assert_eq!(
+        *handler.batches.lock().unwrap(),
+        [vec!["e-1".to_owned(), "e-2".to_owned(), "e-3".to_owned()]],
+        "one call with the whole batch, in order"
+    );
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [batch[1].message_id.as_str()],
+        "only the retry comes back"
+    );
+    assert_eq!(
+        bus.dead_letters("timeline").unwrap().len(),
+        1,
+        "the rejected one"
+    );
+}
