@@ -15,7 +15,8 @@ use contract::{
 use platform::batch::{BatchProcessor, EventHandler, HandlerError, SqsFunction, sqs_message};
 use platform::bus::stepping::{Faults, Step, Stepper};
 use platform::bus::{
-    BusDeadLetters, BusError, BusPublisher, FilterPolicy, MemoryBus, QueueSpec, Topology, mapping,
+    BusDeadLetters, BusError, BusPublisher, Delivered, FilterPolicy, MemoryBus, QueueSpec,
+    Topology, mapping,
 };
 use platform::clock::{ManualClock, SystemClock};
 use platform::errors::StoreError;
@@ -43,6 +44,19 @@ fn reserved(n: u32) -> Envelope {
             order_id: format!("o-{n}"),
         },
     )
+}
+
+/// The SQS event Lambda would deliver for a received batch.
+fn lambda_batch(batch: &[Delivered]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            let (id, handle) = (&m.message_id, &m.receipt_handle);
+            sqs_message(id, handle, &m.body, &m.attributes, m.receive_count)
+        })
+        .collect();
+    event
 }
 
 fn attrs(t: &str) -> BTreeMap<String, String> {
@@ -278,19 +292,7 @@ async fn only_the_failed_items_of_a_batch_are_redelivered() {
     // The batch response names only the failure…
     let batch = bus.receive("order-steps", 10).unwrap();
     assert_eq!(batch.len(), 3);
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            sqs_message(
-                &m.message_id,
-                &m.receipt_handle,
-                &m.body,
-                &m.attributes,
-                m.receive_count,
-            )
-        })
-        .collect();
+    let event = lambda_batch(&batch);
     let response = processor.handle_batch(event).await;
     let failed: Vec<&str> = response
         .batch_item_failures
@@ -364,19 +366,7 @@ async fn a_poison_message_goes_straight_to_the_dlq_and_the_rest_of_the_batch_suc
         3,
         "StockReserved goes to the product topic, not here"
     );
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            sqs_message(
-                &m.message_id,
-                &m.receipt_handle,
-                &m.body,
-                &m.attributes,
-                m.receive_count,
-            )
-        })
-        .collect();
+    let event = lambda_batch(&batch);
     let response = processor.handle_batch(event).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(*recorder.seen.lock().unwrap(), ["e-3"]);
@@ -426,11 +416,7 @@ async fn a_retryable_failure_comes_back_and_a_permanent_one_is_quarantined_with_
         publisher.publish(&reserved(n)).await.unwrap();
     }
     let batch = bus.receive("q", 10).unwrap();
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| sqs_message(&m.message_id, &m.receipt_handle, &m.body, &m.attributes, 1))
-        .collect();
+    let event = lambda_batch(&batch);
     let response = processor.handle_batch(event).await;
     let failed: Vec<&str> = response
         .batch_item_failures
@@ -791,11 +777,7 @@ async fn a_batching_handler_gets_the_whole_batch_and_each_outcome_is_applied() {
         publisher.publish(&reserved(n)).await.unwrap();
     }
     let batch = bus.receive("timeline", 10).unwrap();
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| sqs_message(&m.message_id, &m.receipt_handle, &m.body, &m.attributes, 1))
-        .collect();
+    let event = lambda_batch(&batch);
     let response = processor.handle_batch(event).await;
     assert_eq!(
         *handler.batches.lock().unwrap(),
