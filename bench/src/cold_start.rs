@@ -17,9 +17,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use contract::Service;
 use local::aws::Names;
-use local::template::{EnvValue, Function};
+use local::lambda_dev::{function_environment, lambda_environment};
+use local::template::Function;
 use tokio::sync::mpsc;
 
 use crate::measure::{self, ms};
@@ -250,63 +250,20 @@ async fn signing_keys_parameter(sdk: &aws_config::SdkConfig) -> BenchResult<()> 
     Ok(())
 }
 
-/// The environment `template.yaml` gives a function, pointed at LocalStack's resources.
+/// The environment `template.yaml` gives a function, pointed at LocalStack's resources, with
+/// what Lambda sets (`local::lambda_dev`, as `scripts/lambda-dev.sh` runs a function).
 fn environment(
     function: &Function,
     names: &Names,
     sdk: &aws_config::SdkConfig,
 ) -> BenchResult<HashMap<String, String>> {
-    let name = &function.name;
-    let mut env = lambda_environment(name, sdk);
-    let service = |resource: &str| {
-        Service::from_name(resource).ok_or_else(|| format!("{name}: {resource} is no service's"))
-    };
-    for (variable, value) in &function.environment {
-        let value = match value {
-            EnvValue::Text(text) => text.clone(),
-            EnvValue::Table(table) => names.tables[&service(table)?].clone(),
-            EnvValue::Topic(topic) => names.topics[&service(topic)?].clone(),
-            EnvValue::Queue(queue) => names
-                .urls
-                .get(queue)
-                .cloned()
-                .ok_or_else(|| format!("{name}: no queue {queue} provisioned"))?,
-        };
-        env.insert(variable.clone(), value);
-    }
+    let mut env = lambda_environment(&function.name, sdk);
+    env.extend(function_environment(function, names)?);
     // The parameter the bench wrote, rather than the template's default name.
     if env.contains_key("JWT_KEYS_PARAMETER") {
         env.insert("JWT_KEYS_PARAMETER".to_owned(), KEYS_PARAMETER.to_owned());
     }
-    Ok(env)
-}
-
-/// What Lambda sets for every function, and the endpoint to reach LocalStack.
-fn lambda_environment(name: &str, sdk: &aws_config::SdkConfig) -> HashMap<String, String> {
-    let name = name.to_owned();
-    let mut env = HashMap::from([
-        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), name.clone()),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
-            "128".to_owned(),
-        ),
-        (
-            "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
-            "$LATEST".to_owned(),
-        ),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
-            format!("/aws/lambda/{name}"),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "bench".to_owned()),
-        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
-    ]);
-    if let Some(endpoint) = sdk.endpoint_url() {
-        env.insert("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned());
-        env.insert("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned());
-        env.insert("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned());
-    }
-    env
+    Ok(env.into_iter().collect())
 }
 
 struct Measured {
@@ -351,7 +308,9 @@ pub async fn cold_start(runs: usize, build: bool) -> BenchResult<String> {
     let mut targets = vec![(
         "hello-lambda".to_owned(),
         release.join("hello-lambda"),
-        lambda_environment("hello-lambda", sdk),
+        lambda_environment("hello-lambda", sdk)
+            .into_iter()
+            .collect(),
         "{\"hello\": \"world\"}".to_owned(),
     )];
     for function in size::functions()? {

@@ -85,7 +85,7 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> Result<Names, Provision
         let name = format!("{prefix}{}", table.name);
         platform::dynamo::create_table(&dynamodb, &streams, &name)
             .await
-            .map_err(|e| failed(&name)(e.to_string()))?;
+            .map_err(|e| failed(&name)(platform::errors::chain(&e).to_string()))?;
         names.tables.insert(table.service, name);
     }
     if let Some(missing) = Service::ALL.iter().find(|s| !names.tables.contains_key(s)) {

@@ -14,6 +14,7 @@ pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod lambda_dev;
 pub mod registry;
 pub mod server;
 pub mod system;

@@ -10,12 +10,17 @@ use local::system::{LocalSystem, Running, Services};
 use platform::config::ProcessEnv;
 use platform::telemetry::{self, LogTarget};
 
-const USAGE: &str = "usage: shop-local [--demo] [--aws] | --openapi
+const USAGE: &str = "usage: shop-local [--demo] [--aws] | --openapi | --function-env FUNCTION
   --demo  create an admin (admin@shop.kr / admin1234), three products and a coupon source
   --aws   run on AWS APIs instead of in memory (implied when AWS_ENDPOINT_URL is set):
           provision the topology under STACK_PREFIX (default shop-local-), then poll the
           queues, read the table streams and run the sweep
-  --openapi  print the OpenAPI document (docs/openapi.json) and exit";
+  --openapi  print the OpenAPI document (docs/openapi.json) and exit
+  --function-env FUNCTION
+          on AWS APIs (AWS_ENDPOINT_URL): provision the topology under STACK_PREFIX, put
+          development signing keys in SSM if there are none, and print the environment
+          template.yaml gives FUNCTION (its logical id, e.g. OrderSweepFunction) as
+          KEY=value lines, for `cargo lambda watch --env-file` (scripts/lambda-dev.sh)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,8 +37,15 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), (u8, String)> {
     let mut demo = false;
     let mut aws = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--function-env" => {
+                let function = args
+                    .next()
+                    .ok_or_else(|| (2, format!("--function-env needs a function\n{USAGE}")))?;
+                return function_env(&function).await.map_err(|e| (1, e));
+            }
             "--demo" => demo = true,
             "--aws" => aws = true,
             "--openapi" => {
@@ -86,6 +98,58 @@ async fn run() -> Result<(), (u8, String)> {
         system.running
     };
     serve(listener, running, shutdown).await
+}
+
+/// `--function-env`: what `function` needs to run under `cargo lambda watch`.
+async fn function_env(function: &str) -> Result<(), String> {
+    use local::lambda_dev::{
+        dev_signing_keys, endpoint_environment, function_environment, with_valid_token,
+    };
+    let stack = local::template::Stack::load().map_err(|e| e.to_string())?;
+    let Some(function) = stack.functions.iter().find(|f| f.id == function) else {
+        let ids: Vec<&str> = stack.functions.iter().map(|f| f.id.as_str()).collect();
+        return Err(format!(
+            "template.yaml has no function {function:?}; it has {}",
+            ids.join(", ")
+        ));
+    };
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return Err(
+            "--function-env provisions on AWS APIs: set AWS_ENDPOINT_URL (LocalStack)".into(),
+        );
+    }
+    let prefix = std::env::var("STACK_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "shop-local-".to_owned());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut env = endpoint_environment(&sdk);
+    env.extend(function_environment(function, &names)?);
+    if let Some(parameter) = env.get("JWT_KEYS_PARAMETER") {
+        let keys = dev_signing_keys(&sdk, parameter).await?;
+        if function.handler == "user-authorizer" {
+            let sample = format!("events/{}.json", function.name);
+            let text = std::fs::read_to_string(&sample).map_err(|e| format!("{sample}: {e}"))?;
+            let valid = format!(".cache/lambda-dev/{}-valid-token.json", function.name);
+            std::fs::create_dir_all(".cache/lambda-dev").map_err(|e| e.to_string())?;
+            std::fs::write(&valid, with_valid_token(&text, &keys)?)
+                .map_err(|e| format!("{valid}: {e}"))?;
+            eprintln!("a sample with a token valid for an hour: {valid}");
+        }
+    }
+    for (name, value) in &env {
+        println!("{name}={value}");
+    }
+    eprintln!(
+        "then: cargo lambda invoke {} --data-file events/{}.json",
+        function.binary, function.name
+    );
+    Ok(())
 }
 
 async fn seed_demo(services: &Services, addr: std::net::SocketAddr) -> Result<(), (u8, String)> {

@@ -326,3 +326,73 @@ async fn await_message(sqs: &aws_sdk_sqs::Client, queue: &str) -> aws_sdk_sqs::t
         );
     }
 }
+
+/// What `scripts/lambda-dev.sh` hands `cargo lambda watch`: every function's environment,
+/// resolved against a provisioned topology, and signing keys with a sample token they accept.
+#[tokio::test]
+async fn every_function_gets_its_environment_and_the_authorizer_a_valid_sample() {
+    use local::lambda_dev::{dev_signing_keys, function_environment, with_valid_token};
+    let sdk = endpoint().sdk_config().await;
+    let prefix = format!("{}-", unique_name("dev"));
+    let cleanup = Cleanup::new(endpoint());
+    let names = local::aws::provision(&sdk, &prefix)
+        .await
+        .expect("provision");
+    remember(&cleanup, &names);
+    let stack = local::template::Stack::load().expect("template.yaml");
+    assert_eq!(stack.functions.len(), 31);
+    for function in &stack.functions {
+        let env = function_environment(function, &names)
+            .unwrap_or_else(|e| panic!("{}: {e}", function.id));
+        assert_eq!(
+            env.get("HANDLER"),
+            Some(&function.handler),
+            "{}",
+            function.id
+        );
+        if let Some(table) = env.get("TABLE_NAME") {
+            assert!(table.starts_with(&prefix), "{}: {table}", function.id);
+        }
+        if let Some(topic) = env.get("TOPIC_ARN") {
+            assert!(
+                topic.starts_with("arn:aws:sns:"),
+                "{}: {topic}",
+                function.id
+            );
+        }
+    }
+
+    let parameter = format!("/{}/jwt-keys", unique_name("dev"));
+    let keys = dev_signing_keys(&sdk, &parameter).await.expect("new keys");
+    let again = dev_signing_keys(&sdk, &parameter)
+        .await
+        .expect("the same keys");
+    assert_eq!(keys.current().0, again.current().0);
+    assert_eq!(
+        keys.current().1.as_bytes(),
+        again.current().1.as_bytes(),
+        "kept, not replaced"
+    );
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/user-authorizer.json"
+    ))
+    .expect("the sample");
+    let valid: serde_json::Value =
+        serde_json::from_str(&with_valid_token(&sample, &keys).expect("a valid sample"))
+            .expect("JSON");
+    let codec = user_service::auth::TokenCodec::new(
+        &again,
+        chrono::Duration::seconds(3_600),
+        std::sync::Arc::new(platform::clock::SystemClock),
+    );
+    let header = |event: &serde_json::Value| {
+        event["headers"]["authorization"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let identity = user_service::authorizer::authorize(&codec, header(&valid).as_deref());
+    assert_eq!(identity.map(|i| i.user_id).as_deref(), Some("dev-customer"));
+    let original: serde_json::Value = serde_json::from_str(&sample).expect("JSON");
+    assert!(user_service::authorizer::authorize(&codec, header(&original).as_deref()).is_none());
+}
