@@ -382,10 +382,18 @@ impl Client {
     /// Waits (with a deadline) until `order_id`'s timeline holds an `event_type`, and
     /// answers the timeline.
     pub async fn await_timeline_with(&self, order_id: &str, event_type: &str) -> Value {
+        self.await_timeline_with_all(order_id, &[event_type]).await
+    }
+
+    /// The timeline once every one of `event_types` is in it. The timeline is written in
+    /// batches, in parallel: a later event may be listed before an earlier one.
+    pub async fn await_timeline_with_all(&self, order_id: &str, event_types: &[&str]) -> Value {
         self.await_get(&format!("/orders/{order_id}/timeline"), |t| {
-            t["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().any(|e| e["type"] == event_type))
+            t["items"].as_array().is_some_and(|items| {
+                event_types
+                    .iter()
+                    .all(|wanted| items.iter().any(|e| e["type"] == *wanted))
+            })
         })
         .await
     }
