@@ -145,20 +145,22 @@ impl<H: EventHandler> BatchProcessor<H> {
     async fn settle(&self, message: &SqsMessage, event: &Envelope, outcome: Outcome) -> bool {
         let message_id = message.message_id.as_deref().unwrap_or_default();
         let span = telemetry::event_span(&self.function, event);
-        let _entered = span.enter();
-        match outcome {
-            Ok(()) => true,
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
-                false
-            }
-            Err(error) => {
-                tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
-                let reason = chain(&error).to_string();
-                drop(_entered);
-                self.quarantine(message, reason).await
+        async {
+            match outcome {
+                Ok(()) => true,
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
+                    false
+                }
+                Err(error) => {
+                    tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
+                    let reason = chain(&error).to_string();
+                    self.quarantine(message, reason).await
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Moves a message that can never be handled to the dead-letter queue; `false` when that
@@ -184,17 +186,21 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
             failure.item_identifier = message.message_id.clone().unwrap_or_default();
             response.batch_item_failures.push(failure);
         };
-        let mut decoded = Vec::with_capacity(event.records.len());
+        // The records that are events, and their events (with their attempts), in order.
+        let mut messages = Vec::with_capacity(event.records.len());
+        let mut events: Vec<(Envelope, u32)> = Vec::with_capacity(event.records.len());
         for message in &event.records {
             match self.decode(message).await {
-                Ok(Some(event)) => decoded.push((message, event)),
+                Ok(Some(event)) => {
+                    messages.push(message);
+                    events.push(event);
+                }
                 Ok(None) => {}
                 Err(()) => failed(message),
             }
         }
         // The handler takes the batch's events together if it does better so; otherwise
         // one at a time, in order (a batch is small, and ordering within it is kept).
-        let events: Vec<(Envelope, u32)> = decoded.iter().map(|(_, e)| e.clone()).collect();
         let outcomes = match self.handler.handle_all(&events).await {
             Some(outcomes) => outcomes,
             None => {
@@ -207,7 +213,7 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
             }
         };
         let mut outcomes = outcomes.into_iter();
-        for (message, (event, _)) in &decoded {
+        for (message, (event, _)) in messages.into_iter().zip(&events) {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(HandlerError::retry(
                     "the handler gave no outcome for this event",
