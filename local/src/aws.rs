@@ -519,7 +519,7 @@ fn filtered_view(record: &aws_sdk_dynamodbstreams::types::Record) -> serde_json:
     })
 }
 
-/// The outbox record of a stream record that passes the relay's filter criteria.
+/// The events of a stream record that passes the relay's filter criteria.
 fn outbox_record(
     source: &StreamSource,
     record: &aws_sdk_dynamodbstreams::types::Record,
@@ -529,15 +529,15 @@ fn outbox_record(
     }
     let change = record.dynamodb()?;
     let image: &HashMap<String, StreamValue> = change.new_image()?;
-    let event = outbox::decode_event(
+    let events = outbox::decode_events(
         image
-            .get("event")
+            .get(outbox::EVENTS_ATTRIBUTE)
             .and_then(|v| v.as_s().ok())
             .map(String::as_str),
     );
     Some(OutboxRecord {
         sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
-        event,
+        events,
     })
 }
 

@@ -2,10 +2,14 @@
 //! atomic write; the relay later publishes the events. An event therefore exists if and only
 //! if its state change committed.
 //!
-//! In DynamoDB an outbox item is `pk = OUTBOX#<eventId>`, `sk = OUTBOX`, with the envelope as
-//! JSON in `event` and a TTL; the table's stream (filtered on the `OUTBOX#` prefix) feeds the
-//! relay. In memory, a store appends to a [`MemoryOutbox`] inside the same critical section
-//! as its state change, and the relay reads it like a stream.
+//! In DynamoDB the events ride on the item whose change they announce: the item written
+//! carries them, as a JSON array in its `events` attribute, and the table's stream record of
+//! that write (its new image) is what the relay reads. A change that writes no item (only
+//! deletes or checks) carries its events on an outbox item, `pk = OUTBOX#<first event id>`,
+//! `sk = OUTBOX`, with a TTL. The relay's stream filter passes only records whose new image
+//! has `events`, so writes without events never invoke it. In memory, a store appends to a
+//! [`MemoryOutbox`] inside the same critical section as its state change, and the relay reads
+//! it like a stream.
 
 #[cfg(feature = "aws")]
 use std::collections::HashMap;
@@ -27,48 +31,63 @@ use crate::dynamo::epoch_seconds;
 use crate::errors::StoreError;
 use crate::relay::OutboxRecord;
 
+/// The attribute of an item (or outbox item) that carries the events of its write.
+pub const EVENTS_ATTRIBUTE: &str = "events";
 pub const OUTBOX_PK_PREFIX: &str = "OUTBOX#";
 pub const OUTBOX_SK: &str = "OUTBOX";
 /// How long an outbox item stays after it is written. The stream keeps records for 24 hours;
 /// a day more leaves room to inspect what was published.
 pub const OUTBOX_RETENTION: Duration = Duration::days(2);
 
+/// The `events` attribute's value: the envelopes as one JSON array.
+pub fn encode_events(events: &[Envelope]) -> String {
+    let each: Vec<String> = events.iter().map(Envelope::to_json).collect();
+    format!("[{}]", each.join(","))
+}
+
+/// The events an item's `events` attribute carries (`None`: absent or not a string). The one
+/// decoder of carried events: the relay's stream handler, the local stream reader and the
+/// tests' stream probe all read through it.
+pub fn decode_events(events: Option<&str>) -> Result<Vec<Envelope>, String> {
+    let json = events.ok_or("a stream record without readable events")?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(json)
+        .map_err(|e| format!("a stream record whose events are not a JSON array: {e}"))?;
+    list.iter()
+        .map(|event| {
+            Envelope::from_json(&event.to_string())
+                .map_err(|e| format!("a stream record with an unreadable event: {e}"))
+        })
+        .collect()
+}
+
 #[cfg(feature = "aws")]
-/// The outbox item for one event.
-pub fn dynamo_item(event: &Envelope, now: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+/// The outbox item for events whose change writes no item.
+pub fn dynamo_item(events: &[Envelope], now: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+    let id = events.first().map_or("", |e| e.event_id.as_str());
     HashMap::from([
         (
             "pk".to_owned(),
-            AttributeValue::S(format!("{OUTBOX_PK_PREFIX}{}", event.event_id)),
+            AttributeValue::S(format!("{OUTBOX_PK_PREFIX}{id}")),
         ),
         ("sk".to_owned(), AttributeValue::S(OUTBOX_SK.to_owned())),
         (
-            "eventType".to_owned(),
-            AttributeValue::S(event.event_type().name().to_owned()),
+            EVENTS_ATTRIBUTE.to_owned(),
+            AttributeValue::S(encode_events(events)),
         ),
-        ("event".to_owned(), AttributeValue::S(event.to_json())),
         ("ttl".to_owned(), epoch_seconds(now + OUTBOX_RETENTION)),
     ])
-}
-
-/// The event an outbox item carries, from its `event` attribute (`None`: absent or not a
-/// string). The one decoder of outbox items: the relay's stream handler, the local stream
-/// reader and the tests' outbox scan all read through it.
-pub fn decode_event(event: Option<&str>) -> Result<Envelope, String> {
-    let json = event.ok_or("an outbox item without a readable event")?;
-    Envelope::from_json(json).map_err(|e| format!("an outbox item with an unreadable event: {e}"))
 }
 
 #[cfg(feature = "aws")]
 /// The outbox item as one element of a `TransactWriteItems`.
 pub fn dynamo_put(
     table: &str,
-    event: &Envelope,
+    events: &[Envelope],
     now: DateTime<Utc>,
 ) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        .set_item(Some(dynamo_item(event, now)))
+        .set_item(Some(dynamo_item(events, now)))
         // Event ids are unique; the condition makes a duplicate id a loud failure.
         .condition_expression("attribute_not_exists(pk)")
         .build()
@@ -125,7 +144,7 @@ impl MemoryOutbox {
             .take(max)
             .map(|(i, e)| OutboxRecord {
                 sequence_number: (log.base + i).to_string(),
-                event: Ok(e.clone()),
+                events: Ok(vec![e.clone()]),
             })
             .collect()
     }
@@ -188,7 +207,10 @@ mod tests {
             .map(|r| {
                 (
                     r.sequence_number,
-                    r.event.map(|e| e.event_id).unwrap_or_default(),
+                    r.events
+                        .ok()
+                        .and_then(|e| e.first().map(|e| e.event_id.clone()))
+                        .unwrap_or_default(),
                 )
             })
             .collect()

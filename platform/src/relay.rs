@@ -1,8 +1,9 @@
-//! The stream relay: reads outbox records in stream order and publishes each event.
+//! The stream relay: reads the stream records that carry events, in stream order, and
+//! publishes each event.
 //!
-//! On the first record that cannot be published it stops and reports that record's sequence
-//! number, so the stream is retried from there (records before it are done). Duplicates
-//! that this causes are fine: every consumer is idempotent.
+//! On the first record that cannot be published (all of its events) it stops and reports
+//! that record's sequence number, so the stream is retried from there (records before it are
+//! done). Duplicates that this causes are fine: every consumer is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +18,15 @@ use tokio::sync::watch;
 use crate::invocations::Meter;
 use crate::outbox::MemoryOutbox;
 #[cfg(feature = "aws")]
-use crate::outbox::{self, OUTBOX_PK_PREFIX};
+use crate::outbox::{self, EVENTS_ATTRIBUTE};
 use crate::publish::EventPublisher;
 
-/// One outbox item from the stream: its sequence number and its event (or why it is unreadable).
+/// One stream record that carries events: its sequence number and its events, in the order
+/// they were committed (or why they are unreadable).
 #[derive(Debug)]
 pub struct OutboxRecord {
     pub sequence_number: String,
-    pub event: Result<Envelope, String>,
+    pub events: Result<Vec<Envelope>, String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,43 +36,50 @@ pub struct RelayFailure {
     pub reason: String,
 }
 
-/// Publishes the records in order, in as few requests as the publisher takes; returns how
-/// many were published.
+/// Publishes the records' events in order, in as few requests as the publisher takes;
+/// returns how many events were published.
 pub async fn relay(
     records: impl IntoIterator<Item = OutboxRecord>,
     publisher: &dyn EventPublisher,
 ) -> Result<usize, RelayFailure> {
     let records: Vec<OutboxRecord> = records.into_iter().collect();
-    // An unreadable outbox item is reported, not skipped: after bounded retries the
-    // stream's on-failure destination keeps it for inspection. What comes before it goes.
-    let readable: Vec<&Envelope> = records
+    // An unreadable record is reported, not skipped: after bounded retries the stream's
+    // on-failure destination keeps it for inspection. What comes before it goes.
+    let readable: Vec<&Vec<Envelope>> = records
         .iter()
-        .map_while(|r| r.event.as_ref().ok())
+        .map_while(|r| r.events.as_ref().ok())
         .collect();
+    let events: Vec<&Envelope> = readable.iter().flat_map(|events| events.iter()).collect();
+    let published = publisher.publish_all(&events).await;
+    let done = match &published {
+        Ok(()) => events.len(),
+        Err(e) => e.index,
+    };
+    for event in &events[..done] {
+        tracing::info!(eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), "published");
+    }
+    // The record holding the first event not published; its events are all sent again.
+    let mut before = 0;
+    let failed_record = readable.iter().position(|events| {
+        before += events.len();
+        before > done
+    });
     let fail = |index: usize, reason: String| RelayFailure {
         sequence_number: records[index].sequence_number.clone(),
         reason,
     };
-    let published = publisher.publish_all(&readable).await;
-    let done = match &published {
-        Ok(()) => readable.len(),
-        Err(e) => e.index,
-    };
-    for event in &readable[..done] {
-        tracing::info!(eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), "published");
-    }
     if let Err(e) = published {
-        return Err(fail(e.index, e.error.to_string()));
+        return Err(fail(failed_record.unwrap_or(0), e.error.to_string()));
     }
-    if let Some(Err(reason)) = records.get(done).map(|r| &r.event) {
-        return Err(fail(done, reason.clone()));
+    if let Some(Err(reason)) = records.get(readable.len()).map(|r| &r.events) {
+        return Err(fail(readable.len(), reason.clone()));
     }
     Ok(done)
 }
 
 #[cfg(feature = "aws")]
-/// The outbox records of a DynamoDB stream batch: inserted items under `OUTBOX#` only
-/// (on AWS the event source mapping's filter already drops the rest).
+/// The records of a DynamoDB stream batch that carry events: inserts and modifications whose
+/// new image has `events` (on AWS the event source mapping's filter already drops the rest).
 pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
     let text = |item: &serde_dynamo::Item, name: &str| match item.get(name) {
         Some(serde_dynamo::AttributeValue::S(s)) => Some(s.clone()),
@@ -79,11 +88,11 @@ pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
     event
         .records
         .iter()
-        .filter(|r| r.event_name == "INSERT")
-        .filter(|r| text(&r.change.keys, "pk").is_some_and(|pk| pk.starts_with(OUTBOX_PK_PREFIX)))
+        .filter(|r| r.event_name == "INSERT" || r.event_name == "MODIFY")
+        .filter(|r| r.change.new_image.get(EVENTS_ATTRIBUTE).is_some())
         .map(|r| OutboxRecord {
             sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
-            event: outbox::decode_event(text(&r.change.new_image, "event").as_deref()),
+            events: outbox::decode_events(text(&r.change.new_image, EVENTS_ATTRIBUTE).as_deref()),
         })
         .collect()
 }

@@ -592,7 +592,7 @@ impl Sim {
             .find(|r| r.service == service)
             .map(|r| r.topic.clone());
         if let Some(record) = outbox.read(position, 1).into_iter().next()
-            && let Ok(event) = record.event
+            && let Ok(Some(event)) = record.events.map(|mut e| e.pop())
             && let Some(topic) = topic
             && !self.silenced(&event)
         {

@@ -11,8 +11,11 @@ async fn subject() -> Subject {
     let client = endpoint().dynamodb().await;
     let table = endpoint().table(&client, "docstore").await;
     Subject {
-        store: Arc::new(DynamoDocStore::new(client.clone(), table.name.clone())),
-        outbox: Box::new(DynamoOutboxProbe { client, table }),
+        store: Arc::new(DynamoDocStore::new(client, table.name.clone())),
+        outbox: Box::new(DynamoOutboxProbe {
+            sdk: endpoint().sdk_config().await,
+            table,
+        }),
     }
 }
 

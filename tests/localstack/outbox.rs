@@ -49,7 +49,7 @@ async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answere
         .transact_write_items()
         .transact_items(effect(&table, "o-1"))
         .transact_items(dynamo_put(&table, "reserve#o-1", r#"{"reserved":true}"#, now).unwrap())
-        .transact_items(outbox::dynamo_put(&table, &event(1), now).unwrap())
+        .transact_items(outbox::dynamo_put(&table, &[event(1)], now).unwrap())
         .send()
         .await
         .unwrap();
@@ -59,7 +59,7 @@ async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answere
         .transact_write_items()
         .transact_items(effect(&table, "o-1-again"))
         .transact_items(dynamo_put(&table, "reserve#o-1", r#"{"reserved":false}"#, now).unwrap())
-        .transact_items(outbox::dynamo_put(&table, &event(2), now).unwrap())
+        .transact_items(outbox::dynamo_put(&table, &[event(2)], now).unwrap())
         .send()
         .await
         .unwrap_err();

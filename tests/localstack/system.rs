@@ -133,11 +133,10 @@ impl AwsTest {
             .collect()
     }
 
-    /// The events of `aggregate` in `service`'s outbox, oldest first.
+    /// The events of `aggregate` on `service`'s table stream, oldest first.
     async fn outbox_events(&self, service: Service, aggregate: &str) -> Vec<Envelope> {
-        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
         let table = &self.system.names.tables[&service];
-        let mut events = platform::testing::outbox_events(&dynamodb, table).await;
+        let mut events = platform::testing::stream_events(&self.sdk, table).await;
         events.retain(|e| e.aggregate_id == aggregate);
         events
     }

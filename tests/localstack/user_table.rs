@@ -9,7 +9,7 @@ use platform::docstore::dynamodb::DynamoDocStore;
 use platform::identity::Role;
 use platform::ids::SequentialIds;
 use platform::testing::aws::endpoint;
-use platform::testing::outbox_events;
+use platform::testing::stream_events;
 use shop_admin::{AdminError, Who, grant_role};
 use user_service::app::{SignUpError, UserService};
 use user_service::config::{UserConfig, UserLimits};
@@ -43,7 +43,7 @@ async fn sign_up_is_one_commit_and_the_first_admin_is_made_only_for_a_user_that_
         .sign_up("1.2.3.4", "BOSS@shop.kr", "other password 2", "Other")
         .await;
     assert!(matches!(taken, Err(SignUpError::EmailTaken)), "{taken:?}");
-    let events = outbox_events(&client, &table.name).await;
+    let events = stream_events(&endpoint().sdk_config().await, &table.name).await;
     assert_eq!(events.len(), 1, "one UserRegistered: {events:?}");
     assert_eq!(events[0].aggregate_id, boss);
 

@@ -1,13 +1,15 @@
 //! The balance service's handlers.
 //!
-//! Every handler is one atomic commit (the document store's transaction, or a single
-//! conditional put when it writes one item and no event). Written per handler:
+//! Every handler is one atomic commit: a single conditional put when it writes one item
+//! (its events riding on it), else a transaction of the items it writes. Written per
+//! handler:
 //! - open account (`UserRegistered`): one conditional put, absent → created (1 write).
 //! - charge: account (version) + ledger entry [+ processed key]: transaction.
 //! - deduct (`PaymentRequested`): account (version) + ledger + payment record (absent) +
 //!   `BalanceDeducted`, or payment record + `BalanceDeductionFailed`: transaction.
 //! - refund (`PaymentRefundRequested`): account + ledger + payment record (version) +
-//!   `BalanceRefunded`, or the tombstone + `BalanceRefunded{0}`: transaction.
+//!   `BalanceRefunded`, or the tombstone + `BalanceRefunded{0}`: transaction (the tombstone
+//!   alone: one put).
 //!
 //! A repeated event finds the payment record and publishes the recorded answer again.
 

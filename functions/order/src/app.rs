@@ -1,11 +1,12 @@
 //! The order service's handlers. Written per handler:
 //! - create: reads the price and coupon copies, lets `domain::place` decide, and commits
 //!   the order (absent) [+ its coupon copy (version), marked held by the order]
-//!   [+ the `Idempotency-Key`] + `OrderCreated`: a transaction.
+//!   [+ the `Idempotency-Key`] + `OrderCreated`: one put of the order carrying its event,
+//!   a transaction with the copy or the key.
 //! - a step result, an undo answer, cancel, the sweep: the order (version) + what the
 //!   transition publishes [+ the coupon copy, released when the order ends FAILED or
-//!   CANCELLED]: a transaction when it publishes or touches the coupon, else one
-//!   conditional put.
+//!   CANCELLED]: a transaction when it touches the coupon, else one conditional put of
+//!   the order carrying its events.
 //! - catalogue copies (`ProductRegistered`, `ProductPriceChanged`, `CouponIssued`): one
 //!   conditional put each.
 //! - timeline: one conditional put (absent) per order per batch, named by its events' ids;

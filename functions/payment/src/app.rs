@@ -1,6 +1,6 @@
 //! The payment service's handlers. Each is one commit of the order's payment record
-//! (absent / version) and what it says — a transaction when it says something, one
-//! conditional put when it does not. A repeat says again what the record says.
+//! (absent / version) and what it says: one conditional put of the record, carrying its
+//! events. A repeat says again what the record says.
 //!
 //! Table: `ORDER#<orderId>`/`PAYMENT` ([`Record`]).
 

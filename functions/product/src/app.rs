@@ -1,6 +1,6 @@
 //! The product service's handlers. Each is one atomic commit (written per handler):
 //! - register / change: the product (absent / version) [+ `ProductRegistered` or
-//!   `ProductPriceChanged`]: a transaction when there is an event, else one conditional put.
+//!   `ProductPriceChanged`]: one conditional put, carrying the event.
 //! - reserve (`OrderCreated`): every product of the order (version) + the reservation
 //!   record (absent) + `StockReserved`, or the record + `StockReservationFailed`.
 //! - release (`OrderFailed`/`OrderCancelled`): products back (version) + the record

@@ -1,7 +1,7 @@
 //! The event filtering patterns of an event source's `FilterCriteria`, as Lambda applies them
-//! to a record before invoking: nested objects of fields, each leaf a list of allowed values
-//! or `{"prefix": …}`. Other operators are refused when the template is read, so a filter the
-//! local system cannot apply is never ignored.
+//! to a record before invoking: nested objects of fields, each leaf a list of allowed values,
+//! `{"prefix": …}` or `{"exists": true|false}`. Other operators are refused when the template
+//! is read, so a filter the local system cannot apply is never ignored.
 
 use serde_json::Value;
 
@@ -33,9 +33,12 @@ fn check(pattern: &Value, at: &str) -> Result<(), String> {
                     match value {
                         Value::Object(op)
                             if op.len() == 1 && op.get("prefix").is_some_and(Value::is_string) => {}
+                        Value::Object(op)
+                            if op.len() == 1 && op.get("exists").is_some_and(Value::is_boolean) => {
+                        }
                         Value::Object(op) => {
                             return Err(format!(
-                                "{at}: {} is not applied locally (only values and prefix are)",
+                                "{at}: {} is not applied locally (only values, prefix and exists are)",
                                 Value::Object(op.clone())
                             ));
                         }
@@ -62,15 +65,17 @@ fn matches(pattern: &Value, record: &Value) -> bool {
     };
     fields.iter().all(|(name, rule)| {
         let Some(value) = record.get(name) else {
-            return false;
+            return matches_absence(rule);
         };
         match rule {
             Value::Object(_) => matches(rule, value),
             Value::Array(allowed) => allowed.iter().any(|a| match a {
-                Value::Object(op) => match (op.get("prefix"), value) {
-                    (Some(Value::String(prefix)), Value::String(s)) => {
+                Value::Object(op) => match (op.get("prefix"), op.get("exists"), value) {
+                    (Some(Value::String(prefix)), _, Value::String(s)) => {
                         s.starts_with(prefix.as_str())
                     }
+                    // A leaf that is there (an object is not a leaf).
+                    (_, Some(Value::Bool(exists)), leaf) => *exists && !leaf.is_object(),
                     _ => false,
                 },
                 _ => a == value,
@@ -78,6 +83,18 @@ fn matches(pattern: &Value, record: &Value) -> bool {
             _ => false,
         }
     })
+}
+
+/// Whether a rule holds for a field that is not there: only `{"exists": false}` does, at
+/// every leaf beneath it.
+fn matches_absence(rule: &Value) -> bool {
+    match rule {
+        Value::Object(fields) => fields.values().all(matches_absence),
+        Value::Array(allowed) => allowed
+            .iter()
+            .any(|a| a.get("exists") == Some(&Value::Bool(false))),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +115,34 @@ mod tests {
         assert!(!outbox.matches(&record("MODIFY", "OUTBOX#1")));
         assert!(!outbox.matches(&record("INSERT", "ORDER#1")));
         assert!(!outbox.matches(&json!({"eventName": "INSERT"})));
+    }
+
+    #[test]
+    fn exists_matches_a_leaf_that_is_there_or_is_not() {
+        let carrying = EventPattern::parse(json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": {"NewImage": {"events": {"S": [{"exists": true}]}}}
+        }))
+        .unwrap();
+        let with =
+            json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"events": {"S": "[]"}}}});
+        let without = json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"pk": {"S": "A"}}}});
+        assert!(carrying.matches(&with));
+        assert!(!carrying.matches(&without));
+        assert!(!carrying.matches(&json!({"eventName": "REMOVE", "dynamodb": {}})));
+        // `{"events": {"S": …}}` is an object, not a leaf: `exists` does not match it.
+        let not_a_leaf =
+            EventPattern::parse(json!({"dynamodb": {"NewImage": {"events": [{"exists": true}]}}}))
+                .unwrap();
+        assert!(!not_a_leaf.matches(&with));
+
+        let bare = EventPattern::parse(
+            json!({"dynamodb": {"NewImage": {"events": {"S": [{"exists": false}]}}}}),
+        )
+        .unwrap();
+        assert!(bare.matches(&without));
+        assert!(!bare.matches(&with));
+        assert!(EventPattern::parse(json!({"a": [{"exists": "yes"}]})).is_err());
     }
 
     #[test]

@@ -199,8 +199,8 @@ fn what_the_local_system_cannot_apply_is_refused_by_name() {
             "only rate(<n> <unit>) schedules are run locally",
         ),
         (
-            "\"prefix\": \"OUTBOX#\"",
-            "\"anything-but\": \"OUTBOX#\"",
+            "{\"exists\": true}",
+            "{\"anything-but\": \"OUTBOX#\"}",
             "UserRelayFunction.Properties.Events.Outbox.FilterCriteria.Filters[0].Pattern",
         ),
     ] {

@@ -142,6 +142,72 @@ pub async fn a_commit_is_all_or_nothing_with_its_events(s: Subject) {
     assert_eq!(events, vec![first]);
 }
 
+/// Every shape a commit with events takes on DynamoDB — one put carrying them (a create or
+/// a replace), a transaction whose first put carries them, deletes with an outbox item,
+/// events alone — publishes each event exactly once, and one whose condition fails none.
+pub async fn events_are_written_once_by_every_shape_of_commit(s: Subject) {
+    let store = &s.store;
+    let events: Vec<Envelope> = (1..=7).map(event).collect();
+    let create = Commit::new()
+        .write(put("E", "E", json!(1), Expect::Absent))
+        .event(events[0].clone());
+    store.commit(create).await.unwrap();
+    // A replace without events leaves the first event published once, not again.
+    let quiet = Commit::new().write(put("E", "E", json!(2), Expect::Version(1)));
+    store.commit(quiet).await.unwrap();
+    let replace = Commit::new()
+        .write(put("E", "E", json!(3), Expect::Version(2)))
+        .events([events[1].clone(), events[2].clone()]);
+    store.commit(replace).await.unwrap();
+    let lost = Commit::new()
+        .write(put("E", "E", json!(9), Expect::Version(2)))
+        .event(event(8));
+    assert_eq!(conflict_at(store.commit(lost).await), ConflictAt::Write(0));
+    let lost_create = Commit::new()
+        .write(put("E", "E", json!(9), Expect::Absent))
+        .event(event(9));
+    assert_eq!(
+        conflict_at(store.commit(lost_create).await),
+        ConflictAt::Write(0)
+    );
+    // Two items: the check comes first, the put after it carries the event.
+    let pair = Commit::new()
+        .write(Write::Check {
+            key: Key::new("E", "E"),
+            expect: Expect::Version(3),
+        })
+        .write(put("F", "F", json!(1), Expect::Absent))
+        .event(events[3].clone());
+    store.commit(pair).await.unwrap();
+    let delete = Commit::new()
+        .write(Write::Delete {
+            key: Key::new("F", "F"),
+            expect: Expect::Version(1),
+        })
+        .event(events[4].clone());
+    store.commit(delete).await.unwrap();
+    assert_eq!(store.get(&Key::new("F", "F")).await.unwrap(), None);
+    let alone = Commit::new().events([events[5].clone(), events[6].clone()]);
+    store.commit(alone).await.unwrap();
+    let too_many = Commit::new()
+        .write(put("G", "G", json!(1), Expect::Absent))
+        .events((0..=super::MAX_COMMIT_ITEMS as u32).map(event));
+    assert!(matches!(
+        store.commit(too_many).await,
+        Err(CommitError::Store(StoreError::Refused(_)))
+    ));
+    assert_eq!(store.get(&Key::new("G", "G")).await.unwrap(), None);
+
+    let mut written = s.outbox.events().await;
+    written.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    let mut expected = events;
+    expected.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assert_eq!(written, expected);
+    // The item read back is the state alone: the events it carried are not its body.
+    let item = store.get(&Key::new("E", "E")).await.unwrap().unwrap();
+    assert_eq!((item.version, item.body), (3, json!(3)));
+}
+
 pub async fn a_processed_key_is_done_once_and_remembers_its_outcome(s: Subject) {
     let store = &s.store;
     assert_eq!(store.processed("reserve#o-1").await.unwrap(), None);
@@ -385,6 +451,7 @@ macro_rules! docstore_conformance {
         $crate::docstore_conformance!(@cases $subject;
             versions_guard_every_write,
             a_commit_is_all_or_nothing_with_its_events,
+            events_are_written_once_by_every_shape_of_commit,
             a_processed_key_is_done_once_and_remembers_its_outcome,
             queries_page_through_a_partition_in_either_order,
             secondary_indexes_are_sparse_and_sorted,

@@ -2,9 +2,13 @@
 //! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
 //! `gsi2`, all attributes projected) and an optional `ttl`.
 //!
-//! A commit of a single write with no events and no business key is one conditional
-//! `PutItem`/`DeleteItem` (one write unit); anything else is one `TransactWriteItems` of the
-//! writes, then the processed-key record, then the outbox items (two write units per item).
+//! A commit's events ride on its first put: that item carries them in `events` (see
+//! [`crate::outbox`]), so the stream record of the write is the outbox. A commit without a
+//! put carries them on one outbox item instead. When that leaves one item to write — a put
+//! with or without events, a delete without — the commit is one conditional
+//! `PutItem`/`DeleteItem` (one write unit per KiB); anything else is one `TransactWriteItems`
+//! of the writes, then the processed-key record, then the outbox item (every item billed
+//! twice).
 
 use std::collections::HashMap;
 
@@ -21,6 +25,7 @@ use crate::dynamo::{self, Client, cancellation_codes, condition_failed_at, epoch
 use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
+use contract::Envelope;
 
 pub struct DynamoDocStore {
     client: Client,
@@ -83,7 +88,8 @@ fn condition(expect: Expect) -> (String, Option<(String, AttributeValue)>) {
     }
 }
 
-fn put_attributes(write: &Write) -> Option<Attributes> {
+/// The item a put writes, with the events it carries (`None`: not a put).
+fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attributes> {
     let Write::Put {
         key,
         body,
@@ -113,17 +119,27 @@ fn put_attributes(write: &Write) -> Option<Attributes> {
     if let Some(at) = expires_at {
         item.insert("ttl".to_owned(), epoch_seconds(*at));
     }
+    if let Some(events) = events.filter(|e| !e.is_empty()) {
+        item.insert(
+            outbox::EVENTS_ATTRIBUTE.to_owned(),
+            AttributeValue::S(outbox::encode_events(events)),
+        );
+    }
     Some(item)
 }
 
-fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
+fn transact_item(
+    table: &str,
+    write: &Write,
+    events: Option<&[Envelope]>,
+) -> Result<TransactWriteItem, StoreError> {
     let (expression, value) = condition(write.expect());
     let values = value.map(|(k, v)| HashMap::from([(k, v)]));
     let item = match write {
         Write::Put { .. } => TransactWriteItem::builder().put(
             Put::builder()
                 .table_name(table)
-                .set_item(put_attributes(write))
+                .set_item(put_attributes(write, events))
                 .condition_expression(expression)
                 .set_expression_attribute_values(values)
                 .build()
@@ -152,8 +168,8 @@ fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreE
 }
 
 impl DynamoDocStore {
-    /// The cheap path: one conditional single-item write.
-    async fn write_one(&self, write: &Write) -> Result<(), CommitError> {
+    /// The cheap path: one conditional single-item write (a put with the events it carries).
+    async fn write_one(&self, write: &Write, events: &[Envelope]) -> Result<(), CommitError> {
         let (expression, value) = condition(write.expect());
         let values = value.map(|(k, v)| HashMap::from([(k, v)]));
         let conflict = || CommitError::Conflict(ConflictAt::Write(0));
@@ -163,7 +179,7 @@ impl DynamoDocStore {
                     .client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(put_attributes(write))
+                    .set_item(put_attributes(write, Some(events)))
                     .condition_expression(expression)
                     .set_expression_attribute_values(values)
                     .send()
@@ -213,6 +229,25 @@ impl DynamoDocStore {
                 if ok { Ok(()) } else { Err(conflict()) }
             }
         }
+    }
+}
+
+impl DynamoDocStore {
+    /// Events that no write carries, alone: their outbox item is the one write.
+    async fn put_outbox_item(&self, events: &[Envelope]) -> Result<(), CommitError> {
+        let now = events
+            .first()
+            .map_or_else(chrono::Utc::now, |e| e.occurred_at);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(outbox::dynamo_item(events, now)))
+            // Event ids are unique; the condition makes a duplicate id a loud failure.
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| CommitError::Store(dynamo::store_error(e)))?;
+        Ok(())
     }
 }
 
@@ -326,23 +361,33 @@ impl DocStore for DynamoDocStore {
         if commit.is_empty() {
             return Ok(());
         }
-        if commit.writes.len() == 1 && commit.events.is_empty() && commit.processed.is_none() {
-            return self.write_one(&commit.writes[0]).await;
+        let carrier = commit
+            .writes
+            .iter()
+            .position(|w| matches!(w, Write::Put { .. }));
+        let needs_outbox_item = carrier.is_none() && !commit.events.is_empty();
+        let single = commit.writes.len() == 1 && commit.processed.is_none() && !needs_outbox_item;
+        if single {
+            return self.write_one(&commit.writes[0], &commit.events).await;
+        }
+        if commit.writes.is_empty() && commit.processed.is_none() {
+            return self.put_outbox_item(&commit.events).await;
         }
         let now = commit
             .events
             .first()
             .map(|e| e.occurred_at)
             .unwrap_or_else(chrono::Utc::now);
-        let mut items = Vec::with_capacity(commit.size());
-        for write in &commit.writes {
-            items.push(transact_item(&self.table, write)?);
+        let mut items = Vec::with_capacity(commit.writes.len() + 2);
+        for (i, write) in commit.writes.iter().enumerate() {
+            let events = (carrier == Some(i)).then_some(commit.events.as_slice());
+            items.push(transact_item(&self.table, write, events)?);
         }
         if let Some((key, outcome)) = &commit.processed {
             items.push(dynamo_put(&self.table, key, outcome, now)?);
         }
-        for event in &commit.events {
-            items.push(outbox::dynamo_put(&self.table, event, event.occurred_at)?);
+        if needs_outbox_item {
+            items.push(outbox::dynamo_put(&self.table, &commit.events, now)?);
         }
         let result = self
             .client

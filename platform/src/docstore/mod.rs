@@ -4,7 +4,8 @@
 //! secondary index keys and an optional expiry. Reads are by key or by a query on the table
 //! or an index (one partition, a sort-key prefix, either direction, paged). Writes happen
 //! only through [`DocStore::commit`]: several conditional writes, the events they cause
-//! (the outbox) and the business key of the work (idempotency), all or nothing. Every
+//! (the outbox: on DynamoDB they ride on the first item written) and the business key of the
+//! work (idempotency), all or nothing. Every
 //! conditional write names what it expects — the item absent, or at a version — so every
 //! contested value is protected by a condition and a lost race is a [`CommitError::Conflict`]
 //! the caller retries from a fresh read.
@@ -211,9 +212,12 @@ impl Commit {
         self.writes.is_empty() && self.events.is_empty() && self.processed.is_none()
     }
 
-    /// How many items the commit writes or checks.
+    /// How many items the commit writes or checks: its writes, the processed key, and an
+    /// outbox item when no put carries the events (they ride on the first put).
     pub fn size(&self) -> usize {
-        self.writes.len() + self.events.len() + usize::from(self.processed.is_some())
+        let carried = self.writes.iter().any(|w| matches!(w, Write::Put { .. }));
+        let outbox_item = !carried && !self.events.is_empty();
+        self.writes.len() + usize::from(self.processed.is_some()) + usize::from(outbox_item)
     }
 
     /// Refuses a commit over [`MAX_COMMIT_ITEMS`] (as DynamoDB would), in every adapter.
@@ -222,6 +226,14 @@ impl Commit {
         if size > MAX_COMMIT_ITEMS {
             return Err(StoreError::Refused(format!(
                 "a commit of {size} items is over the limit of {MAX_COMMIT_ITEMS}"
+            )));
+        }
+        // Events ride on one item, which DynamoDB keeps under 400 KB; an envelope is well
+        // under 1 KB, so this many always fit.
+        if self.events.len() > MAX_COMMIT_ITEMS {
+            return Err(StoreError::Refused(format!(
+                "a commit of {} events is over the limit of {MAX_COMMIT_ITEMS}",
+                self.events.len()
             )));
         }
         Ok(())

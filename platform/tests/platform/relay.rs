@@ -1,4 +1,4 @@
-//! The stream relay: outbox items only, in order, stopping at the first failure.
+//! The stream relay: records that carry events only, in order, stopping at the first failure.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReserved};
 use platform::invocations::{Invocations, Meter};
-use platform::outbox::{MemoryOutbox, dynamo_item};
+use platform::outbox::{EVENTS_ATTRIBUTE, MemoryOutbox, dynamo_item, encode_events};
 use platform::publish::{EventPublisher, PublishError};
 use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
 
@@ -48,7 +48,7 @@ impl EventPublisher for ListPublisher {
 fn record(seq: u32, event: Envelope) -> OutboxRecord {
     OutboxRecord {
         sequence_number: seq.to_string(),
-        event: Ok(event),
+        events: Ok(vec![event]),
     }
 }
 
@@ -77,7 +77,7 @@ async fn an_unreadable_outbox_item_is_reported_not_skipped() {
         record(1, reserved(1)),
         OutboxRecord {
             sequence_number: "2".into(),
-            event: Err("garbled".into()),
+            events: Err("garbled".into()),
         },
         record(3, reserved(3)),
     ];
@@ -121,7 +121,10 @@ fn stream_event(
 
 /// The outbox item we write, in the stream's attribute-value JSON.
 fn outbox_image(event: &Envelope) -> serde_json::Value {
-    let item = dynamo_item(event, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap());
+    let item = dynamo_item(
+        std::slice::from_ref(event),
+        Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+    );
     let mut image = serde_json::Map::new();
     for (k, v) in item {
         let v = match v {
@@ -134,8 +137,16 @@ fn outbox_image(event: &Envelope) -> serde_json::Value {
     serde_json::Value::Object(image)
 }
 
+/// A state item that carries the events of its write, as the document store writes it.
+fn carrying(pk: &str, events: &[Envelope]) -> serde_json::Value {
+    serde_json::json!({
+        "pk": {"S": pk}, "sk": {"S": "ORDER"}, "v": {"N": "2"}, "body": {"S": "{}"},
+        EVENTS_ATTRIBUTE: {"S": encode_events(events)},
+    })
+}
+
 #[tokio::test]
-async fn the_stream_handler_relays_outbox_inserts_only_and_reports_the_failed_sequence_number() {
+async fn the_stream_handler_relays_records_that_carry_events_and_reports_the_failed_one() {
     let user_item =
         serde_json::json!({"pk": {"S": "USER#u-1"}, "sk": {"S": "PROFILE"}, "name": {"S": "Kim"}});
     let event = stream_event(vec![
@@ -143,15 +154,21 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_reports_the_failed_se
         ("INSERT", "2", outbox_image(&reserved(1))),
         ("REMOVE", "3", outbox_image(&reserved(9))),
         ("MODIFY", "4", user_item),
-        ("INSERT", "5", outbox_image(&reserved(2))),
-        ("INSERT", "6", outbox_image(&reserved(3))),
+        (
+            "MODIFY",
+            "5",
+            carrying("ORDER#o-2", &[reserved(2), reserved(3)]),
+        ),
+        ("INSERT", "6", carrying("ORDER#o-4", &[reserved(4)])),
     ]);
     let records = outbox_records(&event);
     let seqs: Vec<&str> = records.iter().map(|r| r.sequence_number.as_str()).collect();
     assert_eq!(seqs, ["2", "5", "6"]);
 
+    // The second event of record 5 fails: the stream goes on from record 5, both its events
+    // again (a duplicate of e-2 that consumers absorb), and nothing after it now.
     let publisher = ListPublisher {
-        refuse: vec!["e-2".into()],
+        refuse: vec!["e-3".into()],
         ..Default::default()
     };
     let response = handle_stream(event, &publisher).await;
@@ -161,7 +178,26 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_reports_the_failed_se
         .map(|f| f.item_identifier.clone())
         .collect();
     assert_eq!(failed, [Some("5".to_owned())]);
-    assert_eq!(*publisher.published.lock().unwrap(), ["e-1"]);
+    assert_eq!(*publisher.published.lock().unwrap(), ["e-1", "e-2"]);
+}
+
+#[test]
+fn carried_events_decode_as_written_and_garbage_is_reported() {
+    let events = [reserved(1), reserved(2)];
+    let decoded = platform::outbox::decode_events(Some(&encode_events(&events)));
+    assert_eq!(decoded, Ok(events.to_vec()));
+    assert_eq!(platform::outbox::decode_events(Some("[]")), Ok(vec![]));
+    for garbage in [
+        None,
+        Some("{}"),
+        Some("[1]"),
+        Some("[{\"eventType\": \"Nope\"}]"),
+    ] {
+        assert!(
+            platform::outbox::decode_events(garbage).is_err(),
+            "{garbage:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -172,7 +208,7 @@ async fn what_comes_before_an_unreadable_record_is_published_and_the_relay_stops
         record(2, reserved(2)),
         OutboxRecord {
             sequence_number: "3".into(),
-            event: Err("outbox item without a readable event".into()),
+            events: Err("a stream record without readable events".into()),
         },
         record(4, reserved(4)),
     ];
