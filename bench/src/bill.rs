@@ -33,7 +33,9 @@ use platform::invocations::FunctionStats;
 use tokio::sync::watch;
 
 use crate::measure::ms;
+use crate::monolith;
 use crate::prices::{PRICES_AS_OF, US_EAST_1};
+use crate::request_latency::{self, MODEL_AS_OF};
 use crate::shop::{self, BenchResult, OUTCOME_EVENTS, Outcome, Outcomes, Placed, Shop};
 
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -145,6 +147,8 @@ impl Intercept for Count {
         let mut operation = cfg
             .load::<Metadata>()
             .map_or_else(|| "unknown".to_owned(), |m| m.name().to_owned());
+        // Charged to the invocation that made it, if a function made it.
+        platform::invocations::note_request(self.service, &operation);
         let output = context.output_or_error().and_then(Result::ok);
         let failed = output.is_none();
         let facts = cfg.load::<Facts>().cloned().unwrap_or_default();
@@ -553,6 +557,7 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
     let system = AwsSystem::start_with(config, clients(sdk, &requests), names.clone())
         .await
         .map_err(|e| e.to_string())?;
+    system.invocations.model_requests(request_latency::latency);
     let outcomes = Outcomes::default();
     let (stop, stopped) = watch::channel(false);
     listen_for_outcomes(&at, outcomes.clone(), stopped).await?;
@@ -687,29 +692,28 @@ fn report(
     let _ = writeln!(out, "### Lambda per order\n");
     let _ = writeln!(
         out,
-        "| function | invocations per order | records per invocation | mean duration | billed ms per order |"
+        "| function | invocations per order | records per invocation | CPU per invocation | AWS requests per invocation | modelled ms per order | wall time per invocation here |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (function, s) in invocations {
+        let per = s.invocations.max(1) as u32;
         let _ = writeln!(
             out,
-            "| {function} | {:.2} | {:.1} | {} | {:.1} |",
+            "| {function} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {} |",
             s.invocations as f64 / n,
-            s.records as f64 / s.invocations.max(1) as f64,
-            ms(s.busy / s.invocations.max(1) as u32),
-            s.billed_ms as f64 / n
+            s.records as f64 / f64::from(per),
+            ms(s.cpu / per),
+            s.requests as f64 / f64::from(per),
+            s.modelled_ms as f64 / n,
+            ms(s.busy / per),
         );
     }
-    let lambda_invocations: f64 = invocations
-        .values()
-        .map(|s| s.invocations as f64)
-        .sum::<f64>()
-        / n;
-    let billed_ms: f64 = invocations
-        .values()
-        .map(|s| s.billed_ms as f64)
-        .sum::<f64>()
-        / n;
+    let total_of = |f: &dyn Fn(&FunctionStats) -> u64| -> f64 {
+        invocations.values().map(|s| f(s) as f64).sum::<f64>() / n
+    };
+    let lambda_invocations = total_of(&|s| s.invocations);
+    let modelled_ms = total_of(&|s| s.modelled_ms);
+    let wall_ms = total_of(&|s| s.billed_ms);
     let api_requests: f64 = invocations
         .iter()
         .filter(|(f, _)| f.ends_with("-api"))
@@ -719,56 +723,78 @@ fn report(
     let memory_gb = lambda_memory_gb();
     let _ = writeln!(
         out,
-        "\n{lambda_invocations:.2} invocations and {billed_ms:.1} billed ms per order, at {:.0} MB. Durations are measured against LocalStack on this machine (DynamoDB Local, kinesis-mock); against AWS they will differ.\n",
+        "\n{lambda_invocations:.2} invocations per order at {:.0} MB: {modelled_ms:.1} billed ms as modelled (each invocation's own CPU time, measured here, plus the latency of its AWS requests by the model of {MODEL_AS_OF} in bench/src/request_latency.rs, rounded up to the millisecond), {wall_ms:.1} ms of wall time here (waiting on LocalStack on two shared cores: not what Lambda would bill).\n",
         memory_gb * 1024.0
     );
 
     let p = &US_EAST_1;
     let million = 1.0e6;
+    let floor = monolith::floor(placed, invocations);
+    let gb_s = |ms: f64| ms / 1000.0 * memory_gb;
     let lines = [
         (
             "API Gateway HTTP API requests",
             api_requests,
+            floor.api_requests,
             p.http_api_request,
         ),
-        ("Lambda requests", lambda_invocations, p.lambda_request),
         (
-            "Lambda duration (GB-s, arm64)",
-            billed_ms / 1000.0 * memory_gb,
+            "Lambda requests",
+            lambda_invocations,
+            floor.lambda_requests,
+            p.lambda_request,
+        ),
+        (
+            "Lambda duration (GB-s, arm64, modelled)",
+            gb_s(modelled_ms),
+            gb_s(floor.lambda_ms),
             p.lambda_arm64_gb_second * million,
         ),
-        ("SNS requests", sns_billed, p.sns_request),
-        ("SQS requests", sqs_billed, p.sqs_request),
+        ("SNS requests", sns_billed, 0.0, p.sns_request),
+        ("SQS requests", sqs_billed, 0.0, p.sqs_request),
         (
             "DynamoDB write request units",
             write_units,
+            floor.write_units,
             p.dynamodb_write_unit,
         ),
         (
             "DynamoDB read request units",
             read_units,
+            floor.read_units,
             p.dynamodb_read_unit,
         ),
     ];
     let _ = writeln!(
         out,
-        "### Cost per 1M orders (us-east-1 list prices of {PRICES_AS_OF}, no free tier; bench/src/prices.rs)\n"
+        "### Cost per 1M orders (us-east-1 list prices of {PRICES_AS_OF}, no free tier; bench/src/prices.rs)\n\nBeside the saga, its floor: the same orders as one monolith would serve them (one invocation, one transaction over the items an order touches; the model is in bench/src/monolith.rs).\n"
     );
     let _ = writeln!(
         out,
-        "| item | per order | USD per million | USD per 1M orders |"
+        "| item | USD per million | saga: per order | saga: USD per 1M orders | monolith: per order | monolith: USD per 1M orders |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
-    let mut total = 0.0;
-    for (item, per_order, usd_per_million) in lines {
-        let cost = per_order * usd_per_million;
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    let (mut total, mut floor_total) = (0.0, 0.0);
+    for (item, per_order, floor_per_order, usd_per_million) in lines {
+        let (cost, floor_cost) = (per_order * usd_per_million, floor_per_order * usd_per_million);
         total += cost;
+        floor_total += floor_cost;
         let _ = writeln!(
             out,
-            "| {item} | {per_order:.3} | {usd_per_million:.3} | {cost:.2} |"
+            "| {item} | {usd_per_million:.3} | {per_order:.3} | {cost:.2} | {floor_per_order:.3} | {floor_cost:.2} |"
         );
     }
-    let _ = writeln!(out, "| **total** | | | **{total:.2}** |\n");
+    let _ = writeln!(
+        out,
+        "| **total** | | | **{total:.2}** | | **{floor_total:.2}** |\n"
+    );
+    let _ = writeln!(
+        out,
+        "Saga ÷ monolith: **{:.2}**. With Lambda's wall time here instead of the model, the saga's duration line would be {:.2} USD.\n",
+        total / floor_total.max(f64::MIN_POSITIVE),
+        gb_s(wall_ms) * p.lambda_arm64_gb_second * million
+    );
+
     let sweeps_per_month = 30.0 * 24.0 * 60.0;
     let _ = writeln!(
         out,

@@ -7,6 +7,8 @@ mod cold_start;
 mod latency;
 mod measure;
 mod prices;
+mod request_latency;
+mod monolith;
 mod shop;
 mod size;
 mod throughput;

@@ -360,6 +360,9 @@ pub struct Placed {
     /// From sending `POST /orders` to the outcome's decision (the order CONFIRMED or its
     /// failure completed): `latency` less the outcome event's own trip to the listener.
     pub decided: Option<Duration>,
+    /// The order's lines (products) and whether it used a coupon.
+    pub lines: usize,
+    pub coupon: bool,
 }
 
 /// Places an order and waits for its outcome (at most `timeout`).
@@ -370,6 +373,8 @@ pub async fn place(
     body: Value,
     timeout: Duration,
 ) -> BenchResult<Placed> {
+    let lines = body["items"].as_array().map_or(0, Vec::len);
+    let coupon = body.get("couponId").is_some();
     let sent = Instant::now();
     let sent_at = chrono::Utc::now();
     let created = shop
@@ -389,11 +394,15 @@ pub async fn place(
             decided: outcomes
                 .decided_at(&order)
                 .and_then(|t| (t - sent_at).to_std().ok()),
+            lines,
+            coupon,
         },
         None => Placed {
             outcome: None,
             latency: sent.elapsed(),
             decided: None,
+            lines,
+            coupon,
         },
     })
 }
