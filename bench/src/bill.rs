@@ -776,7 +776,10 @@ fn report(
     let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
     let (mut total, mut floor_total) = (0.0, 0.0);
     for (item, per_order, floor_per_order, usd_per_million) in lines {
-        let (cost, floor_cost) = (per_order * usd_per_million, floor_per_order * usd_per_million);
+        let (cost, floor_cost) = (
+            per_order * usd_per_million,
+            floor_per_order * usd_per_million,
+        );
         total += cost;
         floor_total += floor_cost;
         let _ = writeln!(

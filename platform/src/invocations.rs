@@ -136,7 +136,9 @@ tokio::task_local! {
 /// runs on the task that sends the request.
 pub fn note_request(service: &str, operation: &str) {
     let _ = CURRENT.try_with(|requests| {
-        let latency = requests.latency.map_or(Duration::ZERO, |f| f(service, operation));
+        let latency = requests
+            .latency
+            .map_or(Duration::ZERO, |f| f(service, operation));
         let mut made = requests.made.lock().unwrap_or_else(|p| p.into_inner());
         made.0 += 1;
         made.1 += latency;
@@ -190,7 +192,10 @@ impl Meter {
             cpu: Duration::ZERO,
         };
         let output = CURRENT
-            .scope(requests.clone(), std::future::poll_fn(|cx| Pin::new(&mut timed).poll(cx)))
+            .scope(
+                requests.clone(),
+                std::future::poll_fn(|cx| Pin::new(&mut timed).poll(cx)),
+            )
             .await;
         let (made, waited) = *requests.made.lock().unwrap_or_else(|p| p.into_inner());
         self.record(Invocation {
@@ -250,7 +255,12 @@ mod tests {
         invocations.record("g", took(0, Duration::from_millis(2)));
         let all = invocations.snapshot();
         assert_eq!(
-            (all["f"].invocations, all["f"].records, all["f"].busy, all["f"].billed_ms),
+            (
+                all["f"].invocations,
+                all["f"].records,
+                all["f"].busy,
+                all["f"].billed_ms
+            ),
             (2, 4, Duration::from_micros(1_700), 3)
         );
         assert_eq!(all["g"].billed_ms, 2);
@@ -258,7 +268,10 @@ mod tests {
         invocations.record("f", took(2, Duration::from_millis(1)));
         let now = invocations.snapshot()["f"];
         assert_eq!(
-            (now.since(&earlier).invocations, now.since(&earlier).billed_ms),
+            (
+                now.since(&earlier).invocations,
+                now.since(&earlier).billed_ms
+            ),
             (1, 1)
         );
     }
