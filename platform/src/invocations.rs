@@ -191,12 +191,7 @@ impl Meter {
             inner: Box::pin(work),
             cpu: Duration::ZERO,
         };
-        let output = CURRENT
-            .scope(
-                requests.clone(),
-                std::future::poll_fn(|cx| Pin::new(&mut timed).poll(cx)),
-            )
-            .await;
+        let output = CURRENT.scope(requests.clone(), &mut timed).await;
         let (made, waited) = *requests.made.lock().unwrap_or_else(|p| p.into_inner());
         self.record(Invocation {
             records,

@@ -50,11 +50,12 @@ pub fn encode_events(events: &[Envelope]) -> String {
 /// tests' stream probe all read through it.
 pub fn decode_events(events: Option<&str>) -> Result<Vec<Envelope>, String> {
     let json = events.ok_or("a stream record without readable events")?;
-    let list: Vec<serde_json::Value> = serde_json::from_str(json)
+    // Each element as the text it is, parsed once, by the envelope's own decoder.
+    let list: Vec<&serde_json::value::RawValue> = serde_json::from_str(json)
         .map_err(|e| format!("a stream record whose events are not a JSON array: {e}"))?;
     list.iter()
         .map(|event| {
-            Envelope::from_json(&event.to_string())
+            Envelope::from_json(event.get())
                 .map_err(|e| format!("a stream record with an unreadable event: {e}"))
         })
         .collect()
@@ -79,6 +80,11 @@ pub fn dynamo_item(events: &[Envelope], now: DateTime<Utc>) -> HashMap<String, A
 }
 
 #[cfg(feature = "aws")]
+/// The condition of every outbox item's put. Event ids are unique: a duplicate id is a loud
+/// failure, not an overwrite.
+pub const NEW_ITEM: &str = "attribute_not_exists(pk)";
+
+#[cfg(feature = "aws")]
 /// The outbox item as one element of a `TransactWriteItems`.
 pub fn dynamo_put(
     table: &str,
@@ -88,8 +94,7 @@ pub fn dynamo_put(
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(dynamo_item(events, now)))
-        // Event ids are unique; the condition makes a duplicate id a loud failure.
-        .condition_expression("attribute_not_exists(pk)")
+        .condition_expression(NEW_ITEM)
         .build()
         .map_err(StoreError::unavailable)?;
     Ok(TransactWriteItem::builder().put(put).build())

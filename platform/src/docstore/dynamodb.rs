@@ -230,9 +230,7 @@ impl DynamoDocStore {
             }
         }
     }
-}
 
-impl DynamoDocStore {
     /// Events that no write carries, alone: their outbox item is the one write.
     async fn put_outbox_item(&self, events: &[Envelope]) -> Result<(), CommitError> {
         let now = events
@@ -242,8 +240,7 @@ impl DynamoDocStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(outbox::dynamo_item(events, now)))
-            // Event ids are unique; the condition makes a duplicate id a loud failure.
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(outbox::NEW_ITEM)
             .send()
             .await
             .map_err(|e| CommitError::Store(dynamo::store_error(e)))?;
@@ -361,11 +358,7 @@ impl DocStore for DynamoDocStore {
         if commit.is_empty() {
             return Ok(());
         }
-        let carrier = commit
-            .writes
-            .iter()
-            .position(|w| matches!(w, Write::Put { .. }));
-        let needs_outbox_item = carrier.is_none() && !commit.events.is_empty();
+        let (carrier, needs_outbox_item) = (commit.carrier(), commit.needs_outbox_item());
         let single = commit.writes.len() == 1 && commit.processed.is_none() && !needs_outbox_item;
         if single {
             return self.write_one(&commit.writes[0], &commit.events).await;

@@ -215,9 +215,21 @@ impl Commit {
     /// How many items the commit writes or checks: its writes, the processed key, and an
     /// outbox item when no put carries the events (they ride on the first put).
     pub fn size(&self) -> usize {
-        let carried = self.writes.iter().any(|w| matches!(w, Write::Put { .. }));
-        let outbox_item = !carried && !self.events.is_empty();
-        self.writes.len() + usize::from(self.processed.is_some()) + usize::from(outbox_item)
+        self.writes.len()
+            + usize::from(self.processed.is_some())
+            + usize::from(self.needs_outbox_item())
+    }
+
+    /// The write that carries the commit's events: its first put, if it has one.
+    pub fn carrier(&self) -> Option<usize> {
+        self.writes
+            .iter()
+            .position(|w| matches!(w, Write::Put { .. }))
+    }
+
+    /// Whether the events need an item of their own: there are some, and no put carries them.
+    pub fn needs_outbox_item(&self) -> bool {
+        !self.events.is_empty() && self.carrier().is_none()
     }
 
     /// Refuses a commit over [`MAX_COMMIT_ITEMS`] (as DynamoDB would), in every adapter.
