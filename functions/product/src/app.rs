@@ -1,17 +1,19 @@
 //! The product service's handlers. Each is one atomic commit (written per handler):
 //! - register / change: the product (absent / version) [+ `ProductRegistered` or
 //!   `ProductPriceChanged`]: one conditional put, carrying the event.
-//! - reserve (`OrderCreated`): every product of the order (version) + the reservation
-//!   record (absent) + `StockReserved`, or the record + `StockReservationFailed`.
-//! - release (`OrderFailed`/`OrderCancelled`): products back (version) + the record
+//! - reserve (`OrderCreated`): every product's stock taken in place (an add, never below
+//!   zero; no read) + the reservation record (absent) + `StockReserved`, or the record +
+//!   `StockReservationFailed`.
+//! - release (`OrderFailed`/`OrderCancelled`): products' stock back in place + the record
 //!   (version, or a tombstone if absent) + `StockReleased`.
 //! - sales (`OrderConfirmed`; `OrderCancelled` of a confirmed order): the day's statistic of
-//!   each product (absent / version) + the sale record.
+//!   each product moved in place (created if absent) + the sale record (absent / version).
 //!
 //! A repeated event finds its record and answers again what was recorded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -24,10 +26,10 @@ use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
-use crate::domain::{self, ProductError, Ranked, Reservation, Sale, SaleMove, Sold};
+use crate::domain::{self, ProductError, Ranked, Reservation, Sale, SaleMove, Sold, Stock};
 use crate::repo::{
-    CATALOGUE, DailySales, Product, catalogue_index, product_key, reservation_key, sale_key,
-    stats_key, stats_pk,
+    AMOUNT, CATALOGUE, DailySales, DailySalesOf, Product, QUANTITY, STOCK, catalogue_index,
+    counted, product_key, reservation_key, sale_key, stats_key, stats_pk,
 };
 
 pub struct ProductService {
@@ -98,7 +100,8 @@ impl ProductService {
             },
         );
         let write = Write::put(product_key(&product.product_id), &product, Expect::Absent)?
-            .indexed(Some(catalogue_index(&product)), None);
+            .indexed(Some(catalogue_index(&product)), None)
+            .counting([STOCK]);
         self.ports
             .store
             .commit(Commit::new().write(write).event(registered))
@@ -260,6 +263,10 @@ impl ProductService {
     }
 
     /// `OrderCreated`: take every line's stock, or none (decided by [`domain::reserve`]).
+    /// The first attempt reads no product: it takes each line in place, under the bound that
+    /// stock never goes below zero, so a crowd on one product loses no race. Only when the
+    /// store refuses (a product short or absent) does the next attempt read the stock and
+    /// decide why.
     pub async fn reserve(
         &self,
         cause: &Envelope,
@@ -267,32 +274,31 @@ impl ProductService {
         items: &[OrderItem],
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        let attempts = AtomicU32::new(0);
         commit_with_retries(store, || async {
+            let first = attempts.fetch_add(1, Ordering::Relaxed) == 0;
             let record = store
                 .get(&reservation_key(order_id))
                 .await?
                 .map(|item| item.parse::<Reservation>())
                 .transpose()?;
-            let mut products: BTreeMap<String, Option<(Item, Product)>> = BTreeMap::new();
-            if record.is_none() {
+            let mut read = BTreeMap::new();
+            if record.is_none() && !first {
                 for line in items {
                     let item = store.get(&product_key(&line.product_id)).await?;
-                    let parsed = item.map(|i| i.parse().map(|p| (i, p))).transpose()?;
-                    products.insert(line.product_id.clone(), parsed);
+                    let product = item.as_ref().map(Item::parse::<Product>).transpose()?;
+                    read.insert(line.product_id.clone(), product.map(|p| p.stock));
                 }
             }
-            let stock = products
-                .iter()
-                .map(|(id, p)| (id.clone(), p.as_ref().map(|(_, p)| p.stock)))
-                .collect();
-            let decided = domain::reserve(record.as_ref(), order_id, items, &stock);
+            let stock = if first {
+                Stock::Unread
+            } else {
+                Stock::Read(&read)
+            };
+            let decided = domain::reserve(record.as_ref(), order_id, items, stock);
             let mut commit = Commit::new();
-            for (id, stock_after) in decided.stock_after {
-                let Some(Some((item, mut product))) = products.remove(&id) else {
-                    continue;
-                };
-                product.stock = stock_after;
-                commit = commit.write(Write::replace(&item, &product)?);
+            for (id, quantity) in decided.take {
+                commit = commit.write(Write::add(product_key(&id), [(STOCK, -counted(quantity))]));
             }
             if let Some(record) = decided.record {
                 commit = commit.write(Write::put(
@@ -321,13 +327,9 @@ impl ProductService {
                 .transpose()?;
             let decided = domain::release(record.as_ref(), order_id);
             let mut commit = Commit::new();
+            // In place, no read: the products were there when their stock was taken.
             for (id, quantity) in decided.give_back {
-                let Some(item) = store.get(&product_key(&id)).await? else {
-                    continue;
-                };
-                let mut product: Product = item.parse()?;
-                product.stock = product.stock.saturating_add(quantity);
-                commit = commit.write(Write::replace(&item, &product)?);
+                commit = commit.write(Write::add(product_key(&id), [(STOCK, counted(quantity))]));
             }
             if let Some(next) = decided.record {
                 commit = commit.write(Write::put(
@@ -380,23 +382,16 @@ impl ProductService {
                 &decided.record,
                 Expect::after_read(record_item.as_ref()),
             )?);
+            // Each day's figures move in place: no read, so concurrent sales of one product
+            // never race.
             for product_id in decided.per_product.keys() {
-                let key = stats_key(&decided.day, product_id);
-                let stat_item = store.get(&key).await?;
-                let before = match &stat_item {
-                    Some(item) => item.parse::<DailySales>()?.sold(),
-                    None => Sold::default(),
-                };
-                let stat = DailySales::of(
-                    product_id,
-                    &decided.day,
-                    decided.applied_to(before, product_id),
-                );
-                commit = commit.write(Write::put(
-                    key,
-                    &stat,
-                    Expect::after_read(stat_item.as_ref()),
-                )?);
+                let (quantity, amount) = decided.signed(product_id);
+                let write = Write::add(
+                    stats_key(&decided.day, product_id),
+                    [(QUANTITY, quantity), (AMOUNT, amount)],
+                )
+                .or_create(&DailySalesOf::new(product_id, &decided.day))?;
+                commit = commit.write(write);
             }
             Ok(Decision::Commit(commit, ()))
         })

@@ -2,10 +2,10 @@
 //!
 //! | pk                | sk                | body            | index                                |
 //! |-------------------|-------------------|-----------------|--------------------------------------|
-//! | `PRODUCT#<id>`    | `PRODUCT`         | [`Product`]     | gsi1 `PRODUCTS` / `<createdAt>#<id>` |
+//! | `PRODUCT#<id>`    | `PRODUCT`         | [`Product`] (counter `stock`) | gsi1 `PRODUCTS` / `<createdAt>#<id>` |
 //! | `ORDER#<orderId>` | `RESERVATION`     | [`Reservation`](crate::domain::Reservation) |                  |
 //! | `ORDER#<orderId>` | `SALE`            | [`Sale`](crate::domain::Sale) |                                    |
-//! | `STATS#<day>`     | `PRODUCT#<id>`    | [`DailySales`]  |                                      |
+//! | `STATS#<day>`     | `PRODUCT#<id>`    | [`DailySales`] (counters `quantity`, `amount`) |                                      |
 
 use chrono::{DateTime, Utc};
 use contract::Won;
@@ -49,6 +49,31 @@ impl DailySales {
             quantity: self.quantity,
             amount: self.amount,
         }
+    }
+}
+
+/// The product's stock is a counter: orders take and give it back in place.
+pub const STOCK: &str = "stock";
+/// A day's statistic's counters.
+pub const QUANTITY: &str = "quantity";
+pub const AMOUNT: &str = "amount";
+
+/// A quantity as a counter's delta (stock and sales stay far below `i64::MAX`).
+pub fn counted(quantity: u64) -> i64 {
+    i64::try_from(quantity).unwrap_or(i64::MAX)
+}
+
+/// A day's statistic before anything is counted: what an add creates (its counters, 0).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySalesOf<'a> {
+    pub product_id: &'a str,
+    pub day: &'a str,
+}
+
+impl<'a> DailySalesOf<'a> {
+    pub fn new(product_id: &'a str, day: &'a str) -> Self {
+        DailySalesOf { product_id, day }
     }
 }
 

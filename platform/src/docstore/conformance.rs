@@ -381,6 +381,143 @@ pub async fn racing_writers_each_win_once(s: Subject) {
     assert_eq!(s.store.get(&key).await.unwrap().unwrap().body, json!(8));
 }
 
+pub async fn counters_move_in_place_under_their_bound(s: Subject) {
+    let store = &s.store;
+    let key = Key::new("P#2", "P");
+    let product = put(
+        "P#2",
+        "P",
+        json!({"name": "pen", "stock": 3}),
+        Expect::Absent,
+    )
+    .counting(["stock"]);
+    store.commit(Commit::new().write(product)).await.unwrap();
+    let take = |n: i64| Commit::new().write(Write::add(key.clone(), [("stock", -n)]));
+    store.commit(take(2)).await.unwrap();
+    // Below zero is refused, and changes nothing.
+    assert_eq!(
+        conflict_at(store.commit(take(2)).await),
+        ConflictAt::Write(0)
+    );
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(item.body, json!({"name": "pen", "stock": 1}));
+    assert_eq!(item.version, 2, "an add moves the version");
+    // A put after read of the item before the add loses, and a replace keeps the counter.
+    let stale = put(
+        "P#2",
+        "P",
+        json!({"name": "pencil", "stock": 3}),
+        Expect::Version(1),
+    );
+    assert_eq!(
+        conflict_at(store.commit(Commit::new().write(stale)).await),
+        ConflictAt::Write(0)
+    );
+    let renamed = Write::replace(&item, &json!({"name": "pencil", "stock": 1})).unwrap();
+    store.commit(Commit::new().write(renamed)).await.unwrap();
+    store.commit(take(-4)).await.unwrap();
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (item.version, item.body.clone()),
+        (4, json!({"name": "pencil", "stock": 5}))
+    );
+
+    // An add to an absent item is refused, unless it says what to create.
+    let missing = Commit::new().write(Write::add(Key::new("S#1", "S"), [("quantity", 2)]));
+    assert_eq!(
+        conflict_at(store.commit(missing).await),
+        ConflictAt::Write(0)
+    );
+    assert_eq!(store.get(&Key::new("S#1", "S")).await.unwrap(), None);
+    let count = |q: i64, amount: i64| {
+        Write::add(Key::new("S#1", "S"), [("quantity", q), ("amount", amount)])
+            .or_create(&json!({"day": "2026-12-04"}))
+            .unwrap()
+    };
+    store
+        .commit(Commit::new().write(count(2, 300)).event(event(1)))
+        .await
+        .unwrap();
+    store
+        .commit(Commit::new().write(count(1, 50)))
+        .await
+        .unwrap();
+    let stat = store.get(&Key::new("S#1", "S")).await.unwrap().unwrap();
+    assert_eq!(
+        (stat.version, stat.body),
+        (
+            2,
+            json!({"day": "2026-12-04", "quantity": 3, "amount": 350})
+        )
+    );
+
+    // In a transaction: the adds and the put land together, or not at all.
+    let record = |sk: &str| put("O#1", sk, json!({"state": "RESERVED"}), Expect::Absent);
+    let short = Commit::new()
+        .write(Write::add(key.clone(), [("stock", -1)]))
+        .write(Write::add(Key::new("S#1", "S"), [("quantity", -4)]))
+        .write(record("R"))
+        .event(event(2));
+    assert_eq!(conflict_at(store.commit(short).await), ConflictAt::Write(1));
+    assert_eq!(store.get(&Key::new("O#1", "R")).await.unwrap(), None);
+    let enough = Commit::new()
+        .write(Write::add(key.clone(), [("stock", -5)]))
+        .write(record("R"))
+        .event(event(3));
+    store.commit(enough).await.unwrap();
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(item.body, json!({"name": "pencil", "stock": 0}));
+
+    // Each event once: an add that carries none does not publish those carried before.
+    let events = s.outbox.events().await;
+    let mut ids: Vec<_> = events.iter().map(|e| e.event_id[..4].to_owned()).collect();
+    ids.sort();
+    assert_eq!(ids, ["e-1-", "e-3-"]);
+}
+
+pub async fn concurrent_adds_all_land_without_a_retry(s: Subject) {
+    let key = Key::new("SOURCE", "S");
+    let source = put("SOURCE", "S", json!({"left": 5}), Expect::Absent).counting(["left"]);
+    s.store.commit(Commit::new().write(source)).await.unwrap();
+    let tasks = (0..8).map(|_| {
+        let store = s.store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let take = Commit::new().write(Write::add(key, [("left", -1)]));
+            store.commit(take).await.is_ok()
+        })
+    });
+    let mut won = 0;
+    for task in tasks {
+        won += u32::from(task.await.unwrap());
+    }
+    assert_eq!(
+        won, 5,
+        "exactly as many as there were, each at its first attempt"
+    );
+    let item = s.store.get(&key).await.unwrap().unwrap();
+    assert_eq!(item.body, json!({"left": 0}));
+}
+
+pub async fn counters_need_an_object_holding_integers(s: Subject) {
+    for write in [
+        put("X", "X", json!(3), Expect::Absent).counting(["stock"]),
+        put("X", "X", json!({"stock": "many"}), Expect::Absent).counting(["stock"]),
+        Write::add(Key::new("X", "X"), [("n", 1)])
+            .or_create(&json!([1]))
+            .unwrap(),
+    ] {
+        assert!(
+            matches!(
+                s.store.commit(Commit::new().write(write.clone())).await,
+                Err(CommitError::Store(StoreError::Refused(_)))
+            ),
+            "{write:?}"
+        );
+    }
+    assert_eq!(s.store.get(&Key::new("X", "X")).await.unwrap(), None);
+}
+
 pub async fn a_foreign_cursor_is_refused(s: Subject) {
     // Odd-length, not hex, valid hex of an object without a position, and a multi-byte
     // character at an even byte offset (the fuzzer's `q\u{93}R`, once a panic).
@@ -456,6 +593,9 @@ macro_rules! docstore_conformance {
             queries_page_through_a_partition_in_either_order,
             secondary_indexes_are_sparse_and_sorted,
             racing_writers_each_win_once,
+            counters_move_in_place_under_their_bound,
+            concurrent_adds_all_land_without_a_retry,
+            counters_need_an_object_holding_integers,
             a_foreign_cursor_is_refused,
         );
     };

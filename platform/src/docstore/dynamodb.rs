@@ -1,6 +1,8 @@
 //! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
 //! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
-//! `gsi2`, all attributes projected) and an optional `ttl`.
+//! `gsi2`, all attributes projected), an optional `ttl`, and a number `c_<name>` for each
+//! counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no read; a read
+//! puts them back into the body).
 //!
 //! A commit's events ride on its first put: that item carries them in `events` (see
 //! [`crate::outbox`]), so the stream record of the write is the outbox. A commit without a
@@ -10,12 +12,15 @@
 //! of the writes, then the processed-key record, then the outbox item (every item billed
 //! twice).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
@@ -68,23 +73,115 @@ fn item_from(attributes: &Attributes) -> Result<Item, StoreError> {
         (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
         _ => None,
     };
+    let key = Key::new(field("pk")?, field("sk")?);
+    let mut body: serde_json::Value =
+        serde_json::from_str(&field("body")?).map_err(StoreError::corrupt)?;
+    let mut counters = BTreeSet::new();
+    for (attribute, value) in attributes {
+        let Some(name) = attribute.strip_prefix(COUNTER_PREFIX) else {
+            continue;
+        };
+        let corrupt = || StoreError::corrupt(format!("{}/{}: counter {name}", key.pk, key.sk));
+        let count: i64 = value
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(corrupt)?;
+        body.as_object_mut()
+            .ok_or_else(corrupt)?
+            .insert(name.to_owned(), count.into());
+        counters.insert(name.to_owned());
+    }
     Ok(Item {
-        key: Key::new(field("pk")?, field("sk")?),
+        key,
         version,
-        body: serde_json::from_str(&field("body")?).map_err(StoreError::corrupt)?,
+        body,
         gsi1: index("gsi1pk", "gsi1sk"),
         gsi2: index("gsi2pk", "gsi2sk"),
+        counters,
     })
 }
 
+/// The attribute of counter `name` is `c_<name>`.
+const COUNTER_PREFIX: &str = "c_";
+
 /// The condition expression and its values for an expectation.
-fn condition(expect: Expect) -> (String, Option<(String, AttributeValue)>) {
+fn condition(expect: Expect) -> (String, Option<Attributes>) {
     match expect {
         Expect::Absent => ("attribute_not_exists(pk)".to_owned(), None),
         Expect::Version(v) => (
             "v = :expected".to_owned(),
-            Some((":expected".to_owned(), AttributeValue::N(v.to_string()))),
+            Some(HashMap::from([(
+                ":expected".to_owned(),
+                AttributeValue::N(v.to_string()),
+            )])),
         ),
+    }
+}
+
+/// An add as one update: `ADD` the version and the counters, keep or create the body, set
+/// or drop the events (an item must not keep events it carried before: its stream record
+/// would publish them again), under the bound.
+struct AddUpdate {
+    update: String,
+    condition: Option<String>,
+    names: HashMap<String, String>,
+    values: Attributes,
+}
+
+fn add_update(
+    deltas: &BTreeMap<String, i64>,
+    create: Option<&serde_json::Value>,
+    events: Option<&[Envelope]>,
+) -> AddUpdate {
+    let mut names = HashMap::from([
+        ("#v".to_owned(), "v".to_owned()),
+        ("#events".to_owned(), outbox::EVENTS_ATTRIBUTE.to_owned()),
+    ]);
+    let mut values = HashMap::from([(":one".to_owned(), AttributeValue::N("1".to_owned()))]);
+    let mut adds = vec!["#v :one".to_owned()];
+    let mut conditions = Vec::new();
+    if create.is_none() {
+        conditions.push("attribute_exists(pk)".to_owned());
+    }
+    for (i, (name, delta)) in deltas.iter().enumerate() {
+        names.insert(format!("#c{i}"), format!("{COUNTER_PREFIX}{name}"));
+        values.insert(format!(":d{i}"), AttributeValue::N(delta.to_string()));
+        adds.push(format!("#c{i} :d{i}"));
+        if *delta < 0 {
+            // A missing counter is 0, and fails this as DynamoDB compares it: never below 0.
+            values.insert(
+                format!(":n{i}"),
+                AttributeValue::N(delta.unsigned_abs().to_string()),
+            );
+            conditions.push(format!("#c{i} >= :n{i}"));
+        }
+    }
+    let mut sets = Vec::new();
+    if let Some(body) = create {
+        names.insert("#body".to_owned(), "body".to_owned());
+        values.insert(":body".to_owned(), AttributeValue::S(body.to_string()));
+        sets.push("#body = if_not_exists(#body, :body)".to_owned());
+    }
+    let mut update = format!("ADD {}", adds.join(", "));
+    match events.filter(|e| !e.is_empty()) {
+        Some(events) => {
+            values.insert(
+                ":events".to_owned(),
+                AttributeValue::S(outbox::encode_events(events)),
+            );
+            sets.push("#events = :events".to_owned());
+        }
+        None => update.push_str(" REMOVE #events"),
+    }
+    if !sets.is_empty() {
+        update.push_str(&format!(" SET {}", sets.join(", ")));
+    }
+    AddUpdate {
+        update,
+        condition: (!conditions.is_empty()).then(|| conditions.join(" AND ")),
+        names,
+        values,
     }
 }
 
@@ -96,6 +193,7 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
         gsi1,
         gsi2,
         expires_at,
+        counters,
         expect,
     } = write
     else {
@@ -107,6 +205,17 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
     };
     let mut item = key_attributes(key);
     item.insert("v".to_owned(), AttributeValue::N(version.to_string()));
+    let mut body = body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        for name in counters {
+            if let Some(count) = fields.remove(name).and_then(|v| v.as_i64()) {
+                item.insert(
+                    format!("{COUNTER_PREFIX}{name}"),
+                    AttributeValue::N(count.to_string()),
+                );
+            }
+        }
+    }
     item.insert("body".to_owned(), AttributeValue::S(body.to_string()));
     if let Some(k) = gsi1 {
         item.insert("gsi1pk".to_owned(), s(&k.pk));
@@ -133,9 +242,26 @@ fn transact_item(
     write: &Write,
     events: Option<&[Envelope]>,
 ) -> Result<TransactWriteItem, StoreError> {
-    let (expression, value) = condition(write.expect());
-    let values = value.map(|(k, v)| HashMap::from([(k, v)]));
+    let (expression, values) = write.expect().map(condition).unwrap_or_default();
     let item = match write {
+        Write::Add {
+            key,
+            deltas,
+            create,
+        } => {
+            let add = add_update(deltas, create.as_ref(), events);
+            TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key_attributes(key)))
+                    .update_expression(add.update)
+                    .set_condition_expression(add.condition)
+                    .set_expression_attribute_names(Some(add.names))
+                    .set_expression_attribute_values(Some(add.values))
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+        }
         Write::Put { .. } => TransactWriteItem::builder().put(
             Put::builder()
                 .table_name(table)
@@ -170,10 +296,39 @@ fn transact_item(
 impl DynamoDocStore {
     /// The cheap path: one conditional single-item write (a put with the events it carries).
     async fn write_one(&self, write: &Write, events: &[Envelope]) -> Result<(), CommitError> {
-        let (expression, value) = condition(write.expect());
-        let values = value.map(|(k, v)| HashMap::from([(k, v)]));
+        let (expression, values) = write.expect().map(condition).unwrap_or_default();
         let conflict = || CommitError::Conflict(ConflictAt::Write(0));
         match write {
+            Write::Add {
+                key,
+                deltas,
+                create,
+            } => {
+                let add = add_update(deltas, create.as_ref(), Some(events));
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(key)))
+                    .update_expression(add.update)
+                    .set_condition_expression(add.condition)
+                    .set_expression_attribute_names(Some(add.names))
+                    .set_expression_attribute_values(Some(add.values))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(UpdateItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
+                        Err(conflict())
+                    }
+                    Err(e) => Err(dynamo::store_error(e).into()),
+                }
+            }
             Write::Put { .. } => {
                 let result = self
                     .client
@@ -354,7 +509,7 @@ impl DocStore for DynamoDocStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        commit.check_size()?;
+        commit.check()?;
         if commit.is_empty() {
             return Ok(());
         }

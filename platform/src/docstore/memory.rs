@@ -1,7 +1,7 @@
 //! The in-memory document store: one lock over the table, so every commit is atomic and
 //! every condition is checked against the latest state, as DynamoDB transactions are.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -52,6 +52,86 @@ fn satisfied(current: Option<&Item>, expect: Expect) -> bool {
         (Expect::Version(v), Some(item)) => item.version == v,
         _ => false,
     }
+}
+
+/// The item an add leaves, or `None` if its bound refuses it (see [`Write::Add`]).
+fn added(
+    current: Option<&Item>,
+    key: &Key,
+    deltas: &BTreeMap<String, i64>,
+    create: Option<&serde_json::Value>,
+) -> Option<Item> {
+    let mut item = match (current, create) {
+        (Some(item), _) => item.clone(),
+        (None, Some(body)) => Item {
+            key: key.clone(),
+            version: 0,
+            body: body.clone(),
+            gsi1: None,
+            gsi2: None,
+            counters: BTreeSet::new(),
+        },
+        (None, None) => return None,
+    };
+    item.version += 1;
+    let fields = item.body.as_object_mut()?;
+    for (name, delta) in deltas {
+        let before = if item.counters.contains(name) {
+            fields
+                .get(name)
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let after = before.checked_add(*delta)?;
+        if *delta < 0 && after < 0 {
+            return None;
+        }
+        fields.insert(name.clone(), after.into());
+        item.counters.insert(name.clone());
+    }
+    Some(item)
+}
+
+/// The item a write leaves (`Ok(None)`: none), or `Err(())` if its condition refuses it.
+fn written(current: Option<&Item>, write: &Write) -> Result<Option<Item>, ()> {
+    if let Write::Add {
+        key,
+        deltas,
+        create,
+    } = write
+    {
+        return added(current, key, deltas, create.as_ref())
+            .map(Some)
+            .ok_or(());
+    }
+    if !write.expect().is_some_and(|e| satisfied(current, e)) {
+        return Err(());
+    }
+    Ok(match write {
+        Write::Put {
+            key,
+            body,
+            gsi1,
+            gsi2,
+            counters,
+            expect,
+            ..
+        } => Some(Item {
+            key: key.clone(),
+            version: match expect {
+                Expect::Absent => 1,
+                Expect::Version(v) => v + 1,
+            },
+            body: body.clone(),
+            gsi1: gsi1.clone(),
+            gsi2: gsi2.clone(),
+            counters: counters.clone(),
+        }),
+        Write::Check { .. } => current.cloned(),
+        Write::Add { .. } | Write::Delete { .. } => None,
+    })
 }
 
 fn index_key(item: &Item, index: Index) -> Option<IndexKey> {
@@ -128,50 +208,31 @@ impl DocStore for MemoryDocStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        commit.check_size()?;
+        commit.check()?;
         let mut table = self.lock();
+        // Every condition against the table as it is, before anything is written.
+        let mut after = Vec::with_capacity(commit.writes.len());
         for (i, write) in commit.writes.iter().enumerate() {
-            if !satisfied(table.items.get(write.key()), write.expect()) {
-                return Err(CommitError::Conflict(ConflictAt::Write(i)));
-            }
             if commit.writes[..i].iter().any(|w| w.key() == write.key()) {
                 return Err(StoreError::Refused("a commit may touch each item once".into()).into());
             }
+            let item = written(table.items.get(write.key()), write)
+                .map_err(|()| CommitError::Conflict(ConflictAt::Write(i)))?;
+            after.push((write.key().clone(), item));
         }
         if let Some((key, _)) = &commit.processed
             && table.processed.contains_key(key)
         {
             return Err(CommitError::Conflict(ConflictAt::Processed));
         }
-        for write in commit.writes {
-            match write {
-                Write::Put {
-                    key,
-                    body,
-                    gsi1,
-                    gsi2,
-                    expect,
-                    ..
-                } => {
-                    let version = match expect {
-                        Expect::Absent => 1,
-                        Expect::Version(v) => v + 1,
-                    };
-                    table.items.insert(
-                        key.clone(),
-                        Item {
-                            key,
-                            version,
-                            body,
-                            gsi1,
-                            gsi2,
-                        },
-                    );
+        for (key, item) in after {
+            match item {
+                Some(item) => {
+                    table.items.insert(key, item);
                 }
-                Write::Delete { key, .. } => {
+                None => {
                     table.items.remove(&key);
                 }
-                Write::Check { .. } => {}
             }
         }
         if let Some((key, outcome)) = commit.processed {

@@ -1,7 +1,9 @@
 //! The versioned document store: the one storage port every service's repository sits on.
 //!
 //! A table holds items under a `(pk, sk)` key, each with a JSON body, a version, up to two
-//! secondary index keys and an optional expiry. Reads are by key or by a query on the table
+//! secondary index keys and an optional expiry. Some top-level integers of a body may be
+//! *counters*, which [`Write::Add`] changes in place without a read (a contested stock or
+//! count loses no race). Reads are by key or by a query on the table
 //! or an index (one partition, a sort-key prefix, either direction, paged). Writes happen
 //! only through [`DocStore::commit`]: several conditional writes, the events they cause
 //! (the outbox: on DynamoDB they ride on the first item written) and the business key of the
@@ -12,6 +14,8 @@
 //!
 //! Adapters: [`memory::MemoryDocStore`] and [`dynamodb::DynamoDocStore`]; both pass
 //! [`conformance`] (the DynamoDB one on the emulator).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,6 +80,8 @@ pub struct Item {
     pub body: serde_json::Value,
     pub gsi1: Option<IndexKey>,
     pub gsi2: Option<IndexKey>,
+    /// The body's fields that are counters (see [`Write::Add`]); the body holds their values.
+    pub counters: BTreeSet<String>,
 }
 
 impl Item {
@@ -109,7 +115,19 @@ pub enum Write {
         gsi1: Option<IndexKey>,
         gsi2: Option<IndexKey>,
         expires_at: Option<DateTime<Utc>>,
+        /// Top-level integer fields of `body` kept as counters, which [`Write::Add`] changes.
+        counters: BTreeSet<String>,
         expect: Expect,
+    },
+    /// Adds to counters of an item without reading it: each delta is applied in place (a
+    /// counter the item does not have counts from 0) and the version goes up by one. The
+    /// commit fails if a counter would go below zero, or if the item is absent and `create`
+    /// gives no body for it. The one condition is the bound, so concurrent adds never
+    /// conflict with each other; a put after read of the item does (its version moved).
+    Add {
+        key: Key,
+        deltas: BTreeMap<String, i64>,
+        create: Option<serde_json::Value>,
     },
     Delete {
         key: Key,
@@ -130,16 +148,46 @@ impl Write {
             gsi1: None,
             gsi2: None,
             expires_at: None,
+            counters: BTreeSet::new(),
             expect,
         })
     }
 
-    /// `body` in place of `item`, as read: the same key and index keys, written only if the
-    /// item is still at the version read (an update after read that moves no index).
+    /// Adds `deltas` to the counters of the item at `key`, which must exist.
+    pub fn add<'a>(key: Key, deltas: impl IntoIterator<Item = (&'a str, i64)>) -> Write {
+        Write::Add {
+            key,
+            deltas: deltas
+                .into_iter()
+                .map(|(name, delta)| (name.to_owned(), delta))
+                .collect(),
+            create: None,
+        }
+    }
+
+    /// An add that creates the item with `body` (its counters then start from 0) if absent.
+    pub fn or_create<T: Serialize>(mut self, body: &T) -> Result<Write, StoreError> {
+        if let Write::Add { create, .. } = &mut self {
+            *create = Some(serde_json::to_value(body).map_err(StoreError::corrupt)?);
+        }
+        Ok(self)
+    }
+
+    /// Makes these top-level fields of a put's body counters (no effect on other writes).
+    pub fn counting<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Write {
+        if let Write::Put { counters, .. } = &mut self {
+            counters.extend(names.into_iter().map(str::to_owned));
+        }
+        self
+    }
+
+    /// `body` in place of `item`, as read: the same key, index keys and counters, written only
+    /// if the item is still at the version read (an update after read that moves no index).
     pub fn replace<T: Serialize>(item: &Item, body: &T) -> Result<Write, StoreError> {
         Ok(
             Write::put(item.key.clone(), body, Expect::Version(item.version))?
-                .indexed(item.gsi1.clone(), item.gsi2.clone()),
+                .indexed(item.gsi1.clone(), item.gsi2.clone())
+                .counting(item.counters.iter().map(String::as_str)),
         )
     }
 
@@ -161,15 +209,20 @@ impl Write {
 
     pub fn key(&self) -> &Key {
         match self {
-            Write::Put { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key,
+            Write::Put { key, .. }
+            | Write::Add { key, .. }
+            | Write::Delete { key, .. }
+            | Write::Check { key, .. } => key,
         }
     }
 
-    pub fn expect(&self) -> Expect {
+    /// What the write expects of the item; `None` for an add, whose condition is its bound.
+    pub fn expect(&self) -> Option<Expect> {
         match self {
             Write::Put { expect, .. }
             | Write::Delete { expect, .. }
-            | Write::Check { expect, .. } => *expect,
+            | Write::Check { expect, .. } => Some(*expect),
+            Write::Add { .. } => None,
         }
     }
 }
@@ -220,20 +273,50 @@ impl Commit {
             + usize::from(self.needs_outbox_item())
     }
 
-    /// The write that carries the commit's events: its first put, if it has one.
+    /// The write that carries the commit's events: its first put or add, if it has one.
     pub fn carrier(&self) -> Option<usize> {
         self.writes
             .iter()
-            .position(|w| matches!(w, Write::Put { .. }))
+            .position(|w| matches!(w, Write::Put { .. } | Write::Add { .. }))
     }
 
-    /// Whether the events need an item of their own: there are some, and no put carries them.
+    /// Whether the events need an item of their own: there are some, and no write carries them.
     pub fn needs_outbox_item(&self) -> bool {
         !self.events.is_empty() && self.carrier().is_none()
     }
 
-    /// Refuses a commit over [`MAX_COMMIT_ITEMS`] (as DynamoDB would), in every adapter.
-    pub fn check_size(&self) -> Result<(), StoreError> {
+    /// Refuses, in every adapter, a commit over [`MAX_COMMIT_ITEMS`] (as DynamoDB would) and
+    /// counters that cannot be: on a body that is not an object, or not holding an integer.
+    pub fn check(&self) -> Result<(), StoreError> {
+        for write in &self.writes {
+            let (body, names): (Option<&serde_json::Value>, Vec<&String>) = match write {
+                Write::Put { body, counters, .. } => (Some(body), counters.iter().collect()),
+                Write::Add { create, .. } => (create.as_ref(), Vec::new()),
+                _ => (None, Vec::new()),
+            };
+            let Some(body) = body else { continue };
+            let counted = matches!(write, Write::Add { .. }) || !names.is_empty();
+            let Some(fields) = body.as_object() else {
+                if counted {
+                    return Err(StoreError::Refused(format!(
+                        "{}/{}: counters need a body that is an object",
+                        write.key().pk,
+                        write.key().sk
+                    )));
+                }
+                continue;
+            };
+            if let Some(name) = names
+                .into_iter()
+                .find(|n| fields.get(n.as_str()).is_some_and(|v| v.as_i64().is_none()))
+            {
+                return Err(StoreError::Refused(format!(
+                    "{}/{}: counter {name} is not an integer",
+                    write.key().pk,
+                    write.key().sk
+                )));
+            }
+        }
         let size = self.size();
         if size > MAX_COMMIT_ITEMS {
             return Err(StoreError::Refused(format!(
@@ -480,13 +563,14 @@ mod tests {
     use crate::outbox::MemoryOutbox;
 
     #[test]
-    fn a_replace_keeps_the_key_and_indexes_of_the_item_read_and_expects_its_version() {
+    fn a_replace_keeps_the_key_indexes_and_counters_of_the_item_read_and_expects_its_version() {
         let item = Item {
             key: Key::new("P#1", "P"),
             version: 7,
             body: serde_json::json!({"stock": 1}),
             gsi1: Some(IndexKey::new("PRODUCTS", "t#1")),
             gsi2: None,
+            counters: BTreeSet::from(["stock".to_owned()]),
         };
         let write = Write::replace(&item, &serde_json::json!({"stock": 0})).unwrap();
         let expected = Write::put(
@@ -495,7 +579,8 @@ mod tests {
             Expect::Version(7),
         )
         .unwrap()
-        .indexed(item.gsi1.clone(), None);
+        .indexed(item.gsi1.clone(), None)
+        .counting(["stock"]);
         assert_eq!(write, expected);
     }
 

@@ -48,19 +48,30 @@ impl Shortage {
 pub struct Reserve {
     /// The record to create; `None` when the order was decided before.
     pub record: Option<Reservation>,
-    /// Each product whose stock changes, with its stock after.
-    pub stock_after: BTreeMap<String, u64>,
+    /// Each product whose stock is taken, with how much: taken in place, under the bound
+    /// that stock never goes below zero.
+    pub take: BTreeMap<String, u64>,
     /// What to tell the order; `None` when it has been undone since.
     pub answer: Option<Event>,
 }
 
-/// Decides `OrderCreated` from the order's record (if any) and the stock of each product it
-/// names (`None`: no such product). Every line must be available, or nothing is taken.
+/// What a reservation knows of the stock of the order's products.
+#[derive(Debug, Clone, Copy)]
+pub enum Stock<'a> {
+    /// Not read: take every line. The store refuses the take if a product is short (or
+    /// absent), and the next attempt reads.
+    Unread,
+    /// Read: each product's stock (`None`: no such product).
+    Read(&'a BTreeMap<String, Option<u64>>),
+}
+
+/// Decides `OrderCreated` from the order's record (if any) and what is known of the stock
+/// of each product it names. Every line must be available, or nothing is taken.
 pub fn reserve(
     record: Option<&Reservation>,
     order_id: &str,
     items: &[OrderItem],
-    stock: &BTreeMap<String, Option<u64>>,
+    stock: Stock<'_>,
 ) -> Reserve {
     let reserved = || StockReserved {
         order_id: order_id.to_owned(),
@@ -81,16 +92,16 @@ pub fn reserve(
         };
         return Reserve {
             record: None,
-            stock_after: BTreeMap::new(),
+            take: BTreeMap::new(),
             answer,
         };
     }
     match take(items, stock) {
-        Ok(stock_after) => Reserve {
+        Ok(take) => Reserve {
             record: Some(Reservation::Reserved {
                 items: items.to_vec(),
             }),
-            stock_after,
+            take,
             answer: Some(reserved().into()),
         },
         Err((shortage, product_id)) => {
@@ -100,29 +111,32 @@ pub fn reserve(
                     reason: reason.clone(),
                     product_id: Some(product_id.clone()),
                 }),
-                stock_after: BTreeMap::new(),
+                take: BTreeMap::new(),
                 answer: Some(failed(reason, Some(product_id)).into()),
             }
         }
     }
 }
 
-/// Each product's stock after taking every line, or the first line that cannot be taken.
+/// How much of each product the lines take, or the first line that cannot be taken from
+/// the stock read.
 fn take(
     items: &[OrderItem],
-    stock: &BTreeMap<String, Option<u64>>,
+    stock: Stock<'_>,
 ) -> Result<BTreeMap<String, u64>, (Shortage, String)> {
-    let mut after: BTreeMap<String, u64> = BTreeMap::new();
+    let mut taken: BTreeMap<String, u64> = BTreeMap::new();
     for item in items {
+        let total = taken.entry(item.product_id.clone()).or_default();
+        *total = total.saturating_add(u64::from(item.quantity));
+        let Stock::Read(stock) = stock else { continue };
         let Some(Some(available)) = stock.get(&item.product_id) else {
             return Err((Shortage::UnknownProduct, item.product_id.clone()));
         };
-        let left = after.entry(item.product_id.clone()).or_insert(*available);
-        *left = left
-            .checked_sub(u64::from(item.quantity))
-            .ok_or((Shortage::OutOfStock, item.product_id.clone()))?;
+        if *total > *available {
+            return Err((Shortage::OutOfStock, item.product_id.clone()));
+        }
     }
-    Ok(after)
+    Ok(taken)
 }
 
 /// What `OrderFailed` / `OrderCancelled` does.

@@ -33,7 +33,7 @@ fn failed(reason: &str, product: &str) -> Option<Event> {
 #[test]
 fn an_order_whose_every_line_is_available_takes_them_all() {
     let items = [line("a", 3), line("b", 1)];
-    let got = reserve(None, "o1", &items, &stock());
+    let got = reserve(None, "o1", &items, Stock::Read(&stock()));
     assert_eq!(
         got.record,
         Some(Reservation::Reserved {
@@ -41,8 +41,8 @@ fn an_order_whose_every_line_is_available_takes_them_all() {
         })
     );
     assert_eq!(
-        got.stock_after,
-        BTreeMap::from([("a".to_owned(), 0), ("b".to_owned(), 0)])
+        got.take,
+        BTreeMap::from([("a".to_owned(), 3), ("b".to_owned(), 1)])
     );
     assert_eq!(
         got.answer,
@@ -57,8 +57,13 @@ fn an_order_whose_every_line_is_available_takes_them_all() {
 
 #[test]
 fn one_short_line_takes_nothing_and_names_the_product() {
-    let got = reserve(None, "o1", &[line("a", 3), line("b", 2)], &stock());
-    assert_eq!(got.stock_after, BTreeMap::new());
+    let got = reserve(
+        None,
+        "o1",
+        &[line("a", 3), line("b", 2)],
+        Stock::Read(&stock()),
+    );
+    assert_eq!(got.take, BTreeMap::new());
     assert_eq!(
         got.record,
         Some(Reservation::Failed {
@@ -72,9 +77,9 @@ fn one_short_line_takes_nothing_and_names_the_product() {
 #[test]
 fn a_product_that_is_gone_or_never_was_is_unknown() {
     for product in ["gone", "x"] {
-        let got = reserve(None, "o1", &[line(product, 1)], &stock());
+        let got = reserve(None, "o1", &[line(product, 1)], Stock::Read(&stock()));
         assert_eq!(got.answer, failed("UNKNOWN_PRODUCT", product));
-        assert!(got.stock_after.is_empty());
+        assert!(got.take.is_empty());
     }
 }
 
@@ -82,10 +87,39 @@ fn a_product_that_is_gone_or_never_was_is_unknown() {
 fn lines_of_one_product_are_counted_together() {
     // The order service refuses such an order; an event that carries one anyway must not
     // take more than there is.
-    let got = reserve(None, "o1", &[line("a", 2), line("a", 2)], &stock());
+    let got = reserve(
+        None,
+        "o1",
+        &[line("a", 2), line("a", 2)],
+        Stock::Read(&stock()),
+    );
     assert_eq!(got.answer, failed("OUT_OF_STOCK", "a"));
-    let got = reserve(None, "o1", &[line("a", 2), line("a", 1)], &stock());
-    assert_eq!(got.stock_after, BTreeMap::from([("a".to_owned(), 0)]));
+    let got = reserve(
+        None,
+        "o1",
+        &[line("a", 2), line("a", 1)],
+        Stock::Read(&stock()),
+    );
+    assert_eq!(got.take, BTreeMap::from([("a".to_owned(), 3)]));
+}
+
+#[test]
+fn without_a_read_every_line_is_taken_and_the_store_keeps_the_bound() {
+    let items = [line("a", 2), line("b", 1), line("a", 1)];
+    let got = reserve(None, "o1", &items, Stock::Unread);
+    assert_eq!(
+        got.take,
+        BTreeMap::from([("a".to_owned(), 3), ("b".to_owned(), 1)])
+    );
+    assert_eq!(
+        got.record,
+        Some(Reservation::Reserved {
+            items: items.to_vec()
+        })
+    );
+    assert!(matches!(got.answer, Some(Event::StockReserved(_))));
+    let undone = reserve(Some(&Reservation::Tombstone), "o1", &items, Stock::Unread);
+    assert!(undone.take.is_empty() && undone.record.is_none());
 }
 
 #[test]
@@ -94,7 +128,12 @@ fn a_repeated_order_says_again_what_was_said_and_writes_nothing() {
         reason: "OUT_OF_STOCK".into(),
         product_id: Some("b".into()),
     };
-    let got = reserve(Some(&failed_before), "o1", &[line("a", 1)], &stock());
+    let got = reserve(
+        Some(&failed_before),
+        "o1",
+        &[line("a", 1)],
+        Stock::Read(&stock()),
+    );
     assert_eq!(
         (got.record, got.answer),
         (None, failed("OUT_OF_STOCK", "b"))
@@ -103,8 +142,13 @@ fn a_repeated_order_says_again_what_was_said_and_writes_nothing() {
     let reserved_before = Reservation::Reserved {
         items: vec![line("a", 1)],
     };
-    let got = reserve(Some(&reserved_before), "o1", &[line("a", 1)], &stock());
-    assert!(got.record.is_none() && got.stock_after.is_empty());
+    let got = reserve(
+        Some(&reserved_before),
+        "o1",
+        &[line("a", 1)],
+        Stock::Read(&stock()),
+    );
+    assert!(got.record.is_none() && got.take.is_empty());
     assert!(matches!(got.answer, Some(Event::StockReserved(_))));
 }
 
@@ -114,9 +158,9 @@ fn an_order_that_comes_after_its_undo_reserves_nothing_and_says_nothing() {
         Reservation::Tombstone,
         Reservation::Released { released: true },
     ] {
-        let got = reserve(Some(&undone), "o1", &[line("a", 1)], &stock());
+        let got = reserve(Some(&undone), "o1", &[line("a", 1)], Stock::Read(&stock()));
         assert_eq!(got.record, None);
-        assert!(got.stock_after.is_empty());
+        assert!(got.take.is_empty());
         assert_eq!(got.answer, None);
     }
 }

@@ -36,27 +36,17 @@ pub struct SaleMove {
 }
 
 impl SaleMove {
-    /// A product's figures of the day after this move.
-    pub fn applied_to(&self, before: Sold, product_id: &str) -> Sold {
+    /// What this move adds to a product's figures of the day (negative: takes out), as
+    /// `(quantity, amount)`.
+    pub fn signed(&self, product_id: &str) -> (i64, i64) {
         let change = self
             .per_product
             .get(product_id)
             .copied()
             .unwrap_or_default();
-        if self.add {
-            Sold {
-                quantity: before.quantity.saturating_add(change.quantity),
-                amount: before
-                    .amount
-                    .checked_add(change.amount)
-                    .unwrap_or(before.amount),
-            }
-        } else {
-            Sold {
-                quantity: before.quantity.saturating_sub(change.quantity),
-                amount: before.amount.checked_sub(change.amount).unwrap_or_default(),
-            }
-        }
+        let sign = if self.add { 1 } else { -1 };
+        let as_delta = |n: u64| sign * i64::try_from(n).unwrap_or(i64::MAX);
+        (as_delta(change.quantity), as_delta(change.amount.0))
     }
 }
 
@@ -123,20 +113,14 @@ mod tests {
         }
     }
 
-    fn sold(quantity: u64, amount: u64) -> Sold {
-        Sold {
-            quantity,
-            amount: Won(amount),
-        }
-    }
-
     #[test]
     fn a_confirmed_order_is_counted_once_on_its_day() {
         let items = [line("a", 2, 100), line("b", 1, 50)];
         let first = count_sale(None, "2026-12-01", &items).expect("counted");
         assert_eq!(first.day, "2026-12-01");
-        assert_eq!(first.applied_to(sold(1, 100), "a"), sold(3, 300));
-        assert_eq!(first.applied_to(Sold::default(), "b"), sold(1, 50));
+        assert_eq!(first.signed("a"), (2, 200));
+        assert_eq!(first.signed("b"), (1, 50));
+        assert_eq!(first.signed("c"), (0, 0));
         assert_eq!(count_sale(Some(&first.record), "2026-12-02", &items), None);
     }
 
@@ -146,12 +130,7 @@ mod tests {
         let counted = count_sale(None, "2026-12-01", &items).expect("counted");
         let reversed = reverse_sale(Some(&counted.record)).expect("reversed");
         assert_eq!(reversed.day, "2026-12-01");
-        assert_eq!(reversed.applied_to(sold(5, 500), "a"), sold(3, 300));
-        assert_eq!(
-            reversed.applied_to(sold(1, 50), "a"),
-            sold(0, 0),
-            "never below zero"
-        );
+        assert_eq!(reversed.signed("a"), (-2, -200));
         assert_eq!(reverse_sale(Some(&reversed.record)), None);
     }
 
