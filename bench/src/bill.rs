@@ -265,6 +265,7 @@ fn table_name(input: &Input) -> Option<String> {
     use aws_sdk_dynamodb::operation::put_item::PutItemInput;
     use aws_sdk_dynamodb::operation::query::QueryInput;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
     let name = input
         .downcast_ref::<GetItemInput>()
         .and_then(GetItemInput::table_name)
@@ -284,6 +285,11 @@ fn table_name(input: &Input) -> Option<String> {
                 .and_then(DeleteItemInput::table_name)
         })
         .or_else(|| {
+            input
+                .downcast_ref::<UpdateItemInput>()
+                .and_then(UpdateItemInput::table_name)
+        })
+        .or_else(|| {
             let first = input
                 .downcast_ref::<TransactWriteItemsInput>()?
                 .transact_items()
@@ -291,6 +297,7 @@ fn table_name(input: &Input) -> Option<String> {
             first
                 .put()
                 .map(|p| p.table_name())
+                .or_else(|| first.update().map(|u| u.table_name()))
                 .or_else(|| first.delete().map(|d| d.table_name()))
                 .or_else(|| first.condition_check().map(|c| c.table_name()))
         });

@@ -186,11 +186,14 @@ pub fn at_every_moment(w: &SimWorld, model: &Model) -> Vec<Violation> {
         }
     }
     for (source, records) in sources(w) {
-        if source.issued > source.quantity || records as u64 != source.issued {
+        if source.issued > source.quantity
+            || records as u64 != source.issued
+            || source.issued + source.left != source.quantity
+        {
             found.push(v(
                 format!(
-                    "coupon source {}: issued {} of {}, {} issue records",
-                    source.source_id, source.issued, source.quantity, records
+                    "coupon source {}: issued {} of {} ({} left), {} issue records",
+                    source.source_id, source.issued, source.quantity, source.left, records
                 ),
                 vec![],
             ));

@@ -1,9 +1,9 @@
 //! The coupon-source service's handlers. Written per handler:
 //! - create / update: one conditional put of the source (absent / version).
-//! - issue: the source (version: `issued + 1`) + the user's issue record (absent) +
-//!   `CouponIssued`, in one transaction. The version condition is what keeps `issued` from
-//!   passing `quantity`, and the absent condition what keeps a user from a second coupon,
-//!   under any concurrency.
+//! - issue: the source's counters moved in place (`left − 1`, never below zero; `issued + 1`)
+//!   + the user's issue record (absent) + `CouponIssued`, in one transaction. The bound is
+//!   what keeps `issued` from passing `quantity` with no version to race on, and the absent
+//!   condition what keeps a user from a second coupon, under any concurrency.
 //!
 //! Table: `SOURCE#<id>`/`SOURCE` (the [`CouponSource`]; gsi1 `SOURCES` /
 //! `<createdAt>#<id>`, the admins' list), `SOURCE#<id>`/`USER#<userId>`
@@ -88,6 +88,10 @@ struct IssueRecord {
     coupon_id: String,
 }
 
+/// The source's counters (see [`CouponSource`]).
+const ISSUED: &str = "issued";
+const LEFT: &str = "left";
+
 fn source_key(source_id: &str) -> Key {
     Key::new(format!("SOURCE#{source_id}"), "SOURCE")
 }
@@ -131,21 +135,24 @@ impl CouponSourceService {
     pub async fn create(&self, new: NewSource) -> Result<CouponSource, SourceFailure> {
         domain::discount(&new.discount)?;
         domain::window(new.issuable_from, new.issuable_until)?;
-        let source = CouponSource {
+        let mut source = CouponSource {
             source_id: self.ports.ids.next_id(),
             name: domain::name(&new.name)?,
             discount: new.discount,
             minimum_order_amount: domain::minimum(new.minimum_order_amount.unwrap_or(0))?,
             quantity: domain::quantity(new.quantity, 0)?,
             issued: 0,
+            left: 0,
             issuable_from: new.issuable_from,
             issuable_until: new.issuable_until,
             coupon_valid_days: domain::valid_days(new.coupon_valid_days)?,
             active: true,
         };
+        source.left = source.quantity;
         let listed = listing_key(&source.source_id, self.ports.clock.now());
         let write = Write::put(source_key(&source.source_id), &source, Expect::Absent)?
-            .indexed(Some(listed), None);
+            .indexed(Some(listed), None)
+            .counting([ISSUED, LEFT]);
         self.ports
             .store
             .commit(Commit::new().write(write))
@@ -205,6 +212,7 @@ impl CouponSourceService {
             source.active = change.active.unwrap_or(source.active);
             if let Some(q) = change.quantity {
                 source.quantity = domain::quantity(q, source.issued)?;
+                source.left = source.quantity.saturating_sub(source.issued);
             }
             let write = Write::replace(&item, &source)?;
             Ok(Decision::Commit(Commit::new().write(write), source))
@@ -244,7 +252,7 @@ impl CouponSourceService {
                 .await?
                 .ok_or(SourceFailure::NotFound)?;
             let now = self.ports.clock.now();
-            let (source, issued) = domain::issue(item.parse()?, &coupon_id, user_id, now)?;
+            let issued = domain::issue(&item.parse()?, &coupon_id, user_id, now)?;
             let event = self.ports.events.envelope(
                 Cause::Request {
                     correlation_id: &coupon_id,
@@ -253,7 +261,7 @@ impl CouponSourceService {
                 issued,
             );
             let commit = Commit::new()
-                .write(Write::replace(&item, &source)?)
+                .write(Write::add(source_key(source_id), [(LEFT, -1), (ISSUED, 1)]))
                 .write(Write::put(
                     issue_key(source_id, user_id),
                     &IssueRecord {
