@@ -9,6 +9,7 @@
 //! KiB / 4 KiB; a transaction counts every item double; a write whose condition fails is
 //! still paid. Where the size is not in the request or response (the item a delete
 //! removes, an item a transaction only checks), 1 KiB is assumed: our items are smaller.
+//! Each write's index writes are billed as well (see [`crate::index_writes`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -32,6 +33,7 @@ use local::config::{LocalConfig, NO_CLIENT_LIMITS};
 use platform::invocations::FunctionStats;
 use tokio::sync::watch;
 
+use crate::index_writes::{self, Changes, IndexedItems};
 use crate::measure::ms;
 use crate::monolith;
 use crate::prices::{PRICES_AS_OF, US_EAST_1};
@@ -76,6 +78,7 @@ impl Tally {
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
     by_operation: Mutex<BTreeMap<(&'static str, String), Tally>>,
+    indexed: IndexedItems,
 }
 
 impl Requests {
@@ -103,6 +106,8 @@ struct Facts {
     write_units: f64,
     /// SNS: billed requests and messages published.
     published: (u64, u64),
+    /// The items the request writes, for their indexes.
+    changes: Changes,
 }
 
 impl Storable for Facts {
@@ -126,6 +131,7 @@ impl Intercept for Count {
                 table: table_name(input),
                 consistent_read: consistent_read(input),
                 write_units: write_capacity(input),
+                changes: index_writes::changes(input),
                 ..Facts::default()
             },
             "sns" => Facts {
@@ -153,14 +159,7 @@ impl Intercept for Count {
         let failed = output.is_none();
         let facts = cfg.load::<Facts>().cloned().unwrap_or_default();
         if let Some(table) = &facts.table {
-            // Tables are named <prefix><service>: the service says whose writes they are.
-            let service = Service::ALL
-                .iter()
-                .map(|s| s.name())
-                .filter(|s| table.ends_with(s))
-                .max_by_key(|s| s.len())
-                .unwrap_or("?");
-            operation = format!("{operation} ({service})");
+            operation = format!("{operation} ({})", service_of(table));
         }
         let mut tally = Tally {
             requests: 1,
@@ -187,11 +186,19 @@ impl Intercept for Count {
             "sns" => (tally.billed, tally.messages) = facts.published,
             _ => {}
         }
+        let index_units = match failed {
+            true => HashMap::new(),
+            false => self.requests.indexed.apply(facts.changes),
+        };
         let mut all = self
             .requests
             .by_operation
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        for (table, units) in index_units.into_iter().filter(|(_, u)| *u > 0.0) {
+            let name = format!("index writes ({})", service_of(&table));
+            all.entry((self.service, name)).or_default().write_units += units;
+        }
         let t = all.entry((self.service, operation)).or_default();
         t.requests += tally.requests;
         t.failed += tally.failed;
@@ -201,6 +208,16 @@ impl Intercept for Count {
         t.messages += tally.messages;
         Ok(())
     }
+}
+
+/// Tables are named <prefix><service>: the service says whose requests they are.
+fn service_of(table: &str) -> &'static str {
+    Service::ALL
+        .iter()
+        .map(|s| s.name())
+        .filter(|s| table.ends_with(s))
+        .max_by_key(|s| s.len())
+        .unwrap_or("?")
 }
 
 /// SNS bills every 64 KiB of published payload as one request; returns (billed, messages).

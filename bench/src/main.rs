@@ -4,6 +4,7 @@
 
 mod bill;
 mod cold_start;
+mod index_writes;
 mod latency;
 mod measure;
 mod monolith;

@@ -5,8 +5,12 @@
 //! - reads: each product of the order, the buyer's account and the coupon, one strongly
 //!   consistent `GetItem` each (1 read unit: our items are under 4 KiB);
 //! - a confirmed order: one `TransactWriteItems` of the order, its products, the account,
-//!   the ledger entry and the coupon (2 write units each: under 1 KiB without events);
-//! - a failed order (out of stock, not enough balance): one `PutItem` of the failed order;
+//!   the ledger entry and the coupon (2 write units each: under 1 KiB without events), and
+//!   their index writes as the saga's tables index them (`crate::index_writes`): the order
+//!   into its buyer's list, each product in the catalogue, the coupon in its owner's list
+//!   (1 unit each);
+//! - a failed order (out of stock, not enough balance): one `PutItem` of the failed order,
+//!   and its write into the buyer's list;
 //! - Lambda: the authorizer and one function, whose duration is the order API's measured
 //!   CPU time per invocation plus the modelled latency of those requests.
 
@@ -44,10 +48,11 @@ pub fn floor(placed: &[Placed], invocations: &BTreeMap<String, FunctionStats>) -
         let write_ms = if order.outcome == Some(Outcome::Confirmed) {
             // The order, its products, the account, the ledger entry, the coupon.
             let items = 1 + order.lines + 2 + usize::from(order.coupon);
-            write_units += 2.0 * items as f64;
+            let indexed = 1 + order.lines + usize::from(order.coupon);
+            write_units += 2.0 * items as f64 + indexed as f64;
             ms("dynamodb", "TransactWriteItems")
         } else {
-            write_units += 1.0;
+            write_units += 2.0;
             ms("dynamodb", "PutItem")
         };
         let function = api_cpu + reads as f64 * ms("dynamodb", "GetItem") + write_ms;
