@@ -1,7 +1,7 @@
 //! The coupon-source service's handlers. Written per handler:
 //! - create / update: one conditional put of the source (absent / version).
-//! - issue: the source's counters moved in place (`left − 1`, never below zero; `issued + 1`)
-//!   + the user's issue record (absent) + `CouponIssued`, in one transaction. The bound is
+//! - issue: the source's counters moved in place (`left − 1`, never below zero; `issued + 1`),
+//!   the user's issue record (absent) and `CouponIssued`, in one transaction. The bound is
 //!   what keeps `issued` from passing `quantity` with no version to race on, and the absent
 //!   condition what keeps a user from a second coupon, under any concurrency.
 //!
