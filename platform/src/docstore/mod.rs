@@ -273,11 +273,22 @@ impl Commit {
             + usize::from(self.needs_outbox_item())
     }
 
-    /// The write that carries the commit's events: its first put or add, if it has one.
+    /// The write that carries the commit's events: its first put, else its first add.
+    ///
+    /// A put first, because a put's stream image is its request: LocalStack (2026.3) makes
+    /// an update's image by reading the item after writing it, so two updates racing on one
+    /// hot item (a coupon source, a product's stock) can both show the second one's events,
+    /// and the first one's are never published. DynamoDB itself has no such race; the put
+    /// is also the smaller, uncontested item (the issue record, the reservation).
     pub fn carrier(&self) -> Option<usize> {
-        self.writes
-            .iter()
-            .position(|w| matches!(w, Write::Put { .. } | Write::Add { .. }))
+        let first = |put: bool| {
+            self.writes.iter().position(|w| match w {
+                Write::Put { .. } => put,
+                Write::Add { .. } => !put,
+                _ => false,
+            })
+        };
+        first(true).or_else(|| first(false))
     }
 
     /// Whether the events need an item of their own: there are some, and no write carries them.
@@ -509,7 +520,7 @@ pub fn retry_without_backoff() {
     WITHOUT_BACKOFF.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn pause_before_retry(retry: u32) {
+pub(crate) async fn pause_before_retry(retry: u32) {
     if WITHOUT_BACKOFF.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::task::yield_now().await;
     } else {
