@@ -131,7 +131,7 @@ impl Intercept for Count {
                 table: table_name(input),
                 consistent_read: consistent_read(input),
                 write_units: write_capacity(input),
-                changes: index_writes::changes(input),
+                changes: index_writes::changes(input, self.requests.indexed.projection()),
                 ..Facts::default()
             },
             "sns" => Facts {
@@ -623,7 +623,8 @@ pub async fn bill(settings: Settings) -> BenchResult<String> {
                 t.since(&requests_before.get(k).copied().unwrap_or_default()),
             )
         })
-        .filter(|(_, t)| t.requests > 0)
+        // Index writes are billed units without a request of their own.
+        .filter(|(_, t)| t.requests > 0 || t.write_units > 0.0)
         .collect();
     let invocations: BTreeMap<String, FunctionStats> = invocations_after
         .iter()

@@ -221,7 +221,8 @@ impl Stack {
             subscriptions: Vec::new(),
             functions: Vec::new(),
         };
-        for (id, _) in of("AWS::DynamoDB::Table") {
+        for (id, resource) in of("AWS::DynamoDB::Table") {
+            index_projections(&reader, &id, &resource)?;
             let name = local_name(&id, "Table");
             let service = Service::from_name(&name).ok_or_else(|| {
                 TemplateError::new(
@@ -320,6 +321,33 @@ const TABLE: &str = "AWS::DynamoDB::Table";
 fn properties(resource: &Value) -> &Value {
     static EMPTY: Value = Value::Null;
     field(resource, "Properties").unwrap_or(&EMPTY)
+}
+
+/// Every index of a table projects what the store's table creation and queries assume
+/// ([`platform::dynamo::INDEX_PROJECTION`]): the template and the code must not disagree.
+fn index_projections(reader: &Reader, id: &str, resource: &Value) -> Result<(), TemplateError> {
+    let indexes = field(properties(resource), "GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, index) in indexes.iter().enumerate() {
+        let at = format!("Resources.{id}.Properties.GlobalSecondaryIndexes[{i}].Projection");
+        let projection = field(index, "Projection")
+            .and_then(|p| field(p, "ProjectionType"))
+            .ok_or_else(|| TemplateError::new(&at, "no ProjectionType"))?;
+        let projection = reader.text(projection, &at)?;
+        if projection != platform::dynamo::INDEX_PROJECTION {
+            return Err(TemplateError::new(
+                at,
+                format!(
+                    "ProjectionType {projection}; the document store reads its indexes as {} \
+                     (platform::dynamo::INDEX_PROJECTION)",
+                    platform::dynamo::INDEX_PROJECTION
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn queue(

@@ -199,6 +199,11 @@ fn what_the_local_system_cannot_apply_is_refused_by_name() {
             "only rate(<n> <unit>) schedules are run locally",
         ),
         (
+            "Projection: { ProjectionType: KEYS_ONLY }",
+            "Projection: { ProjectionType: ALL }",
+            "ProjectionType ALL; the document store reads its indexes as KEYS_ONLY",
+        ),
+        (
             "{\"exists\": true}",
             "{\"anything-but\": \"OUTBOX#\"}",
             "UserRelayFunction.Properties.Events.Outbox.FilterCriteria.Filters[0].Pattern",

@@ -354,6 +354,62 @@ pub async fn secondary_indexes_are_sparse_and_sorted(s: Subject) {
     assert_eq!(ids(due), ["o-3"]);
 }
 
+/// An index answers items as they are now, not as they were when they entered it: the
+/// DynamoDB adapter's indexes hold keys only and it reads the items.
+pub async fn an_index_answers_items_as_they_are_now(s: Subject) {
+    let store = &s.store;
+    let listed = |id: &str| Some(IndexKey::new("PRODUCTS", format!("pen#{id}")));
+    for id in ["p-1", "p-2", "p-3"] {
+        let write = put(
+            &format!("P#{id}"),
+            "P",
+            json!({"id": id, "name": "pen", "stock": 5}),
+            Expect::Absent,
+        )
+        .indexed(listed(id), None)
+        .counting(["stock"]);
+        store.commit(Commit::new().write(write)).await.unwrap();
+    }
+    // p-1's body replaced, p-2's counter moved, p-3 renamed out of the list's range.
+    let p1 = store.get(&Key::new("P#p-1", "P")).await.unwrap().unwrap();
+    let renamed = Write::replace(&p1, &json!({"id": "p-1", "name": "ink pen", "stock": 5}));
+    store
+        .commit(Commit::new().write(renamed.unwrap()))
+        .await
+        .unwrap();
+    let take = Write::add(Key::new("P#p-2", "P"), [("stock", -2)]);
+    store.commit(Commit::new().write(take)).await.unwrap();
+    let p3 = store.get(&Key::new("P#p-3", "P")).await.unwrap().unwrap();
+    let moved = put("P#p-3", "P", json!({"id": "p-3"}), Expect::Version(p3.version))
+        .indexed(Some(IndexKey::new("PRODUCTS", "zz#p-3")), None);
+    store.commit(Commit::new().write(moved)).await.unwrap();
+    let page = store
+        .query(Query::partition(Index::Gsi1, "PRODUCTS").prefix("pen#"))
+        .await
+        .unwrap();
+    let bodies: Vec<_> = page.items.iter().map(|i| i.body.clone()).collect();
+    assert_eq!(
+        bodies,
+        [
+            json!({"id": "p-1", "name": "ink pen", "stock": 5}),
+            json!({"id": "p-2", "name": "pen", "stock": 3}),
+        ]
+    );
+    assert_eq!(page.items[1].version, 2, "read as it is, version and all");
+    // A deleted item is no longer answered.
+    let gone = Write::Delete {
+        key: Key::new("P#p-1", "P"),
+        expect: Expect::Version(2),
+    };
+    store.commit(Commit::new().write(gone)).await.unwrap();
+    let page = store
+        .query(Query::partition(Index::Gsi1, "PRODUCTS"))
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.items.iter().map(|i| i.body["id"].clone()).collect();
+    assert_eq!(ids, [json!("p-2"), json!("p-3")]);
+}
+
 pub async fn racing_writers_each_win_once(s: Subject) {
     let key = Key::new("COUNTER", "C");
     s.store
@@ -592,6 +648,7 @@ macro_rules! docstore_conformance {
             a_processed_key_is_done_once_and_remembers_its_outcome,
             queries_page_through_a_partition_in_either_order,
             secondary_indexes_are_sparse_and_sorted,
+            an_index_answers_items_as_they_are_now,
             racing_writers_each_win_once,
             counters_move_in_place_under_their_bound,
             concurrent_adds_all_land_without_a_retry,

@@ -1,6 +1,6 @@
 //! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
 //! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
-//! `gsi2`, all attributes projected), an optional `ttl`, and a number `c_<name>` for each
+//! `gsi2`, keys projected only: see [`query`]), an optional `ttl`, and a number `c_<name>` for each
 //! counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no read; a read
 //! puts them back into the body).
 //!
@@ -23,14 +23,15 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
-    Write, decode_cursor, encode_cursor,
+    Commit, CommitError, ConflictAt, DocStore, Expect, IndexKey, Item, Key, Page, Query, Write,
 };
 use crate::dynamo::{self, Client, cancellation_codes, condition_failed_at, epoch_seconds};
 use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
 use contract::Envelope;
+
+mod query;
 
 pub struct DynamoDocStore {
     client: Client,
@@ -419,93 +420,7 @@ impl DocStore for DynamoDocStore {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        let (index_name, pk_name, sk_name) = match query.index {
-            Index::Table => (None, "pk", "sk"),
-            Index::Gsi1 => (Some("gsi1"), "gsi1pk", "gsi1sk"),
-            Index::Gsi2 => (Some("gsi2"), "gsi2pk", "gsi2sk"),
-        };
-        let mut expression = "#pk = :pk".to_owned();
-        let mut values = HashMap::from([(":pk".to_owned(), s(&query.pk))]);
-        match (&query.sk_max, query.sk_prefix.is_empty()) {
-            (Some(max), true) => {
-                expression.push_str(" AND #sk <= :max");
-                values.insert(":max".to_owned(), s(max));
-            }
-            (Some(max), false) => {
-                expression.push_str(" AND #sk BETWEEN :low AND :max");
-                values.insert(":low".to_owned(), s(&query.sk_prefix));
-                values.insert(":max".to_owned(), s(max));
-            }
-            (None, false) => {
-                expression.push_str(" AND begins_with(#sk, :prefix)");
-                values.insert(":prefix".to_owned(), s(&query.sk_prefix));
-            }
-            (None, true) => {}
-        }
-        let start = match &query.cursor {
-            None => None,
-            Some(cursor) => {
-                let map: HashMap<String, String> = serde_json::from_value(decode_cursor(cursor)?)
-                    .map_err(|_| StoreError::InvalidCursor)?;
-                // A cursor names the last item's whole key, table and index, and nothing
-                // else, inside this query's partition and range, or it is not ours.
-                let names: std::collections::BTreeSet<&str> =
-                    ["pk", "sk", pk_name, sk_name].into_iter().collect();
-                let exact = map.len() == names.len() && names.iter().all(|k| map.contains_key(*k));
-                if !exact
-                    || !super::cursor_within(&query, &map[pk_name], &map[sk_name])
-                    || !super::key_fits(&map["pk"], &map["sk"])
-                {
-                    return Err(StoreError::InvalidCursor);
-                }
-                Some(
-                    map.into_iter()
-                        .map(|(k, v)| (k, AttributeValue::S(v)))
-                        .collect::<Attributes>(),
-                )
-            }
-        };
-        let limit = query.limit.max(1);
-        let mut names = HashMap::from([("#pk".to_owned(), pk_name.to_owned())]);
-        if expression.contains("#sk") {
-            names.insert("#sk".to_owned(), sk_name.to_owned());
-        }
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_index_name(index_name.map(str::to_owned))
-            .key_condition_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(!query.descending)
-            // One more than asked, to know whether a next page exists.
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .set_consistent_read(index_name.is_none().then_some(true))
-            .send()
-            .await
-            .map_err(dynamo::store_error)?;
-        let raw = out.items.unwrap_or_default();
-        let more = raw.len() > limit;
-        let items = raw
-            .iter()
-            .take(limit)
-            .map(item_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let cursor = match (more, raw.get(limit.saturating_sub(1))) {
-            (true, Some(last)) => {
-                let mut position = serde_json::Map::new();
-                for name in ["pk", "sk", pk_name, sk_name] {
-                    if let Some(v) = text(last, name) {
-                        position.insert(name.to_owned(), serde_json::Value::String(v));
-                    }
-                }
-                Some(encode_cursor(&serde_json::Value::Object(position)))
-            }
-            _ => None,
-        };
-        Ok(Page { items, cursor })
+        query::query(self, query).await
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
