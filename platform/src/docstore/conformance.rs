@@ -380,8 +380,13 @@ pub async fn an_index_answers_items_as_they_are_now(s: Subject) {
     let take = Write::add(Key::new("P#p-2", "P"), [("stock", -2)]);
     store.commit(Commit::new().write(take)).await.unwrap();
     let p3 = store.get(&Key::new("P#p-3", "P")).await.unwrap().unwrap();
-    let moved = put("P#p-3", "P", json!({"id": "p-3"}), Expect::Version(p3.version))
-        .indexed(Some(IndexKey::new("PRODUCTS", "zz#p-3")), None);
+    let moved = put(
+        "P#p-3",
+        "P",
+        json!({"id": "p-3"}),
+        Expect::Version(p3.version),
+    )
+    .indexed(Some(IndexKey::new("PRODUCTS", "zz#p-3")), None);
     store.commit(Commit::new().write(moved)).await.unwrap();
     let page = store
         .query(Query::partition(Index::Gsi1, "PRODUCTS").prefix("pen#"))

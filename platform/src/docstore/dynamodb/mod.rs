@@ -15,9 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
@@ -294,6 +292,21 @@ fn transact_item(
     Ok(item.build())
 }
 
+/// A single write's answer: its failed condition is a conflict at the commit's one write.
+fn single_write_answer<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), CommitError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+            Err(CommitError::Conflict(ConflictAt::Write(0)))
+        }
+        Err(e) => Err(dynamo::store_error(e).into()),
+    }
+}
+
 impl DynamoDocStore {
     /// The cheap path: one conditional single-item write (a put with the events it carries).
     async fn write_one(&self, write: &Write, events: &[Envelope]) -> Result<(), CommitError> {
@@ -317,18 +330,7 @@ impl DynamoDocStore {
                     .set_expression_attribute_values(Some(add.values))
                     .send()
                     .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(UpdateItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
-                        Err(conflict())
-                    }
-                    Err(e) => Err(dynamo::store_error(e).into()),
-                }
+                single_write_answer(result)
             }
             Write::Put { .. } => {
                 let result = self
@@ -340,18 +342,7 @@ impl DynamoDocStore {
                     .set_expression_attribute_values(values)
                     .send()
                     .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(PutItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
-                        Err(conflict())
-                    }
-                    Err(e) => Err(dynamo::store_error(e).into()),
-                }
+                single_write_answer(result)
             }
             Write::Delete { key, .. } => {
                 let result = self
@@ -363,18 +354,7 @@ impl DynamoDocStore {
                     .set_expression_attribute_values(values)
                     .send()
                     .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(DeleteItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
-                        Err(conflict())
-                    }
-                    Err(e) => Err(dynamo::store_error(e).into()),
-                }
+                single_write_answer(result)
             }
             Write::Check { key, expect } => {
                 let current = self.get(key).await?;
