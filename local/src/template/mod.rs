@@ -222,7 +222,7 @@ impl Stack {
             functions: Vec::new(),
         };
         for (id, resource) in of("AWS::DynamoDB::Table") {
-            index_projections(&reader, &id, &resource)?;
+            index_projections(&reader, &id, resource)?;
             let name = local_name(&id, "Table");
             let service = Service::from_name(&name).ok_or_else(|| {
                 TemplateError::new(
