@@ -237,8 +237,13 @@ fn sns_billed(input: &Input) -> (u64, u64) {
 }
 
 /// The size of an item by DynamoDB's rules: names plus values.
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+pub fn item_size<'a>(
+    attributes: impl IntoIterator<Item = (&'a String, &'a AttributeValue)>,
+) -> usize {
+    attributes
+        .into_iter()
+        .map(|(k, v)| k.len() + value_size(v))
+        .sum()
 }
 
 fn value_size(v: &AttributeValue) -> usize {

@@ -78,11 +78,8 @@ fn indexed(item: &Attributes, projection: Projection) -> Indexed {
         Projection::KeysOnly => {
             let keys = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"];
             item_size(
-                &item
-                    .iter()
-                    .filter(|(name, _)| keys.contains(&name.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                item.iter()
+                    .filter(|(name, _)| keys.contains(&name.as_str())),
             )
         }
     };

@@ -51,6 +51,7 @@ pub fn floor(placed: &[Placed], invocations: &BTreeMap<String, FunctionStats>) -
             write_units += 2.0 * items as f64 + 1.0;
             ms("dynamodb", "TransactWriteItems")
         } else {
+            // The failed order, and its entry into the buyer's list.
             write_units += 1.0 + 1.0;
             ms("dynamodb", "PutItem")
         };

@@ -1,14 +1,15 @@
 //! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
 //! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
-//! `gsi2`, keys projected only: see [`query`]), an optional `ttl`, and a number `c_<name>` for each
-//! counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no read; a read
-//! puts them back into the body).
+//! `gsi2`, keys projected only: see [`query`]), an optional `ttl`, and a number `c_<name>`
+//! for each counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no
+//! read; a read puts them back into the body).
 //!
-//! A commit's events ride on its first put: that item carries them in `events` (see
-//! [`crate::outbox`]), so the stream record of the write is the outbox. A commit without a
-//! put carries them on one outbox item instead. When that leaves one item to write — a put
-//! with or without events, a delete without — the commit is one conditional
-//! `PutItem`/`DeleteItem` (one write unit per KiB); anything else is one `TransactWriteItems`
+//! A commit's events ride on the write [`Commit::carrier`] names (its first put, else its
+//! first add): that item carries them in `events` (see [`crate::outbox`]), so the stream
+//! record of the write is the outbox. A commit with neither carries them on one outbox item
+//! instead. When that leaves one item to write — a put or an add with or without events, a
+//! delete without — the commit is one conditional `PutItem`/`UpdateItem`/`DeleteItem` (one
+//! write unit per KiB); anything else is one `TransactWriteItems`
 //! of the writes, then the processed-key record, then the outbox item (every item billed
 //! twice).
 
@@ -311,7 +312,6 @@ impl DynamoDocStore {
     /// The cheap path: one conditional single-item write (a put with the events it carries).
     async fn write_one(&self, write: &Write, events: &[Envelope]) -> Result<(), CommitError> {
         let (expression, values) = write.expect().map(condition).unwrap_or_default();
-        let conflict = || CommitError::Conflict(ConflictAt::Write(0));
         match write {
             Write::Add {
                 key,
@@ -362,7 +362,11 @@ impl DynamoDocStore {
                     Expect::Absent => current.is_none(),
                     Expect::Version(v) => current.is_some_and(|i| i.version == *v),
                 };
-                if ok { Ok(()) } else { Err(conflict()) }
+                if ok {
+                    Ok(())
+                } else {
+                    Err(CommitError::Conflict(ConflictAt::Write(0)))
+                }
             }
         }
     }

@@ -13,13 +13,13 @@
 //! would have a moment later: a page may hold fewer items than its limit, and still have a
 //! cursor.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::{Attributes, DynamoDocStore, item_from, s, text};
 use crate::docstore::{
-    Index, Page, Query, cursor_within, decode_cursor, encode_cursor, pause_before_retry,
+    Index, Page, Query, cursor_within, decode_cursor, encode_cursor, key_fits, pause_before_retry,
 };
 use crate::dynamo;
 use crate::errors::StoreError;
@@ -126,12 +126,11 @@ fn start_key(
 ) -> Result<Attributes, StoreError> {
     let map: HashMap<String, String> =
         serde_json::from_value(decode_cursor(cursor)?).map_err(|_| StoreError::InvalidCursor)?;
-    let names: std::collections::BTreeSet<&str> =
-        ["pk", "sk", pk_name, sk_name].into_iter().collect();
+    let names: BTreeSet<&str> = ["pk", "sk", pk_name, sk_name].into_iter().collect();
     let exact = map.len() == names.len() && names.iter().all(|k| map.contains_key(*k));
     if !exact
         || !cursor_within(query, &map[pk_name], &map[sk_name])
-        || !crate::docstore::key_fits(&map["pk"], &map["sk"])
+        || !key_fits(&map["pk"], &map["sk"])
     {
         return Err(StoreError::InvalidCursor);
     }
