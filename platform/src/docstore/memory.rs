@@ -1,11 +1,14 @@
 //! The in-memory document store: one lock over the table, so every commit is atomic and
-//! every condition is checked against the latest state, as DynamoDB transactions are.
+//! every condition is checked against the latest state, as DynamoDB transactions are. When
+//! asked ([`MemoryDocStore::with_limits`]) it also enforces DynamoDB's per-item write rate
+//! and refuses writes to items a transaction holds ([`super::limits`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::limits::{Cost, Elapsed, ItemLimits, LimitReport, Limiter};
 use super::{
     Commit, CommitError, ConflictAt, DocStore, Expect, Index, IndexKey, Item, Key, Page, Query,
     Write, decode_cursor, encode_cursor,
@@ -17,6 +20,16 @@ use crate::outbox::MemoryOutbox;
 struct Table {
     items: BTreeMap<Key, Item>,
     processed: HashMap<String, String>,
+    limiter: Option<Limiter>,
+}
+
+impl Table {
+    /// Bills a commit that reached the items, when limits are enforced.
+    fn bill(&mut self, costs: Option<&[Cost]>, committed: bool) {
+        if let (Some(limiter), Some(costs)) = (&mut self.limiter, costs) {
+            limiter.bill(costs, committed);
+        }
+    }
 }
 
 pub struct MemoryDocStore {
@@ -30,6 +43,21 @@ impl MemoryDocStore {
             table: Mutex::new(Table::default()),
             outbox,
         }
+    }
+
+    /// The same store, enforcing `limits` with time from `now` (see [`super::limits`]).
+    pub fn with_limits(self, limits: ItemLimits, now: Elapsed) -> Self {
+        self.lock().limiter = Some(Limiter::new(limits, now));
+        self
+    }
+
+    /// What the limits saw so far (all zero without limits).
+    pub fn limit_report(&self) -> LimitReport {
+        self.lock()
+            .limiter
+            .as_ref()
+            .map(Limiter::report)
+            .unwrap_or_default()
     }
 
     pub fn outbox(&self) -> &Arc<MemoryOutbox> {
@@ -209,22 +237,41 @@ impl DocStore for MemoryDocStore {
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
         commit.check()?;
-        let mut table = self.lock();
-        // Every condition against the table as it is, before anything is written.
-        let mut after = Vec::with_capacity(commit.writes.len());
+        let mut guard = self.lock();
+        let table = &mut *guard;
         for (i, write) in commit.writes.iter().enumerate() {
             if commit.writes[..i].iter().any(|w| w.key() == write.key()) {
                 return Err(StoreError::Refused("a commit may touch each item once".into()).into());
             }
-            let item = written(table.items.get(write.key()), write)
-                .map_err(|()| CommitError::Conflict(ConflictAt::Write(i)))?;
-            after.push((write.key().clone(), item));
+        }
+        let costs = match &mut table.limiter {
+            Some(limiter) => {
+                let costs = Limiter::costs(&commit, |key| table.items.get(key).cloned());
+                limiter
+                    .admit(&costs)
+                    .map_err(|_| CommitError::Store(StoreError::Throttled))?;
+                Some(costs)
+            }
+            None => None,
+        };
+        let refused = |table: &mut Table, at: ConflictAt| {
+            table.bill(costs.as_deref(), false);
+            CommitError::Conflict(at)
+        };
+        // Every condition against the table as it is, before anything is written.
+        let mut after = Vec::with_capacity(commit.writes.len());
+        for (i, write) in commit.writes.iter().enumerate() {
+            match written(table.items.get(write.key()), write) {
+                Ok(item) => after.push((write.key().clone(), item)),
+                Err(()) => return Err(refused(table, ConflictAt::Write(i))),
+            }
         }
         if let Some((key, _)) = &commit.processed
             && table.processed.contains_key(key)
         {
-            return Err(CommitError::Conflict(ConflictAt::Processed));
+            return Err(refused(table, ConflictAt::Processed));
         }
+        table.bill(costs.as_deref(), true);
         for (key, item) in after {
             match item {
                 Some(item) => {

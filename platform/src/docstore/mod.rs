@@ -27,6 +27,7 @@ use crate::errors::StoreError;
 
 #[cfg(feature = "aws")]
 pub mod dynamodb;
+pub mod limits;
 pub mod memory;
 pub mod refusing;
 
