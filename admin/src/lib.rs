@@ -1,6 +1,19 @@
-//! `shop-admin`: what an operator does with AWS credentials rather than an API token. Today
-//! one thing, the bootstrap of the first administrator: no API can grant a role until an
-//! admin exists, and an address alone never makes one (anyone may sign up with any address).
+//! `shop-admin`: what an operator does with AWS credentials rather than an API token, on a
+//! deployed stack or on the local system on AWS APIs ([`system`]):
+//! - the dead-letter and relay-failure queues: their depths, their messages decoded, and the
+//!   redrive of a dead-letter queue's messages to their queue ([`dlq`], [`message`]);
+//! - an order's saga: its state, each step's, and its timeline ([`saga`]);
+//! - a user's role, and so the bootstrap of the first administrator: no API can grant a role
+//!   until an admin exists, and an address alone never makes one (anyone may sign up with
+//!   any address).
+//!
+//! The logic is here, on small ports where it meets AWS; `main.rs` parses the command line
+//! and prints.
+
+pub mod dlq;
+pub mod message;
+pub mod saga;
+pub mod system;
 
 use aws_sdk_dynamodb::Client;
 use platform::docstore::dynamodb::DynamoDocStore;
@@ -21,8 +34,38 @@ pub enum AdminError {
     BadEmail(String),
     #[error("no user {0} in table {1}")]
     NoSuchUser(String, String),
-    #[error("the user table cannot be used: {0}")]
+    #[error("the table cannot be used: {}", platform::errors::chain(.0))]
     Store(#[from] platform::errors::StoreError),
+    /// The command asks for something that is not there to ask for (a queue of another
+    /// name, a redrive of what cannot go back): the operator's to change.
+    #[error("{0}")]
+    Usage(String),
+    /// Something the command needs is not there (a stack output, a queue, a message).
+    #[error("{0}")]
+    Missing(String),
+    /// An AWS call failed.
+    #[error("{what}: {reason}")]
+    Aws { what: String, reason: String },
+    /// Failed part way; what was done before is reported.
+    #[error("{0}")]
+    Partly(String),
+}
+
+/// An AWS call's error, with what was being done.
+pub(crate) fn aws<E: std::error::Error>(what: impl Into<String>) -> impl FnOnce(E) -> AdminError {
+    let what = what.into();
+    move |e| AdminError::Aws {
+        what,
+        // The SDK's errors say little in `Display`; this prints their causes too.
+        reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+impl AdminError {
+    /// Whether the command line was wrong (exit code 2) rather than the work failing (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, AdminError::Usage(_) | AdminError::BadEmail(_))
+    }
 }
 
 /// Gives the user `role`, straight on the user table; returns who they are, for the
