@@ -56,6 +56,10 @@ fn undo(answer: Option<bool>) -> &'static str {
     }
 }
 
+fn time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// The saga as the operator reads it.
 pub fn render(saga: &Saga) -> String {
     let o = &saga.order;
@@ -66,11 +70,7 @@ pub fn render(saga: &Saga) -> String {
     line("user", o.user_id.clone());
     line(
         "created",
-        format!(
-            "{}, expires {}",
-            o.created_at.to_rfc3339(),
-            o.expires_at.to_rfc3339()
-        ),
+        format!("{}, expires {}", time(o.created_at), time(o.expires_at)),
     );
     line(
         "amounts",
@@ -120,23 +120,20 @@ pub fn render(saga: &Saga) -> String {
         );
     }
     out.push_str(&format!(
-        "timeline ({} events, as seen)\n",
+        "timeline ({} events, as they occurred; seen: when the order service recorded it)\n",
         saga.timeline.len()
     ));
-    let width = saga
-        .timeline
-        .iter()
-        .map(|e| e.event_type.len())
-        .max()
-        .unwrap_or(0);
-    for e in &saga.timeline {
+    let mut events: Vec<&TimelineEntry> = saga.timeline.iter().collect();
+    events.sort_by_key(|e| (e.occurred_at, e.seen_at));
+    let width = events.iter().map(|e| e.event_type.len()).max().unwrap_or(0);
+    for e in events {
+        let late = (e.seen_at - e.occurred_at).num_milliseconds() as f64 / 1000.0;
         out.push_str(&format!(
-            "  {}  {:<width$}  {:<13}  {}\n",
-            e.seen_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "  {}  {:<width$}  {:<13}  {}  seen +{late:.1} s\n",
+            time(e.occurred_at),
             e.event_type,
             e.source,
-            e.event_id
+            e.event_id,
         ));
     }
     out
@@ -224,15 +221,16 @@ mod tests {
             event_type: kind.into(),
             source: source.into(),
             occurred_at: at(s),
-            seen_at: at(s),
+            // Seen in one batch, later.
+            seen_at: at(3) + chrono::Duration::milliseconds(500),
             causation_id: None,
         };
         let mut saga = Saga {
             order,
             timeline: vec![
+                entry("e-3", "OrderConfirmed", "order", 3),
                 entry("e-1", "OrderCreated", "order", 1),
                 entry("e-2", "StockReserved", "product", 2),
-                entry("e-3", "OrderConfirmed", "order", 3),
             ],
         };
         let text = render(&saga);
@@ -243,7 +241,16 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("undo"), "{text}");
-        assert!(text.contains("timeline (3 events, as seen)"), "{text}");
+        assert!(
+            text.contains("timeline (3 events, as they occurred"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  2026-05-01T10:00:02.000Z  StockReserved   product        e-2  seen +1.5 s\n"
+            ),
+            "{text}"
+        );
         let events: Vec<&str> = lines
             .iter()
             .filter_map(|l| l.split_whitespace().nth(1))
