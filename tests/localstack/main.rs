@@ -10,6 +10,7 @@ mod docstore;
 mod outbox;
 mod queues;
 mod saga_tables;
+mod shop_admin;
 mod signing_keys;
 mod sns;
 mod system;
