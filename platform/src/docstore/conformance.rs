@@ -643,6 +643,49 @@ pub async fn a_foreign_cursor_is_refused(s: Subject) {
     }
 }
 
+/// `get_many` answers every key in the order asked, absent ones as `None`, over more keys
+/// than one DynamoDB batch holds, a key named twice included, counters in their bodies.
+pub async fn many_items_are_read_at_once_in_the_order_asked(s: Subject) {
+    let store = &s.store;
+    let mut commit = Commit::new();
+    for n in 0..60 {
+        commit = commit.write(put(
+            &format!("SHARD#{n}"),
+            "S",
+            json!({"n": n}),
+            Expect::Absent,
+        ));
+    }
+    store.commit(commit).await.unwrap();
+    let counted = Write::add(Key::new("SHARD#counted", "S"), [("left", 7)])
+        .or_create(&json!({"name": "counted"}))
+        .unwrap();
+    store.commit(Commit::new().write(counted)).await.unwrap();
+    // 120 present and absent keys, backwards, one twice, and the counter item.
+    let mut keys: Vec<Key> = (0..120)
+        .rev()
+        .map(|n| Key::new(format!("SHARD#{n}"), "S"))
+        .collect();
+    keys.push(Key::new("SHARD#3", "S"));
+    keys.push(Key::new("SHARD#counted", "S"));
+    let items = store.get_many(&keys).await.unwrap();
+    assert_eq!(items.len(), keys.len());
+    for (key, item) in keys.iter().zip(&items) {
+        let n: Option<u64> = key.pk.trim_start_matches("SHARD#").parse().ok();
+        match (n, item) {
+            (Some(n), Some(item)) if n < 60 => {
+                assert_eq!((&item.key, &item.body), (key, &json!({"n": n})))
+            }
+            (Some(n), None) if n >= 60 => {}
+            (None, Some(item)) => {
+                assert_eq!(item.body, json!({"name": "counted", "left": 7}))
+            }
+            other => panic!("{key:?}: {other:?}"),
+        }
+    }
+    assert_eq!(store.get_many(&[]).await.unwrap(), Vec::new());
+}
+
 #[macro_export]
 macro_rules! docstore_conformance {
     ($subject:expr) => {
@@ -659,6 +702,7 @@ macro_rules! docstore_conformance {
             concurrent_adds_all_land_without_a_retry,
             counters_need_an_object_holding_integers,
             a_foreign_cursor_is_refused,
+            many_items_are_read_at_once_in_the_order_asked,
         );
     };
     (@cases $subject:expr; $($case:ident),* $(,)?) => {

@@ -30,6 +30,7 @@ pub mod dynamodb;
 pub mod limits;
 pub mod memory;
 pub mod refusing;
+pub mod shards;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -439,6 +440,17 @@ impl Page {
 pub trait DocStore: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
 
+    /// The items at `keys`, in their order (`None`: absent), as they were a moment ago:
+    /// DynamoDB reads them in `BatchGetItem`s, eventually consistent. For a sum over shards,
+    /// never for a write's condition.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            items.push(self.get(key).await?);
+        }
+        Ok(items)
+    }
+
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError>;
@@ -521,7 +533,8 @@ pub fn retry_without_backoff() {
     WITHOUT_BACKOFF.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-pub(crate) async fn pause_before_retry(retry: u32) {
+/// Waits [`backoff`] before retry number `retry` (a yield only in the simulation).
+pub async fn pause_before_retry(retry: u32) {
     if WITHOUT_BACKOFF.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::task::yield_now().await;
     } else {

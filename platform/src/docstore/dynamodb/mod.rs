@@ -403,6 +403,10 @@ impl DocStore for DynamoDocStore {
         out.item.as_ref().map(item_from).transpose()
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        query::get_many(self, keys).await
+    }
+
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         query::query(self, query).await
     }

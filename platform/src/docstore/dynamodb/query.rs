@@ -116,6 +116,25 @@ pub(super) async fn query(store: &DynamoDocStore, query: Query) -> Result<Page, 
     Ok(Page { items, cursor })
 }
 
+/// The items at `keys`, in their order, read in `BatchGetItem`s (see [`batch_get`]).
+pub(super) async fn get_many(
+    store: &DynamoDocStore,
+    keys: &[crate::docstore::Key],
+) -> Result<Vec<Option<crate::docstore::Item>>, StoreError> {
+    // DynamoDB refuses a batch naming a key twice.
+    let distinct: BTreeSet<&crate::docstore::Key> = keys.iter().collect();
+    let entries: Vec<Attributes> = distinct.into_iter().map(super::key_attributes).collect();
+    let found = batch_get(store, &entries).await?;
+    keys.iter()
+        .map(|k| {
+            found
+                .get(&(Some(k.pk.clone()), Some(k.sk.clone())))
+                .map(item_from)
+                .transpose()
+        })
+        .collect()
+}
+
 /// The start key a cursor names: the last item's whole key, table and index, and nothing
 /// else, inside this query's partition and range, or it is not ours.
 fn start_key(
