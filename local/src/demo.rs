@@ -74,6 +74,7 @@ pub async fn seed(services: &Services) -> Result<Demo, DemoError> {
             issuable_from: now - Duration::minutes(1),
             issuable_until: now + Duration::days(30),
             coupon_valid_days: 7,
+            expected_issues_per_second: None,
         })
         .await
         .map_err(failed)?;

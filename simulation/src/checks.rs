@@ -122,18 +122,28 @@ fn balances(w: &Snapshot<'_>) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Every coupon source, its counts summed over its shards, with its issue records.
 fn sources(w: &Snapshot<'_>) -> Vec<(coupon_source_service::domain::CouponSource, usize)> {
+    use coupon_source_service::repo::ShardCount;
     let items = w.items(Service::CouponSource);
-    parsed::<coupon_source_service::domain::CouponSource>(items, |i| i.key.sk == "SOURCE")
-        .into_iter()
-        .map(|(item, s)| {
-            let records = items
-                .iter()
-                .filter(|i| i.key.pk == item.key.pk && i.key.sk.starts_with("USER#"))
-                .count();
-            (s, records)
-        })
-        .collect()
+    let shard = |i: &Item| i.key.pk.contains("#SHARD#");
+    let shards = parsed::<ShardCount>(items, |i| i.key.sk == "SOURCE" && shard(i));
+    parsed::<coupon_source_service::domain::CouponSource>(items, |i| {
+        i.key.sk == "SOURCE" && !shard(i)
+    })
+    .into_iter()
+    .map(|(item, mut s)| {
+        for (_, count) in shards.iter().filter(|(_, c)| c.source_id == s.source_id) {
+            s.issued += count.issued;
+            s.left += count.left;
+        }
+        let records = items
+            .iter()
+            .filter(|i| i.key.pk == item.key.pk && i.key.sk.starts_with("USER#"))
+            .count();
+        (s, records)
+    })
+    .collect()
 }
 
 /// Checked after every step: nothing is ever out of balance, even mid-saga.

@@ -37,9 +37,12 @@ pub struct Faults {
     pub long_delay: f64,
     /// Two requests or deliveries run at once, racing on the same values.
     pub race: f64,
-    /// A store call is refused as DynamoDB refuses under load (throttling, a transaction
-    /// conflict): nothing done, the caller retries or fails and is retried.
+    /// A store call is refused as DynamoDB throttles under load: nothing done, the caller
+    /// retries or fails and is retried.
     pub throttle: f64,
+    /// A transaction is refused as meeting another on one of its items
+    /// (`TransactionConflict`): nothing done, retried likewise.
+    pub transaction_conflict: f64,
 }
 
 impl Default for Faults {
@@ -53,6 +56,7 @@ impl Default for Faults {
             long_delay: 0.01,
             race: 0.3,
             throttle: 0.02,
+            transaction_conflict: 0.05,
         }
     }
 }
@@ -70,6 +74,7 @@ impl Faults {
             long_delay: f(self.long_delay),
             race: f(self.race),
             throttle: f(self.throttle),
+            transaction_conflict: f(self.transaction_conflict),
         }
     }
 
@@ -83,6 +88,7 @@ impl Faults {
             long_delay: 0.0,
             race: 0.0,
             throttle: 0.0,
+            transaction_conflict: 0.0,
         }
     }
 }
@@ -290,12 +296,20 @@ impl Sim {
                 drop: self.config.faults.drop,
             },
         );
-        self.w.refusals.set_rate(self.config.faults.throttle);
+        let faults = &self.config.faults;
+        self.w
+            .refusals
+            .set_rates(faults.throttle, faults.transaction_conflict);
         self.chaos().await;
-        self.w.refusals.set_rate(0.0);
-        let refused = self.w.refusals.refused();
-        if refused > 0 {
-            *self.report.faults.entry("store call refused").or_default() += refused;
+        self.w.refusals.set_rates(0.0, 0.0);
+        let (throttled, conflicts) = self.w.refusals.refused();
+        for (fault, count) in [
+            ("store call throttled", throttled),
+            ("transaction conflict", conflicts),
+        ] {
+            if count > 0 {
+                *self.report.faults.entry(fault).or_default() += count;
+            }
         }
         if self.report.violations.is_empty() {
             self.drain().await;
@@ -379,6 +393,7 @@ impl Sim {
                 Discount::Fixed { amount: Won(1_000) },
                 5_000,
                 self.config.users as i64 - 1,
+                0,
             ),
             (
                 Discount::Percent {
@@ -387,9 +402,12 @@ impl Sim {
                 },
                 0,
                 self.config.users as i64,
+                // A flash sale's rate: spread over as many shards as it has coupons, which
+                // run dry one by one while issues move to the others.
+                1_000,
             ),
         ];
-        for (discount, minimum, quantity) in discounts {
+        for (discount, minimum, quantity, rate) in discounts {
             let new = NewSource {
                 name: "sim".into(),
                 discount,
@@ -398,6 +416,7 @@ impl Sim {
                 issuable_from: now - Duration::hours(1),
                 issuable_until: now + Duration::days(30),
                 coupon_valid_days: 30,
+                expected_issues_per_second: Some(rate),
             };
             if let Ok(source) = s.coupon_sources.create(new).await {
                 // Requests race: two users at once, and each user twice at once.

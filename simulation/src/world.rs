@@ -15,7 +15,7 @@ use local::system::World;
 use platform::batch::EventHandler;
 use platform::clock::{Clock, ManualClock};
 use platform::docstore::memory::MemoryDocStore;
-use platform::docstore::refusing::Refusing;
+use platform::docstore::refusing::{Call, Refusing};
 use platform::docstore::{Commit, CommitError, DocStore, Item, Key, Page, Query};
 use platform::errors::StoreError;
 use platform::ids::SequentialIds;
@@ -62,46 +62,60 @@ impl DocStore for YieldingStore {
     }
 }
 
-/// DynamoDB refusing calls under load (throttling, a transaction meeting another) as a
-/// fault: while the rate is set, each store call is refused with that probability, drawn
-/// from a generator seeded by the run's seed.
+/// DynamoDB refusing calls under load, as faults: while the rates are set, any store call
+/// is throttled with one probability, and a transaction (a commit of several items) meets
+/// another on an item (`TransactionConflict`) with another, drawn from a generator seeded
+/// by the run's seed.
 pub struct StoreRefusals {
     rng: Mutex<ChaCha8Rng>,
-    /// The probability per call, in millionths (an atomic, so the hook stays `Fn`).
-    rate: AtomicU64,
-    refused: AtomicU64,
+    /// The probabilities per call, in millionths (atomics, so the hook stays `Fn`).
+    throttle: AtomicU64,
+    conflict: AtomicU64,
+    throttled: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 impl StoreRefusals {
     fn new(seed: u64) -> StoreRefusals {
         StoreRefusals {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x7412_0771)),
-            rate: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            throttle: AtomicU64::new(0),
+            conflict: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
         }
     }
 
-    pub fn set_rate(&self, rate: f64) {
-        let millionths = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64;
-        self.rate.store(millionths, Ordering::Relaxed);
+    pub fn set_rates(&self, throttle: f64, conflict: f64) {
+        let millionths = |rate: f64| (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64;
+        self.throttle.store(millionths(throttle), Ordering::Relaxed);
+        self.conflict.store(millionths(conflict), Ordering::Relaxed);
     }
 
-    /// How many calls were refused so far.
-    pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+    /// How many calls were throttled, and how many transactions met a conflict, so far.
+    pub fn refused(&self) -> (u64, u64) {
+        (
+            self.throttled.load(Ordering::Relaxed),
+            self.conflicts.load(Ordering::Relaxed),
+        )
     }
 
-    fn refuse(&self) -> bool {
-        let rate = self.rate.load(Ordering::Relaxed);
+    fn draw(&self, rate: &AtomicU64, count: &AtomicU64) -> bool {
+        let rate = rate.load(Ordering::Relaxed);
         if rate == 0 {
             return false;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let refused = rng.random_range(0..1_000_000) < rate;
         if refused {
-            self.refused.fetch_add(1, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
         }
         refused
+    }
+
+    fn refuse(&self, call: Call) -> bool {
+        self.draw(&self.throttle, &self.throttled)
+            || (call == Call::Transaction && self.draw(&self.conflict, &self.conflicts))
     }
 }
 
@@ -165,7 +179,7 @@ impl SimWorld {
                 let hook = refusals.clone();
                 let refusing = Refusing::new(
                     Arc::new(YieldingStore(store)),
-                    Arc::new(move || hook.refuse()),
+                    Arc::new(move |call| hook.refuse(call)),
                 );
                 Ports::new(Arc::new(refusing), Arc::new(skewed), ids.clone())
             },

@@ -84,5 +84,7 @@ async fn the_success_and_failure_sagas_on_dynamodb() {
 async fn a_hundred_users_racing_for_twenty_coupons_on_dynamodb_get_exactly_twenty() {
     let (sys, _tables) = start().await;
     let admin = sys.admin().await;
-    scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 100, 20).await;
+    scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 100, 20, 0).await;
+    // A flash sale's source: each of its 20 coupons on a shard item of its own.
+    scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 100, 20, 1_000).await;
 }

@@ -226,7 +226,7 @@ async fn racing_issues_are_exact_and_duplicate_events_change_nothing() {
     let pen = admin.product("Pen", 2_000, 20).await;
 
     // First come, first served: 100 users at once for 20 coupons.
-    scenarios::racing_for_coupons_issues_exactly_the_stock(&t, &admin, 100, 20).await;
+    scenarios::racing_for_coupons_issues_exactly_the_stock(&t, &admin, 100, 20, 0).await;
 
     // Every event of a confirmed order published again through SNS changes nothing.
     let order = lee

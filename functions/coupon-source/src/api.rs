@@ -104,6 +104,11 @@ struct CreateBody {
     /// How long an issued coupon stays usable: 1 to 365 days.
     #[schema(minimum = 1, maximum = 365)]
     coupon_valid_days: i64,
+    /// Issue requests a second expected at the peak (a flash sale): 0 to 1,000,000, none is
+    /// 0. The count is spread over one item per 50 a second (at most 100, and no more than
+    /// the quantity), so that a crowd is not limited by one item's write rate.
+    #[schema(minimum = 0, maximum = 1000000)]
+    expected_issues_per_second: Option<i64>,
 }
 
 /// Admin only: a new source of first-come coupons.
@@ -112,7 +117,7 @@ struct CreateBody {
         (status = 201, body = SourceView),
         (status = 400, description = "a malformed body"),
         (status = 403, description = "the caller is not an admin"),
-        (status = 422, description = "an invalid discount, quantity, period or validity"),
+        (status = 422, description = "an invalid discount, quantity, period, validity or expected rate"),
     ))]
 async fn create(
     State(service): State<Arc<CouponSourceService>>,
@@ -127,6 +132,7 @@ async fn create(
         issuable_from: b.issuable_from,
         issuable_until: b.issuable_until,
         coupon_valid_days: b.coupon_valid_days,
+        expected_issues_per_second: b.expected_issues_per_second,
     };
     let source = service.create(new).await.map_err(failure)?;
     Ok((StatusCode::CREATED, Json(source.into())))

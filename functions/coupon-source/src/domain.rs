@@ -27,6 +27,8 @@ pub enum PolicyError {
     Window,
     #[error("couponValidDays must be from 1 to 365")]
     ValidDays,
+    #[error("expectedIssuesPerSecond must be from 0 to 1,000,000")]
+    ExpectedRate,
 }
 
 impl PolicyError {
@@ -39,11 +41,13 @@ impl PolicyError {
             PolicyError::QuantityBelowIssued => "QUANTITY_BELOW_ISSUED",
             PolicyError::Window => "INVALID_ISSUING_WINDOW",
             PolicyError::ValidDays => "INVALID_VALID_DAYS",
+            PolicyError::ExpectedRate => "INVALID_EXPECTED_RATE",
         }
     }
 }
 
-/// A coupon source as stored: the policy and how many were issued.
+/// A coupon source: the policy and how many were issued. As stored, `issued` and `left`
+/// are the counts of its first shard (the item itself); as answered, of all its shards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponSource {
@@ -60,6 +64,27 @@ pub struct CouponSource {
     pub issuable_until: DateTime<Utc>,
     pub coupon_valid_days: u32,
     pub active: bool,
+    /// How many items its count is spread over (`platform::docstore::shards`), chosen at
+    /// creation from the expected rate of issues.
+    #[serde(default = "one_shard")]
+    pub shards: u32,
+}
+
+fn one_shard() -> u32 {
+    1
+}
+
+/// The most issues a second an admin may say to expect.
+pub const MAX_EXPECTED_RATE: u64 = 1_000_000;
+
+pub fn expected_rate(raw: Option<i64>) -> Result<u64, PolicyError> {
+    match raw {
+        None => Ok(0),
+        Some(r) => u64::try_from(r)
+            .ok()
+            .filter(|r| *r <= MAX_EXPECTED_RATE)
+            .ok_or(PolicyError::ExpectedRate),
+    }
 }
 
 pub fn name(raw: &str) -> Result<String, PolicyError> {
@@ -143,23 +168,31 @@ impl IssueRefusal {
     }
 }
 
-/// Issues one more coupon, `coupon_id`, to `user_id`, who has none of this source yet:
-/// the `CouponIssued` that tells the coupon and order services. Counting it is the store's
-/// (one coupon off `left`, under its bound), so a source read a moment ago with coupons left
-/// may still turn out sold out.
-pub fn issue(
-    source: &CouponSource,
-    coupon_id: &str,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<CouponIssued, IssueRefusal> {
+/// Whether coupons of `source` are issued now (whoever asks, whatever is left).
+pub fn issuing(source: &CouponSource, now: DateTime<Utc>) -> Result<(), IssueRefusal> {
     if !source.active {
         return Err(IssueRefusal::Inactive);
     }
     if now < source.issuable_from || now >= source.issuable_until {
         return Err(IssueRefusal::OutsideWindow);
     }
-    if source.left == 0 {
+    Ok(())
+}
+
+/// Issues one more coupon, `coupon_id`, to `user_id`, who has none of this source yet,
+/// when some shard of the source may still have one (`any_left`): the `CouponIssued` that
+/// tells the coupon and order services. Counting it is the store's (one coupon off a
+/// shard's `left`, under its bound), so a shard thought to have some may still turn out
+/// empty.
+pub fn issue(
+    source: &CouponSource,
+    any_left: bool,
+    coupon_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<CouponIssued, IssueRefusal> {
+    issuing(source, now)?;
+    if !any_left {
         return Err(IssueRefusal::SoldOut);
     }
     Ok(CouponIssued {
@@ -189,6 +222,7 @@ mod tests {
             issuable_until: now + Duration::hours(1),
             coupon_valid_days: 7,
             active: true,
+            shards: 1,
         }
     }
 
@@ -197,7 +231,7 @@ mod tests {
         // Given a source with two coupons, none issued
         let now = Utc::now();
         // When one is issued
-        let issued = issue(&source(now), "c-1", "u-1", now).unwrap();
+        let issued = issue(&source(now), true, "c-1", "u-1", now).unwrap();
         // Then the event carries the policy and the expiry
 
         assert_eq!(
@@ -216,7 +250,7 @@ mod tests {
     #[test]
     fn issuing_needs_an_active_source_inside_its_window_with_coupons_left() {
         let now = Utc::now();
-        let refused = |source: CouponSource, at| issue(&source, "c", "u", at).err();
+        let refused = |source: CouponSource, at| issue(&source, true, "c", "u", at).err();
         assert_eq!(refused(source(now), now), None);
         let inactive = CouponSource {
             active: false,
@@ -232,12 +266,19 @@ mod tests {
             refused(source(now), now - Duration::hours(2)),
             Some(IssueRefusal::OutsideWindow)
         );
-        let sold_out = CouponSource {
-            issued: 2,
-            left: 0,
+        assert_eq!(
+            issue(&source(now), false, "c", "u", now).err(),
+            Some(IssueRefusal::SoldOut)
+        );
+        // Inactive comes before sold out.
+        let inactive = CouponSource {
+            active: false,
             ..source(now)
         };
-        assert_eq!(refused(sold_out, now), Some(IssueRefusal::SoldOut));
+        assert_eq!(
+            issue(&inactive, false, "c", "u", now).err(),
+            Some(IssueRefusal::Inactive)
+        );
     }
 
     #[test]
@@ -274,6 +315,13 @@ mod tests {
         assert_eq!(quantity(0, 0), Err(PolicyError::Quantity));
         assert_eq!(quantity(5, 6), Err(PolicyError::QuantityBelowIssued));
         assert_eq!(valid_days(366), Err(PolicyError::ValidDays));
+        assert_eq!(expected_rate(None), Ok(0));
+        assert_eq!(expected_rate(Some(10_000)), Ok(10_000));
+        assert_eq!(expected_rate(Some(-1)), Err(PolicyError::ExpectedRate));
+        assert_eq!(
+            expected_rate(Some(1_000_001)),
+            Err(PolicyError::ExpectedRate)
+        );
         let now = Utc::now();
         assert_eq!(window(now, now), Err(PolicyError::Window));
     }

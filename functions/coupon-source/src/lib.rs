@@ -6,3 +6,4 @@ pub mod api;
 pub mod app;
 pub mod domain;
 pub mod functions;
+pub mod repo;

@@ -71,7 +71,16 @@ async fn futures_orders(users: &[Client], lamp: &str) -> Vec<(Client, String)> {
 async fn five_hundred_users_racing_for_a_hundred_coupons_get_exactly_a_hundred() {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    support::scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 500, 100).await;
+    support::scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 500, 100, 0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_users_racing_for_a_hundred_coupons_over_fifty_shards_get_exactly_a_hundred() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    support::scenarios::racing_for_coupons_issues_exactly_the_stock(&sys, &admin, 500, 100, 2_500)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,8 +11,19 @@ use async_trait::async_trait;
 use super::{Commit, CommitError, DocStore, Item, Key, Page, Query};
 use crate::errors::StoreError;
 
+/// What a call asks of the store: DynamoDB throttles any of them, and refuses a
+/// transaction that meets another on an item (`TransactionConflict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Read,
+    /// A commit of one item: one `PutItem`/`UpdateItem`/`DeleteItem`.
+    Write,
+    /// A commit of several items: one `TransactWriteItems`.
+    Transaction,
+}
+
 /// Decides, call by call, whether the store refuses it.
-pub type Refuse = Arc<dyn Fn() -> bool + Send + Sync>;
+pub type Refuse = Arc<dyn Fn(Call) -> bool + Send + Sync>;
 
 pub struct Refusing {
     inner: Arc<dyn DocStore>,
@@ -24,8 +35,8 @@ impl Refusing {
         Refusing { inner, refuse }
     }
 
-    fn refused(&self) -> Result<(), StoreError> {
-        if (self.refuse)() {
+    fn refused(&self, call: Call) -> Result<(), StoreError> {
+        if (self.refuse)(call) {
             Err(StoreError::Throttled)
         } else {
             Ok(())
@@ -36,22 +47,32 @@ impl Refusing {
 #[async_trait]
 impl DocStore for Refusing {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.refused()?;
+        self.refused(Call::Read)?;
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.refused(Call::Read)?;
+        self.inner.get_many(keys).await
+    }
+
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.refused()?;
+        self.refused(Call::Read)?;
         self.inner.query(query).await
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        self.refused()?;
+        let call = if commit.size() > 1 {
+            Call::Transaction
+        } else {
+            Call::Write
+        };
+        self.refused(call)?;
         self.inner.commit(commit).await
     }
 
     async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.refused()?;
+        self.refused(Call::Read)?;
         self.inner.processed(key).await
     }
 }
@@ -70,7 +91,7 @@ mod tests {
         let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
         let calls = Arc::new(AtomicU32::new(0));
         let counted = calls.clone();
-        let refuse: Refuse = Arc::new(move || counted.fetch_add(1, Ordering::SeqCst) < n);
+        let refuse: Refuse = Arc::new(move |_| counted.fetch_add(1, Ordering::SeqCst) < n);
         (memory.clone(), Refusing::new(memory, refuse), calls)
     }
 
@@ -105,6 +126,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refusal_can_pick_transactions_alone() {
+        // Given a store that refuses only transactions (a conflict on every one)
+        let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
+        let store = Refusing::new(memory.clone(), Arc::new(|call| call == Call::Transaction));
+        let put = |pk: &str| {
+            Write::put(Key::new(pk, "S"), &1, Expect::Absent).unwrap_or_else(|e| panic!("{e}"))
+        };
+        // Then a single write and a read go through, and a two-item commit does nothing
+        store
+            .commit(Commit::new().write(put("A")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.get(&Key::new("A", "S")).await.is_ok());
+        let two = store
+            .commit(Commit::new().write(put("B")).write(put("C")))
+            .await;
+        assert!(matches!(
+            two,
+            Err(CommitError::Store(StoreError::Throttled))
+        ));
+        assert_eq!(memory.items().len(), 1);
+    }
+
+    #[tokio::test]
     async fn commits_refused_for_a_while_are_decided_again_and_applied_once() {
         let key = Key::new("COUNTER", "C");
         // Only commits go through the refusing store here: the first two are refused.
@@ -126,7 +171,7 @@ mod tests {
     async fn a_store_that_always_refuses_is_given_up_on_after_the_bounded_attempts() {
         let key = Key::new("COUNTER", "C");
         let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
-        let store = Refusing::new(memory.clone(), Arc::new(|| true));
+        let store = Refusing::new(memory.clone(), Arc::new(|_| true));
         let attempts = AtomicU32::new(0);
         let answer: Result<u64, StoreError> = commit_with_retries(&store, || async {
             attempts.fetch_add(1, Ordering::SeqCst);

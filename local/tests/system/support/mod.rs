@@ -283,8 +283,25 @@ impl Client {
 
     /// A coupon source issuing now (as an admin).
     pub async fn coupon_source(&self, discount: Value, minimum: u64, quantity: u64) -> String {
+        self.new_coupon_source(discount, minimum, quantity, None)
+            .await
+    }
+
+    /// A source for a flash sale: spread over shards for `rate` issues a second.
+    pub async fn coupon_source_for(&self, discount: Value, quantity: u64, rate: u64) -> String {
+        self.new_coupon_source(discount, 0, quantity, Some(rate))
+            .await
+    }
+
+    async fn new_coupon_source(
+        &self,
+        discount: Value,
+        minimum: u64,
+        quantity: u64,
+        rate: Option<u64>,
+    ) -> String {
         let now = chrono::Utc::now();
-        let body = json!({
+        let mut body = json!({
             "name": "Welcome",
             "discount": discount,
             "minimumOrderAmount": minimum,
@@ -293,6 +310,9 @@ impl Client {
             "issuableUntil": (now + chrono::Duration::days(1)).to_rfc3339(),
             "couponValidDays": 7,
         });
+        if let Some(rate) = rate {
+            body["expectedIssuesPerSecond"] = rate.into();
+        }
         let (status, body) = self.post("/coupon-sources", body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["sourceId"].as_str().unwrap().to_owned()

@@ -156,16 +156,18 @@ pub async fn the_sweep_fails_an_order_that_cannot_complete_and_takes_no_money(
     assert_eq!(yoon.balance().await, 10_000);
 }
 
-/// `users` customers at once for `stock` coupons: exactly `stock` distinct coupons, every
-/// other answer `SOLD_OUT`, and the source counts them.
+/// `users` customers at once for `stock` coupons of a source created for `rate` issues a
+/// second (so spread over `rate / 50` shards; 0: one): exactly `stock` distinct coupons,
+/// every other answer `SOLD_OUT`, and the source counts them.
 pub async fn racing_for_coupons_issues_exactly_the_stock(
     sys: &impl Backend,
     admin: &Client,
     users: usize,
     stock: u64,
+    rate: u64,
 ) {
     let source = admin
-        .coupon_source(json!({"type": "FIXED", "amount": 1_000}), 0, stock)
+        .coupon_source_for(json!({"type": "FIXED", "amount": 1_000}), stock, rate)
         .await;
     let path = format!("/coupon-sources/{source}/issue");
     let tasks: Vec<_> = (0..users)
