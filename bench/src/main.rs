@@ -4,6 +4,7 @@
 
 mod bill;
 mod cold_start;
+mod flash_sale;
 mod index_writes;
 mod latency;
 mod measure;
@@ -24,6 +25,9 @@ const USAGE: &str = "usage: bench <what> [options]
                                           (default 20, 100, 10, 20)
   cold-start [--runs R] [--no-build]      every function's release binary against a Runtime API stub (default 5);
                                           --no-build measures the binaries already in target/release
+  flash-sale [--users N] [--quantity Q] [--stock S] [--concurrency C] [--hold-ms H]
+                                          N users on one coupon source of Q and on one product of stock S,
+                                          DynamoDB's per-item limits modelled (default 10000, 1000, 1000, 500, 5)
   size                                    release arm64 binaries and zips (cargo lambda build)
   all                                     every one of them, with their defaults";
 
@@ -66,6 +70,11 @@ fn run(args: &[String]) -> Result<String, String> {
         "--runs",
         "--sequential",
         "--idle-seconds",
+        "--users",
+        "--quantity",
+        "--stock",
+        "--concurrency",
+        "--hold-ms",
     ];
     for (i, a) in rest.iter().enumerate() {
         let is_value = i > 0 && known.contains(&rest[i - 1].as_str());
@@ -101,6 +110,13 @@ fn run(args: &[String]) -> Result<String, String> {
             option(rest, "--runs", 5)?,
             !rest.iter().any(|a| a == "--no-build"),
         ))?,
+        "flash-sale" => runtime.block_on(flash_sale::flash_sale(flash_sale::Settings {
+            users: option(rest, "--users", 10_000)?,
+            quantity: option(rest, "--quantity", 1_000)?,
+            stock: option(rest, "--stock", 1_000)?,
+            concurrency: option(rest, "--concurrency", 500)?,
+            hold: std::time::Duration::from_millis(option(rest, "--hold-ms", 5)? as u64),
+        }))?,
         "size" => size::size()?,
         "all" => {
             let mut all = runtime.block_on(throughput::throughput(throughput::Settings {
