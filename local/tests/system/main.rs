@@ -9,6 +9,7 @@ mod coupon_sources;
 mod functions;
 mod fuzz;
 mod openapi;
+mod operations;
 mod saga;
 mod sample_events;
 mod security;
