@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::message::{self, Message};
 use crate::system::{Kind, System, Watched, local_name};
-use crate::{AdminError, aws};
+use crate::{AdminError, aws, unbuilt};
 
 /// How many messages a queue holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -397,7 +397,7 @@ impl Queues for AwsQueues {
                 .data_type(data_type)
                 .string_value(value)
                 .build()
-                .map_err(aws(format!("the attribute {name}")))?;
+                .map_err(unbuilt("a message attribute"))?;
             send = send.message_attributes(name, attribute);
         }
         send.send()
@@ -427,7 +427,7 @@ impl Queues for AwsQueues {
                         .receipt_handle(receipt)
                         .visibility_timeout(0)
                         .build()
-                        .map_err(aws("a visibility change"))?,
+                        .map_err(unbuilt("a visibility change"))?,
                 );
             }
             let out = self

@@ -51,13 +51,32 @@ pub enum AdminError {
     Partly(String),
 }
 
-/// An AWS call's error, with what was being done.
-pub(crate) fn aws<E: std::error::Error>(what: impl Into<String>) -> impl FnOnce(E) -> AdminError {
+/// An AWS call's error, with what was being done: the service's code and message when it
+/// answered, else the cause chain (a connection refused, say).
+pub(crate) fn aws<E, R>(
+    what: impl Into<String>,
+) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E, R>) -> AdminError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
     let what = what.into();
+    move |e| {
+        let reason = match (e.code(), e.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => platform::errors::chain(&e).to_string(),
+        };
+        AdminError::Aws { what, reason }
+    }
+}
+
+/// A request the SDK would not build (a missing field: a bug here).
+pub(crate) fn unbuilt(what: &str) -> impl FnOnce(aws_sdk_sqs::error::BuildError) -> AdminError {
     move |e| AdminError::Aws {
-        what,
-        // The SDK's errors say little in `Display`; this prints their causes too.
-        reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+        what: what.to_owned(),
+        reason: e.to_string(),
     }
 }
 

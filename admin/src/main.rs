@@ -19,7 +19,7 @@ use contract::Service;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::identity::Role;
 use shop_admin::dlq::{self, AwsQueues, Pick};
-use shop_admin::system::{Location, System};
+use shop_admin::system::{Kind, Location, System, local_name};
 use shop_admin::{AdminError, Who, grant_role, message, saga};
 
 #[derive(Parser)]
@@ -236,8 +236,12 @@ async fn dlq_command(
                 println!("{}", dlq::render_moved(m))
             })
             .await?;
+            let back_to = match &queue.kind {
+                Kind::DeadLetters { source } => local_name(source),
+                Kind::RelayFailures { .. } => source.clone(),
+            };
             println!(
-                "{} of the {} message(s) {} held moved back to {source}",
+                "{} of the {} message(s) {} held moved back to {back_to}",
                 report.moved.len(),
                 report.held,
                 queue.name

@@ -191,7 +191,8 @@ impl System {
             .iter()
             .find(|q| q.name == name || q.id == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = self.queues.iter().map(|q| q.name.as_str()).collect();
+                let mut known: Vec<&str> = self.queues.iter().map(|q| q.name.as_str()).collect();
+                known.sort_unstable();
                 AdminError::Usage(format!(
                     "no dead-letter or relay-failure queue {name:?} in {}; there are: {}",
                     self.location,
