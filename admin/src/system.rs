@@ -77,32 +77,49 @@ pub enum Address {
     Name(String),
 }
 
-/// What a stack's outputs say about its watched queues and its tables.
+/// What a stack's outputs say about its watched queues, their source queues and its tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
     /// logical id → where the queue is (a URL when the stack gives one).
     pub queues: BTreeMap<String, Address>,
+    /// The same for the other queues (`…Queue`: where a dead-letter queue's messages go back).
+    pub sources: BTreeMap<String, Address>,
     pub tables: BTreeMap<Service, String>,
 }
 
-/// Reads a stack's outputs (key, value): `<LogicalId>Url` / `<LogicalId>Arn` of a queue whose
-/// id ends in `DeadLetters` or `RelayFailures`, and `<Service>TableName`. Others are ignored.
+/// Reads a stack's outputs (key, value): `<LogicalId>Url` / `<LogicalId>Arn` of a queue (a
+/// watched one when its id ends in `DeadLetters` or `RelayFailures`, a source when it ends in
+/// `Queue`), and `<Service>TableName`. Others are ignored.
 pub fn read_outputs<'a>(outputs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Outputs {
     let mut read = Outputs::default();
     for (key, value) in outputs {
-        if let Some(id) = key.strip_suffix("Url").filter(|id| kind_of(id).is_some()) {
-            read.queues
-                .insert(id.to_owned(), Address::Url(value.to_owned()));
-        } else if let Some(id) = key.strip_suffix("Arn").filter(|id| kind_of(id).is_some()) {
-            // A URL, when there is one too, is what SQS is called with.
-            read.queues
-                .entry(id.to_owned())
-                .or_insert_with(|| Address::Arn(value.to_owned()));
-        } else if let Some(service) = key
-            .strip_suffix("TableName")
-            .and_then(|stem| Service::from_name(&local_name(stem)))
-        {
-            read.tables.insert(service, value.to_owned());
+        let queue = |suffix: &str| {
+            key.strip_suffix(suffix)
+                .filter(|id| kind_of(id).is_some() || id.len() > 5 && id.ends_with("Queue"))
+        };
+        let (id, address) = if let Some(id) = queue("Url") {
+            (id, Address::Url(value.to_owned()))
+        } else if let Some(id) = queue("Arn") {
+            (id, Address::Arn(value.to_owned()))
+        } else {
+            if let Some(service) = key
+                .strip_suffix("TableName")
+                .and_then(|stem| Service::from_name(&local_name(stem)))
+            {
+                read.tables.insert(service, value.to_owned());
+            }
+            continue;
+        };
+        let known = if kind_of(id).is_some() {
+            &mut read.queues
+        } else {
+            &mut read.sources
+        };
+        // A URL, when there is one too, is what SQS is called with.
+        if matches!(address, Address::Url(_)) {
+            known.insert(id.to_owned(), address);
+        } else {
+            known.entry(id.to_owned()).or_insert(address);
         }
     }
     read
@@ -152,6 +169,8 @@ pub struct System {
     pub location: Location,
     pub queues: Vec<Watched>,
     pub tables: BTreeMap<Service, String>,
+    /// A stack's source queues, by logical id (none for a prefix: their names are known).
+    sources: BTreeMap<String, Address>,
     clients: Clients,
 }
 
@@ -172,14 +191,19 @@ impl System {
             sqs: aws_sdk_sqs::Client::new(sdk),
             cloudformation: aws_sdk_cloudformation::Client::new(sdk),
         };
-        let (queues, tables) = match &location {
+        let outputs = match &location {
             Location::Stack(stack) => from_stack(&clients, stack).await?,
             Location::Prefix(prefix) => from_template(prefix)?,
         };
         Ok(System {
             location,
-            queues,
-            tables,
+            queues: outputs
+                .queues
+                .into_iter()
+                .map(|(id, address)| watched(id, address))
+                .collect(),
+            tables: outputs.tables,
+            sources: outputs.sources,
             clients,
         })
     }
@@ -203,14 +227,17 @@ impl System {
 
     /// A watched queue's URL.
     pub async fn url(&self, queue: &Watched) -> Result<String, AdminError> {
-        match &queue.address {
+        self.resolve(&queue.id, &queue.address).await
+    }
+
+    async fn resolve(&self, id: &str, address: &Address) -> Result<String, AdminError> {
+        match address {
             Address::Url(url) => Ok(url.clone()),
             Address::Name(name) => queue_url(&self.clients.sqs, name).await,
             Address::Arn(arn) => match queue_name_of_arn(arn) {
                 Some(name) => queue_url(&self.clients.sqs, name).await,
                 None => Err(AdminError::Missing(format!(
-                    "the output {}Arn is no SQS ARN: {arn}",
-                    queue.id
+                    "the output {id}Arn is no SQS ARN: {arn}"
                 ))),
             },
         }
@@ -231,8 +258,12 @@ impl System {
     }
 
     /// The URL of the queue a dead-letter queue's messages came from (its `source`, a
-    /// logical id): `STACK_PREFIX` + its local name, or the stack's resource of that id.
+    /// logical id): `STACK_PREFIX` + its local name; on a stack, its output `<source>Url`
+    /// (or `Arn`), else the stack's resource of that id.
     pub async fn source_url(&self, source: &str) -> Result<String, AdminError> {
+        if let Some(address) = self.sources.get(source) {
+            return self.resolve(source, address).await;
+        }
         match &self.location {
             Location::Prefix(prefix) => {
                 queue_url(
@@ -272,9 +303,7 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
-type Found = (Vec<Watched>, BTreeMap<Service, String>);
-
-async fn from_stack(clients: &Clients, stack: &str) -> Result<Found, AdminError> {
+async fn from_stack(clients: &Clients, stack: &str) -> Result<Outputs, AdminError> {
     let described = clients
         .cloudformation
         .describe_stacks()
@@ -298,29 +327,28 @@ async fn from_stack(clients: &Clients, stack: &str) -> Result<Found, AdminError>
              …DeadLetters and …RelayFailures queues (template.yaml's Outputs)"
         )));
     }
-    let queues = outputs
-        .queues
-        .into_iter()
-        .map(|(id, address)| watched(id, address))
-        .collect();
-    Ok((queues, outputs.tables))
+    Ok(outputs)
 }
 
-fn from_template(prefix: &str) -> Result<Found, AdminError> {
+fn from_template(prefix: &str) -> Result<Outputs, AdminError> {
     let template =
         local::template::Stack::load().map_err(|e| AdminError::Missing(e.to_string()))?;
     let queues = template
         .queues
         .iter()
         .filter(|q| kind_of(&q.id).is_some())
-        .map(|q| watched(q.id.clone(), Address::Name(format!("{prefix}{}", q.name))))
+        .map(|q| (q.id.clone(), Address::Name(format!("{prefix}{}", q.name))))
         .collect();
     let tables = template
         .tables
         .iter()
         .map(|t| (t.service, format!("{prefix}{}", t.name)))
         .collect();
-    Ok((queues, tables))
+    Ok(Outputs {
+        queues,
+        sources: BTreeMap::new(),
+        tables,
+    })
 }
 
 fn watched(id: String, address: Address) -> Watched {
@@ -455,7 +483,12 @@ mod tests {
                 "UserRelayFailuresArn",
                 "arn:aws:sqs:eu-west-1:1:shop-UserRelayFailures-5IJ",
             ),
+            (
+                "ProductOrderCreatedQueueUrl",
+                "https://sqs.eu-west-1.amazonaws.com/1/shop-ProductOrderCreatedQueue-6KL",
+            ),
             ("SomethingElseUrl", "https://example.com"),
+            ("QueueUrl", "https://example.com"),
             ("NobodyTableName", "x"),
         ]);
         assert_eq!(
@@ -484,6 +517,16 @@ mod tests {
                 ),
             ])
         );
+        assert_eq!(
+            outputs.sources,
+            BTreeMap::from([(
+                "ProductOrderCreatedQueue".to_owned(),
+                Address::Url(
+                    "https://sqs.eu-west-1.amazonaws.com/1/shop-ProductOrderCreatedQueue-6KL"
+                        .into()
+                )
+            )])
+        );
         // The URL wins whichever comes first.
         let arn_first = read_outputs([
             ("XDeadLettersArn", "arn:aws:sqs:r:1:x"),
@@ -500,5 +543,53 @@ mod tests {
         assert_eq!(queue_name_of_arn("arn:aws:sns:eu-west-1:1:topic"), None);
         assert_eq!(queue_name_of_arn("https://sqs/1/q"), None);
         assert_eq!(pascal("coupon-source"), "CouponSource");
+    }
+
+    /// The outputs template.yaml declares (its `Fn::ForEach` loops expanded) name every
+    /// watched queue, every dead-letter queue's source and every table: what `--stack` reads.
+    #[test]
+    fn template_yaml_declares_the_outputs_shop_admin_reads() {
+        use yaml_serde::Value;
+        let root: Value = yaml_serde::from_str(local::template::TEMPLATE).expect("YAML");
+        let outputs = root
+            .get("Outputs")
+            .and_then(Value::as_mapping)
+            .expect("Outputs");
+        let mut keys = Vec::new();
+        for (key, value) in outputs {
+            let key = key.as_str().expect("a key");
+            let Some(_) = key.strip_prefix("Fn::ForEach::") else {
+                keys.push(key.to_owned());
+                continue;
+            };
+            let each = value.as_sequence().expect("[variable, items, outputs]");
+            let variable = format!("${{{}}}", each[0].as_str().expect("a variable"));
+            for item in each[1].as_sequence().expect("items") {
+                for name in each[2].as_mapping().expect("outputs").keys() {
+                    let name = name.as_str().expect("an output name");
+                    keys.push(name.replace(&variable, item.as_str().expect("an item")));
+                }
+            }
+        }
+        let read = read_outputs(keys.iter().map(|k| (k.as_str(), "https://sqs/q")));
+        let template = local::template::Stack::load().expect("template.yaml");
+        let mut watched: Vec<&str> = template
+            .queues
+            .iter()
+            .filter(|q| kind_of(&q.id).is_some())
+            .map(|q| q.id.as_str())
+            .collect();
+        watched.sort_unstable();
+        assert_eq!(
+            read.queues.keys().map(String::as_str).collect::<Vec<_>>(),
+            watched,
+            "every …DeadLetters and …RelayFailures queue has an output <LogicalId>Url"
+        );
+        for id in &watched {
+            if let Some(Kind::DeadLetters { source }) = kind_of(id) {
+                assert!(read.sources.contains_key(&source), "{source}Url");
+            }
+        }
+        assert_eq!(read.tables.len(), Service::ALL.len(), "{:?}", read.tables);
     }
 }
