@@ -462,7 +462,7 @@ async fn orders(s: &Settings, out: &mut String) -> BenchResult<()> {
     )));
     let stock = i64::try_from(s.stock).map_err(|e| e.to_string())?;
     let product = service
-        .register("Flash sale tea", 1_000, stock)
+        .register("Flash sale tea", 1_000, stock, Some(s.users as i64))
         .await
         .map_err(|e| e.to_string())?;
     let events = Arc::new(EventFactory::new(ids, clock));

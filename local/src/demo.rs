@@ -55,7 +55,7 @@ pub async fn seed(services: &Services) -> Result<Demo, DemoError> {
     ] {
         let product = services
             .products
-            .register(name, price, stock)
+            .register(name, price, stock, None)
             .await
             .map_err(failed)?;
         products.push((product.product_id, product.name, product.price.0));

@@ -100,11 +100,20 @@ fn reservations(w: &Snapshot<'_>) -> BTreeMap<String, product_service::domain::R
         .collect()
 }
 
+/// Each product's available stock, summed over its shards.
 fn stock(w: &Snapshot<'_>) -> BTreeMap<String, u64> {
-    parsed::<product_service::repo::Product>(w.items(Service::Product), |i| i.key.sk == "PRODUCT")
-        .into_iter()
-        .map(|(_, p)| (p.product_id, p.stock))
-        .collect()
+    use product_service::repo::{Product, StockShard};
+    let items = w.items(Service::Product);
+    let shard = |i: &Item| i.key.sk == "PRODUCT" && i.key.pk.contains("#SHARD#");
+    let mut stock: BTreeMap<String, u64> =
+        parsed::<Product>(items, |i| i.key.sk == "PRODUCT" && !shard(i))
+            .into_iter()
+            .map(|(_, p)| (p.product_id, p.stock))
+            .collect();
+    for (_, s) in parsed::<StockShard>(items, shard) {
+        *stock.entry(s.product_id).or_default() += s.stock;
+    }
+    stock
 }
 
 /// Ledger entries by user.
@@ -159,7 +168,7 @@ pub fn at_every_moment(w: &SimWorld, model: &Model) -> Vec<Violation> {
         let held: u64 = reserved
             .values()
             .filter_map(|r| match r {
-                product_service::domain::Reservation::Reserved { items } => Some(items),
+                product_service::domain::Reservation::Reserved { items, .. } => Some(items),
                 _ => None,
             })
             .flatten()

@@ -371,9 +371,11 @@ impl Sim {
         for i in 0..self.config.products {
             let price = self.rng.random_range(5..=200) * 100;
             let stock = self.rng.random_range(10..=40);
+            // The first is a flash sale's: its stock spread over 4 shards.
+            let rate = (i == 0).then_some(200);
             if let Ok(p) = s
                 .products
-                .register(&format!("product {i}"), price, stock)
+                .register(&format!("product {i}"), price, stock, rate)
                 .await
             {
                 self.model.products.push((p.product_id, stock as u64));

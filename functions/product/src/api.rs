@@ -79,7 +79,7 @@ async fn current_ranks(service: &ProductService) -> Result<HashMap<String, u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = NewProduct)]
 struct RegisterBody {
     /// 1 to 100 characters.
@@ -91,6 +91,11 @@ struct RegisterBody {
     /// 0 to 1,000,000 (`domain::MAX_STOCK`).
     #[schema(minimum = 0, maximum = 1000000)]
     stock: i64,
+    /// Orders a second expected at the peak (a flash sale): 0 to 1,000,000, none is 0. The
+    /// stock is spread over one item per 50 a second (at most 100), so that a crowd is not
+    /// limited by one item's write rate.
+    #[schema(minimum = 0, maximum = 1000000)]
+    expected_orders_per_second: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,7 +110,7 @@ struct Registered {
         (status = 201, body = Registered),
         (status = 400, description = "a malformed body"),
         (status = 403, description = "the caller is not an admin"),
-        (status = 422, description = "an invalid name, price or stock"),
+        (status = 422, description = "an invalid name, price, stock or expected rate"),
     ))]
 async fn register(
     State(service): State<Arc<ProductService>>,
@@ -113,7 +118,12 @@ async fn register(
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let product = service
-        .register(&body.name, body.price, body.stock)
+        .register(
+            &body.name,
+            body.price,
+            body.stock,
+            body.expected_orders_per_second,
+        )
         .await
         .map_err(failure)?;
     Ok((

@@ -2,14 +2,22 @@
 //!
 //! | pk                | sk                | body            | index                                |
 //! |-------------------|-------------------|-----------------|--------------------------------------|
-//! | `PRODUCT#<id>`    | `PRODUCT`         | [`Product`] (counter `stock`) | gsi1 `PRODUCTS` / `<createdAt>#<id>` |
+//! | `PRODUCT#<id>`    | `PRODUCT`         | [`Product`] (counter `stock`: shard 0) | gsi1 `PRODUCTS` / `<createdAt>#<id>` |
+//! | `PRODUCT#<id>#SHARD#<i>` | `PRODUCT`  | [`StockShard`] (counter `stock`: shard `i`) |                                      |
 //! | `ORDER#<orderId>` | `RESERVATION`     | [`Reservation`](crate::domain::Reservation) |                  |
 //! | `ORDER#<orderId>` | `SALE`            | [`Sale`](crate::domain::Sale) |                                    |
 //! | `STATS#<day>`     | `PRODUCT#<id>`    | [`DailySales`] (counters `quantity`, `amount`) |                                      |
 
+//!
+//! A product an admin expects a crowd for is spread over `shards` items
+//! (`platform::docstore::shards`): its own item is shard 0, so a product of one shard is
+//! one item. Its stock is the sum of its shards'.
+
 use chrono::{DateTime, Utc};
 use contract::Won;
-use platform::docstore::{IndexKey, Key};
+use platform::docstore::shards::shard_key;
+use platform::docstore::{IndexKey, Item, Key};
+use platform::errors::StoreError;
 use platform::ports::sortable_time;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +29,43 @@ pub struct Product {
     pub product_id: String,
     pub name: String,
     pub price: Won,
+    /// As stored: shard 0's stock; as answered: every shard's.
     pub stock: u64,
     pub created_at: DateTime<Utc>,
+    /// How many items its stock is spread over, chosen at registration.
+    #[serde(default = "one_shard")]
+    pub shards: u32,
+}
+
+fn one_shard() -> u32 {
+    1
+}
+
+/// A shard of a product's stock other than the first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockShard {
+    pub product_id: String,
+    pub shard: u32,
+    pub stock: u64,
+}
+
+/// The item of shard `shard` of a product's stock (0: the product itself).
+pub fn stock_key(product_id: &str, shard: u32) -> Key {
+    shard_key(&product_key(product_id), shard)
+}
+
+/// Each shard's stock: shard 0 from the product, the others from their items as read (in
+/// shard order; a missing one holds nothing).
+pub fn shard_stock(product: &Product, others: &[Option<Item>]) -> Result<Vec<u64>, StoreError> {
+    let mut stock = vec![product.stock];
+    for item in others {
+        stock.push(match item {
+            Some(item) => item.parse::<StockShard>()?.stock,
+            None => 0,
+        });
+    }
+    Ok(stock)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,23 @@ use support::{Client, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_orders_on_a_stock_of_fifty_confirm_exactly_fifty() {
+    two_hundred_orders_on_fifty_lamps(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_orders_on_fifty_lamps_over_twenty_shards_confirm_exactly_fifty() {
+    two_hundred_orders_on_fifty_lamps(Some(1_000)).await;
+}
+
+/// 200 orders of one lamp each at once, from 20 customers, for 50 lamps (spread over shards
+/// for `rate` orders a second, if given).
+async fn two_hundred_orders_on_fifty_lamps(rate: Option<u64>) {
     let sys = start(&[]).await;
     let admin = sys.admin().await;
-    let lamp = admin.product("Lamp", 1_000, 50).await;
+    let lamp = match rate {
+        Some(rate) => admin.product_for("Lamp", 1_000, 50, rate).await,
+        None => admin.product("Lamp", 1_000, 50).await,
+    };
     let mut users = Vec::new();
     for n in 0..20 {
         let user = sys.user(&format!("buyer{n}@shop.kr")).await;
@@ -43,6 +57,58 @@ async fn two_hundred_concurrent_orders_on_a_stock_of_fifty_confirm_exactly_fifty
         50 * 1_000,
         "money taken for exactly the confirmed orders"
     );
+}
+
+#[tokio::test]
+async fn a_sharded_products_stock_is_added_removed_and_given_back_over_its_shards() {
+    let sys = start(&[]).await;
+    let admin = sys.admin().await;
+    // 7 cups over 20 shards: most shards start empty.
+    let cup = admin.product_for("Cup", 500, 7, 1_000).await;
+    let path = format!("/products/{cup}");
+    assert_eq!(admin.stock(&cup).await, 7);
+    let patch = |body| admin.call(Method::PATCH, &path, Some(body));
+    let (status, body) = patch(json!({"stockDelta": 33})).await;
+    assert_eq!(
+        (status, body["stock"].as_u64()),
+        (StatusCode::OK, Some(40)),
+        "{body}"
+    );
+    let (status, body) = patch(json!({"stockDelta": -41})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("INSUFFICIENT_STOCK"))
+    );
+    // A new price and fewer cups in one change.
+    let (status, body) = patch(json!({"price": 600, "stockDelta": -38})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["stock"].as_u64(), body["price"].as_u64()),
+        (Some(2), Some(600))
+    );
+
+    // Two orders take the last two; a third is refused; a cancel gives one back.
+    let kim = sys.user("kim@shop.kr").await;
+    kim.charge(10_000).await;
+    let cups = json!([{"productId": cup, "quantity": 1}]);
+    let first = kim.placed(cups.clone(), None).await;
+    let second = kim.placed(cups.clone(), None).await;
+    for order in [&first, &second] {
+        kim.await_order(order, &["CONFIRMED"]).await;
+    }
+    let third = kim.placed(cups.clone(), None).await;
+    let refused = kim.await_order(&third, &["FAILED"]).await;
+    assert_eq!(refused["failureReason"], "OUT_OF_STOCK", "{refused}");
+    assert_eq!(admin.stock(&cup).await, 0);
+    let (status, body) = kim
+        .call(Method::POST, &format!("/orders/{first}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    kim.await_order(&first, &["CANCELLED"]).await;
+    assert_eq!(admin.stock(&cup).await, 1);
+    let fourth = kim.placed(cups, None).await;
+    kim.await_order(&fourth, &["CONFIRMED"]).await;
+    assert_eq!(admin.stock(&cup).await, 0);
 }
 
 /// Ten orders of one lamp per user, all at once.

@@ -29,6 +29,8 @@ pub enum ProductError {
     InsufficientStock,
     #[error("nothing to change: give a price, a stock change or both")]
     NothingToChange,
+    #[error("expectedOrdersPerSecond must be from 0 to 1,000,000")]
+    ExpectedRate,
 }
 
 impl ProductError {
@@ -39,6 +41,7 @@ impl ProductError {
             ProductError::Stock => "INVALID_STOCK",
             ProductError::InsufficientStock => "INSUFFICIENT_STOCK",
             ProductError::NothingToChange => "NOTHING_TO_CHANGE",
+            ProductError::ExpectedRate => "INVALID_EXPECTED_RATE",
         }
     }
 }
@@ -65,6 +68,20 @@ pub fn initial_stock(raw: i64) -> Result<u64, ProductError> {
         .ok()
         .filter(|s| *s <= MAX_STOCK)
         .ok_or(ProductError::Stock)
+}
+
+/// The most orders a second an admin may say to expect of one product.
+pub const MAX_EXPECTED_RATE: u64 = 1_000_000;
+
+/// Orders a second expected at a product's peak (none: 0, an ordinary product).
+pub fn expected_rate(raw: Option<i64>) -> Result<u64, ProductError> {
+    match raw {
+        None => Ok(0),
+        Some(r) => u64::try_from(r)
+            .ok()
+            .filter(|r| *r <= MAX_EXPECTED_RATE)
+            .ok_or(ProductError::ExpectedRate),
+    }
 }
 
 /// Stock after an admin adds (positive) or removes (negative) `delta`.
@@ -150,5 +167,8 @@ mod tests {
         assert_eq!(price(100_000_001), Err(ProductError::Price));
         assert_eq!(price(0), Ok(Won(0)));
         assert_eq!(initial_stock(-3), Err(ProductError::Stock));
+        assert_eq!(expected_rate(None), Ok(0));
+        assert_eq!(expected_rate(Some(5_000)), Ok(5_000));
+        assert_eq!(expected_rate(Some(-5)), Err(ProductError::ExpectedRate));
     }
 }

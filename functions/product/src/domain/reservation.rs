@@ -7,21 +7,32 @@ use std::collections::BTreeMap;
 use contract::{Event, OrderItem, StockReleased, StockReservationFailed, StockReserved};
 use serde::{Deserialize, Serialize};
 
+/// Stock taken from one shard of a product (`shard` 0: the product's own item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Taken {
+    pub product_id: String,
+    pub shard: u32,
+    pub quantity: u64,
+}
+
 /// What the product service did for one order's stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reservation {
     Reserved {
         items: Vec<OrderItem>,
+        /// Which shards gave the stock, when any is not the product's own item (a product
+        /// spread over shards for a flash sale); empty: every line from the product itself.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        from: Vec<Taken>,
     },
     Failed {
         reason: String,
         product_id: Option<String>,
     },
     /// Undone: `released` says whether stock had been taken and was given back.
-    Released {
-        released: bool,
-    },
+    Released { released: bool },
     /// The undo came before the order: a late `OrderCreated` reserves nothing.
     Tombstone,
 }
@@ -100,6 +111,7 @@ pub fn reserve(
         Ok(take) => Reserve {
             record: Some(Reservation::Reserved {
                 items: items.to_vec(),
+                from: Vec::new(),
             }),
             take,
             answer: Some(reserved().into()),
@@ -144,8 +156,8 @@ fn take(
 pub struct Release {
     /// The record's next state; `None` when it stays as it is.
     pub record: Option<Reservation>,
-    /// Each product with the quantity to put back.
-    pub give_back: BTreeMap<String, u64>,
+    /// What to put back, to the shards it was taken from.
+    pub give_back: Vec<Taken>,
     pub answer: StockReleased,
 }
 
@@ -158,7 +170,7 @@ pub fn release(record: Option<&Reservation>, order_id: &str) -> Release {
     };
     let unchanged = |released| Release {
         record: None,
-        give_back: BTreeMap::new(),
+        give_back: Vec::new(),
         answer: answer(released),
     };
     match record {
@@ -172,11 +184,23 @@ pub fn release(record: Option<&Reservation>, order_id: &str) -> Release {
         },
         Some(Reservation::Released { released }) => unchanged(*released),
         Some(Reservation::Tombstone) => unchanged(false),
-        Some(Reservation::Reserved { items }) => {
-            let mut give_back: BTreeMap<String, u64> = BTreeMap::new();
-            for line in items {
-                *give_back.entry(line.product_id.clone()).or_default() += u64::from(line.quantity);
-            }
+        Some(Reservation::Reserved { items, from }) => {
+            let give_back = if from.is_empty() {
+                let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+                for line in items {
+                    *lines.entry(line.product_id.clone()).or_default() += u64::from(line.quantity);
+                }
+                lines
+                    .into_iter()
+                    .map(|(product_id, quantity)| Taken {
+                        product_id,
+                        shard: 0,
+                        quantity,
+                    })
+                    .collect()
+            } else {
+                from.clone()
+            };
             Release {
                 record: Some(Reservation::Released { released: true }),
                 give_back,

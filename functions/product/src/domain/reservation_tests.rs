@@ -37,7 +37,8 @@ fn an_order_whose_every_line_is_available_takes_them_all() {
     assert_eq!(
         got.record,
         Some(Reservation::Reserved {
-            items: items.to_vec()
+            items: items.to_vec(),
+            from: vec![],
         })
     );
     assert_eq!(
@@ -114,7 +115,8 @@ fn without_a_read_every_line_is_taken_and_the_store_keeps_the_bound() {
     assert_eq!(
         got.record,
         Some(Reservation::Reserved {
-            items: items.to_vec()
+            items: items.to_vec(),
+            from: vec![],
         })
     );
     assert!(matches!(got.answer, Some(Event::StockReserved(_))));
@@ -141,6 +143,7 @@ fn a_repeated_order_says_again_what_was_said_and_writes_nothing() {
 
     let reserved_before = Reservation::Reserved {
         items: vec![line("a", 1)],
+        from: vec![],
     };
     let got = reserve(
         Some(&reserved_before),
@@ -165,23 +168,54 @@ fn an_order_that_comes_after_its_undo_reserves_nothing_and_says_nothing() {
     }
 }
 
+fn taken(product: &str, shard: u32, quantity: u64) -> Taken {
+    Taken {
+        product_id: product.into(),
+        shard,
+        quantity,
+    }
+}
+
 #[test]
 fn releasing_a_reservation_gives_every_line_back_once() {
     let reserved = Reservation::Reserved {
-        items: vec![line("a", 2), line("b", 1)],
+        items: vec![line("a", 2), line("b", 1), line("a", 1)],
+        from: vec![],
     };
     let got = release(Some(&reserved), "o1");
     assert_eq!(got.record, Some(Reservation::Released { released: true }));
-    assert_eq!(
-        got.give_back,
-        BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)])
-    );
+    assert_eq!(got.give_back, vec![taken("a", 0, 3), taken("b", 0, 1)]);
     assert!(got.answer.released);
 
     let again = release(got.record.as_ref(), "o1");
     assert_eq!(again.record, None);
     assert!(again.give_back.is_empty());
     assert!(again.answer.released, "a repeat says what was done");
+}
+
+#[test]
+fn stock_taken_from_shards_goes_back_to_those_shards() {
+    // Given an order whose tea came from shards 3 and 5 of the tea, the pen from the pen
+    let reserved = Reservation::Reserved {
+        items: vec![line("tea", 2), line("pen", 1)],
+        from: vec![taken("tea", 3, 1), taken("tea", 5, 1), taken("pen", 0, 1)],
+    };
+    // When it is released, each unit goes back where it came from
+    let got = release(Some(&reserved), "o1");
+    assert_eq!(
+        got.give_back,
+        vec![taken("tea", 3, 1), taken("tea", 5, 1), taken("pen", 0, 1)]
+    );
+    // And a record written before shards existed reads as taken from the products
+    let old: Reservation = serde_json::from_value(serde_json::json!({
+        "state": "RESERVED",
+        "items": [{"productId": "tea", "quantity": 2, "unitPrice": 100}]
+    }))
+    .unwrap();
+    assert_eq!(
+        release(Some(&old), "o1").give_back,
+        vec![taken("tea", 0, 2)]
+    );
 }
 
 #[test]

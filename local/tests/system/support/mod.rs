@@ -265,12 +265,19 @@ impl Client {
 
     /// Registers a product (as an admin) and waits until the order service can price it.
     pub async fn product(&self, name: &str, price: u64, stock: u64) -> String {
-        let (status, body) = self
-            .post(
-                "/products",
-                json!({"name": name, "price": price, "stock": stock}),
-            )
-            .await;
+        self.new_product(json!({"name": name, "price": price, "stock": stock}))
+            .await
+    }
+
+    /// A product for a flash sale: its stock spread over shards for `rate` orders a second.
+    pub async fn product_for(&self, name: &str, price: u64, stock: u64, rate: u64) -> String {
+        self.new_product(json!({"name": name, "price": price, "stock": stock,
+            "expectedOrdersPerSecond": rate}))
+            .await
+    }
+
+    async fn new_product(&self, body: Value) -> String {
+        let (status, body) = self.post("/products", body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["productId"].as_str().unwrap().to_owned()
     }

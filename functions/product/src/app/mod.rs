@@ -1,39 +1,43 @@
 //! The product service's handlers. Each is one atomic commit (written per handler):
-//! - register / change: the product (absent / version) [+ `ProductRegistered` or
-//!   `ProductPriceChanged`]: one conditional put, carrying the event.
-//! - reserve (`OrderCreated`): every product's stock taken in place (an add, never below
-//!   zero; no read) + the reservation record (absent) + `StockReserved`, or the record +
-//!   `StockReservationFailed`.
-//! - release (`OrderFailed`/`OrderCancelled`): products' stock back in place + the record
-//!   (version, or a tombstone if absent) + `StockReleased`.
+//! - register: the product (absent) + `ProductRegistered`, and its stock's other shards
+//!   when an admin expects a crowd (`platform::docstore::shards`): one conditional put
+//!   carrying the event, or one transaction of them all.
+//! - change: the product (version) [+ `ProductPriceChanged`] for a new price; stock added
+//!   or removed in place on its shards (an add, never below zero), with no version to race.
+//! - reserve (`OrderCreated`), release (`OrderFailed`/`OrderCancelled`): in [`stock`].
 //! - sales (`OrderConfirmed`; `OrderCancelled` of a confirmed order): the day's statistic of
 //!   each product moved in place (created if absent) + the sale record (absent / version).
 //!
 //! A repeated event finds its record and answers again what was recorded.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered};
 use platform::batch::{EventHandler, HandlerError};
+use platform::docstore::shards::{self, Recent, ShortShards, shard_keys, take_from};
 use platform::docstore::{
-    Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+    Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
 
-use crate::domain::{self, ProductError, Ranked, Reservation, Sale, SaleMove, Sold, Stock};
+use crate::domain::{self, ProductError, Ranked, Sale, SaleMove, Sold};
 use crate::repo::{
-    AMOUNT, CATALOGUE, DailySales, DailySalesOf, Product, QUANTITY, STOCK, catalogue_index,
-    counted, product_key, reservation_key, sale_key, stats_key, stats_pk,
+    AMOUNT, CATALOGUE, DailySales, DailySalesOf, Product, QUANTITY, STOCK, StockShard,
+    catalogue_index, counted, product_key, sale_key, shard_stock, stats_key, stats_pk, stock_key,
 };
+
+mod stock;
 
 pub struct ProductService {
     ports: Ports,
+    /// How many shards each product's stock has (fixed at registration), as read once.
+    shard_counts: Recent<u32>,
+    /// Which shards of each product were seen empty lately.
+    empty: ShortShards,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,21 +76,35 @@ fn day_of(at: DateTime<Utc>) -> String {
 
 impl ProductService {
     pub fn new(ports: Ports) -> Self {
-        ProductService { ports }
+        ProductService {
+            ports,
+            shard_counts: Recent::new(Duration::hours(1)),
+            empty: ShortShards::for_a_while(),
+        }
     }
 
+    /// Registers a product with `stock`; `expected_orders_per_second` at its peak spreads
+    /// the stock over shards (by the rate alone: stock may be added later).
     pub async fn register(
         &self,
         name: &str,
         price: i64,
         stock: i64,
+        expected_orders_per_second: Option<i64>,
     ) -> Result<Product, ProductFailure> {
-        let product = Product {
+        let stock = domain::initial_stock(stock)?;
+        let rate = domain::expected_rate(expected_orders_per_second)?;
+        let shares = shards::split(
+            stock,
+            shards::shard_count(rate, u64::from(shards::MAX_SHARDS)),
+        );
+        let mut product = Product {
             product_id: self.ports.ids.next_id(),
             name: domain::product_name(name)?,
             price: domain::price(price)?,
-            stock: domain::initial_stock(stock)?,
+            stock: shares[0],
             created_at: self.ports.clock.now(),
+            shards: u32::try_from(shares.len()).unwrap_or(1),
         };
         let registered = self.ports.events.envelope(
             Cause::Request {
@@ -99,22 +117,48 @@ impl ProductService {
                 price: product.price,
             },
         );
-        let write = Write::put(product_key(&product.product_id), &product, Expect::Absent)?
+        let id = product.product_id.clone();
+        let write = Write::put(product_key(&id), &product, Expect::Absent)?
             .indexed(Some(catalogue_index(&product)), None)
             .counting([STOCK]);
-        self.ports
-            .store
-            .commit(Commit::new().write(write).event(registered))
-            .await
-            .map_err(|e| match e {
-                platform::docstore::CommitError::Store(e) => e,
-                platform::docstore::CommitError::Conflict(_) => {
-                    StoreError::unavailable("product id collision")
-                }
-            })?;
+        let mut commit = Commit::new().write(write).event(registered);
+        for (shard, stock) in (1u32..).zip(shares.into_iter().skip(1)) {
+            let count = StockShard {
+                product_id: id.clone(),
+                shard,
+                stock,
+            };
+            let write = Write::put(stock_key(&id, shard), &count, Expect::Absent)?;
+            commit = commit.write(write.counting([STOCK]));
+        }
+        self.ports.store.commit(commit).await.map_err(|e| match e {
+            CommitError::Store(e) => e,
+            CommitError::Conflict(_) => StoreError::unavailable("product id collision"),
+        })?;
+        product.stock = stock;
         Ok(product)
     }
 
+    /// Each shard's stock of `product` (as stored: with shard 0's), read a moment ago.
+    async fn holdings(&self, product: &Product) -> Result<Vec<u64>, StoreError> {
+        let others = &shard_keys(&product_key(&product.product_id), product.shards)[1..];
+        let items = if others.is_empty() {
+            Vec::new()
+        } else {
+            self.ports.store.get_many(others).await?
+        };
+        shard_stock(product, &items)
+    }
+
+    /// `product` with the stock of all its shards.
+    async fn with_stock(&self, mut product: Product) -> Result<Product, StoreError> {
+        product.stock = self.holdings(&product).await?.iter().sum();
+        Ok(product)
+    }
+
+    /// A new price (one put of the product, under its version) and stock added or removed
+    /// in place on its shards (adds: spread over them; removals: from the fullest first,
+    /// each never below zero), in one commit.
     pub async fn change(
         &self,
         product_id: &str,
@@ -125,14 +169,26 @@ impl ProductService {
         }
         let new_price = change.price.map(domain::price).transpose()?;
         let store = self.ports.store.as_ref();
-        commit_with_retries(store, || async {
+        let changed = commit_with_retries(store, || async {
             let item = store
                 .get(&product_key(product_id))
                 .await?
                 .ok_or(ProductFailure::NotFound)?;
             let mut product: Product = item.parse()?;
+            let mut holdings = self.holdings(&product).await?;
+            let total: u64 = holdings.iter().sum();
+            let mut moves: Vec<(u32, i64)> = Vec::new();
             if let Some(delta) = change.stock_delta {
-                product.stock = domain::adjust_stock(product.stock, delta)?;
+                domain::adjust_stock(total, delta)?;
+                let amount = delta.unsigned_abs();
+                if delta >= 0 {
+                    let parts = shards::split(amount, product.shards);
+                    moves.extend((0u32..).zip(parts).map(|(s, p)| (s, counted(p))));
+                } else {
+                    let takes =
+                        take_from(&holdings, amount).ok_or(ProductError::InsufficientStock)?;
+                    moves.extend(takes.into_iter().map(|(s, t)| (s, -counted(t))));
+                }
             }
             let mut commit = Commit::new();
             if let Some(price) = new_price
@@ -149,23 +205,32 @@ impl ProductService {
                         price,
                     },
                 ));
+                // The product is written anyway: its own shard moves with it.
+                if let Some(at) = moves.iter().position(|(s, _)| *s == 0) {
+                    let (_, delta) = moves.remove(at);
+                    holdings[0] = holdings[0].saturating_add_signed(delta);
+                }
+                product.stock = holdings[0];
+                commit = commit.write(Write::replace(&item, &product)?);
             }
-            Ok(Decision::Commit(
-                commit.write(Write::replace(&item, &product)?),
-                product,
-            ))
+            for (shard, delta) in moves.into_iter().filter(|(_, d)| *d != 0) {
+                holdings[shard as usize] = holdings[shard as usize].saturating_add_signed(delta);
+                commit = commit.write(Write::add(stock_key(product_id, shard), [(STOCK, delta)]));
+            }
+            product.stock = holdings.iter().sum();
+            Ok::<_, ProductFailure>(Decision::Commit(commit, product))
         })
-        .await
+        .await?;
+        self.empty.forget(product_id);
+        Ok(changed)
     }
 
+    /// A product, with the stock of all its shards.
     pub async fn product(&self, product_id: &str) -> Result<Option<Product>, StoreError> {
-        self.ports
-            .store
-            .get(&product_key(product_id))
-            .await?
-            .as_ref()
-            .map(Item::parse)
-            .transpose()
+        match self.ports.store.get(&product_key(product_id)).await? {
+            Some(item) => Ok(Some(self.with_stock(item.parse()?).await?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn list(
@@ -182,8 +247,12 @@ impl ProductService {
                     .after(cursor),
             )
             .await?;
+        let mut products = Vec::with_capacity(page.items.len());
+        for product in page.parse::<Product>()? {
+            products.push(self.with_stock(product).await?);
+        }
         Ok(ProductPage {
-            products: page.parse()?,
+            products,
             cursor: page.cursor,
         })
     }
@@ -260,91 +329,6 @@ impl ProductService {
             });
         }
         Ok(out)
-    }
-
-    /// `OrderCreated`: take every line's stock, or none (decided by [`domain::reserve`]).
-    /// The first attempt reads no product: it takes each line in place, under the bound that
-    /// stock never goes below zero, so a crowd on one product loses no race. Only when the
-    /// store refuses (a product short or absent) does the next attempt read the stock and
-    /// decide why.
-    pub async fn reserve(
-        &self,
-        cause: &Envelope,
-        order_id: &str,
-        items: &[OrderItem],
-    ) -> Result<(), StoreError> {
-        let store = self.ports.store.as_ref();
-        let attempts = AtomicU32::new(0);
-        commit_with_retries(store, || async {
-            let first = attempts.fetch_add(1, Ordering::Relaxed) == 0;
-            let record = store
-                .get(&reservation_key(order_id))
-                .await?
-                .map(|item| item.parse::<Reservation>())
-                .transpose()?;
-            let mut read = BTreeMap::new();
-            if record.is_none() && !first {
-                for line in items {
-                    let item = store.get(&product_key(&line.product_id)).await?;
-                    let product = item.as_ref().map(Item::parse::<Product>).transpose()?;
-                    read.insert(line.product_id.clone(), product.map(|p| p.stock));
-                }
-            }
-            let stock = if first {
-                Stock::Unread
-            } else {
-                Stock::Read(&read)
-            };
-            let decided = domain::reserve(record.as_ref(), order_id, items, stock);
-            let mut commit = Commit::new();
-            for (id, quantity) in decided.take {
-                commit = commit.write(Write::add(product_key(&id), [(STOCK, -counted(quantity))]));
-            }
-            if let Some(record) = decided.record {
-                commit = commit.write(Write::put(
-                    reservation_key(order_id),
-                    &record,
-                    Expect::Absent,
-                )?);
-            }
-            let answer = decided
-                .answer
-                .map(|e| self.ports.events.envelope(Cause::Event(cause), order_id, e));
-            Ok(Decision::Commit(commit.events(answer), ()))
-        })
-        .await
-    }
-
-    /// `OrderFailed` / `OrderCancelled`: give back what was reserved (decided by
-    /// [`domain::release`]).
-    pub async fn release(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
-        let store = self.ports.store.as_ref();
-        commit_with_retries(store, || async {
-            let record_item = store.get(&reservation_key(order_id)).await?;
-            let record = record_item
-                .as_ref()
-                .map(Item::parse::<Reservation>)
-                .transpose()?;
-            let decided = domain::release(record.as_ref(), order_id);
-            let mut commit = Commit::new();
-            // In place, no read: the products were there when their stock was taken.
-            for (id, quantity) in decided.give_back {
-                commit = commit.write(Write::add(product_key(&id), [(STOCK, counted(quantity))]));
-            }
-            if let Some(next) = decided.record {
-                commit = commit.write(Write::put(
-                    reservation_key(order_id),
-                    &next,
-                    Expect::after_read(record_item.as_ref()),
-                )?);
-            }
-            let answer = self
-                .ports
-                .events
-                .envelope(Cause::Event(cause), order_id, decided.answer);
-            Ok(Decision::Commit(commit.event(answer), ()))
-        })
-        .await
     }
 
     /// `OrderConfirmed`: add the order's lines to the day's statistics, once.
