@@ -60,8 +60,13 @@ const DELIVERIES: u32 = 5;
 const REDELIVERY: Duration = Duration::from_millis(100);
 
 tokio::task_local! {
-    /// The commits the current request sent.
+    /// The commits and the reads the current request sent.
     static COMMITS: Cell<u32>;
+    static READS: Cell<u32>;
+}
+
+fn count_read() {
+    let _ = READS.try_with(|c| c.set(c.get() + 1));
 }
 
 /// The store as the benchmark sees it: counts each request's commits, and the per-address
@@ -81,10 +86,19 @@ fn is_limit_commit(commit: &Commit) -> bool {
 #[async_trait]
 impl DocStore for Counted {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        if !key.pk.starts_with("THROTTLE#") {
+            count_read();
+        }
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        count_read();
+        self.inner.get_many(keys).await
+    }
+
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        count_read();
         self.inner.query(query).await
     }
 
@@ -127,6 +141,7 @@ struct Answer {
     user: usize,
     latency: Duration,
     attempts: u32,
+    reads: u32,
     at: Duration,
 }
 
@@ -150,11 +165,14 @@ where
                         break;
                     }
                     let sent = Instant::now();
-                    let ((status, code), commits) = COMMITS
-                        .scope(Cell::new(0), async {
-                            let answer = request(user).await;
-                            (answer, COMMITS.with(Cell::get))
-                        })
+                    let ((status, code), commits, reads) = COMMITS
+                        .scope(
+                            Cell::new(0),
+                            READS.scope(Cell::new(0), async {
+                                let answer = request(user).await;
+                                (answer, COMMITS.with(Cell::get), READS.with(Cell::get))
+                            }),
+                        )
                         .await;
                     let answer = Answer {
                         status,
@@ -162,6 +180,7 @@ where
                         user,
                         latency: sent.elapsed(),
                         attempts: commits.max(1),
+                        reads,
                         at: start.elapsed(),
                     };
                     answers
@@ -225,6 +244,13 @@ impl Figures {
                     "{:.2} / {}",
                     attempts as f64 / n,
                     answers.iter().map(|a| a.attempts).max().unwrap_or(0)
+                ),
+            ),
+            (
+                "reads per request (mean)".into(),
+                format!(
+                    "{:.2}",
+                    answers.iter().map(|a| u64::from(a.reads)).sum::<u64>() as f64 / n
                 ),
             ),
             (

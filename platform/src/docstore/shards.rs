@@ -147,11 +147,18 @@ impl ShortShards {
         Recent::new(REMEMBER_FOR)
     }
 
-    /// A take from `shard` of `count` was refused: it is short.
-    pub fn mark_short(&self, count: &str, shard: u32) {
-        self.update(count, |short| {
-            short.insert(shard);
-        });
+    /// A take from `shard` of `count` was refused at `now`: it is short.
+    pub fn mark_short(&self, count: &str, shard: u32, now: DateTime<Utc>) {
+        let mut entries = self.lock();
+        match entries.get_mut(count) {
+            Some((short, at)) if now >= *at && now - *at < self.keep_for => {
+                short.insert(shard);
+            }
+            _ => {
+                drop(entries);
+                self.put(count, BTreeSet::from([shard]), now);
+            }
+        }
     }
 }
 
@@ -250,15 +257,16 @@ mod tests {
         let t0 = Utc::now();
         assert_eq!(memory.get("s", t0), None);
         memory.put("s", BTreeSet::from([1]), t0);
-        memory.mark_short("s", 2);
+        memory.mark_short("s", 2, t0);
         assert_eq!(memory.get("s", t0), Some(BTreeSet::from([1, 2])));
         assert_eq!(memory.get("s", t0 + REMEMBER_FOR), None);
         // Learnt "in the future" (a clock moved back) is not trusted either.
         assert_eq!(memory.get("s", t0 - Duration::milliseconds(1)), None);
         memory.forget("s");
         assert_eq!(memory.get("s", t0), None);
-        // Marking a count never learnt teaches nothing.
-        memory.mark_short("t", 0);
-        assert_eq!(memory.get("t", t0), None);
+        // A refusal of a count never read is remembered from then on.
+        memory.mark_short("t", 0, t0);
+        assert_eq!(memory.get("t", t0), Some(BTreeSet::from([0])));
+        assert_eq!(memory.get("t", t0 + REMEMBER_FOR), None);
     }
 }

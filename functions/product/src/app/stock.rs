@@ -8,8 +8,10 @@
 //! No product is read to take its stock: a shard is picked among those not known empty,
 //! and one that turns out short is skipped for another at once. Only when every shard of a
 //! product is short is its stock read, to take it from several shards or to say
-//! `OUT_OF_STOCK` (or `UNKNOWN_PRODUCT`). A repeated event finds its record and answers
-//! again what was recorded.
+//! `OUT_OF_STOCK` (or `UNKNOWN_PRODUCT`); when every shard was seen empty within the last
+//! second (`platform::docstore::shards::REMEMBER_FOR`), `OUT_OF_STOCK` is said without a
+//! read, so a sold-out product costs its crowd nothing but the records. A repeated event
+//! finds its record and answers again what was recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,9 +102,21 @@ impl ProductService {
         }
     }
 
-    /// Reads each shard's stock of `products`, and learns which shards are empty.
+    /// Reads each shard's stock of `products`, and learns which shards are empty; a
+    /// product whose every shard was seen empty within the last second is not read again.
     async fn read_stock(&self, products: &[String], known: &mut Known) -> Result<(), StoreError> {
+        let now = self.ports.clock.now();
         for product_id in products {
+            if let (Some(Some(count)), Some(empty)) = (
+                known.shards.get(product_id),
+                self.empty.get(product_id, now),
+            ) && empty.len() >= *count as usize
+            {
+                known
+                    .holdings
+                    .insert(product_id.clone(), vec![0; *count as usize]);
+                continue;
+            }
             let Some(item) = self.ports.store.get(&product_key(product_id)).await? else {
                 known.shards.insert(product_id.clone(), None);
                 continue;
@@ -114,7 +128,7 @@ impl ProductService {
                 .filter(|(_, held)| **held == 0)
                 .map(|(shard, _)| shard)
                 .collect();
-            self.empty.put(product_id, empty, self.ports.clock.now());
+            self.empty.put(product_id, empty, now);
             known
                 .shards
                 .insert(product_id.clone(), Some(product.shards));
@@ -192,7 +206,8 @@ impl ProductService {
                 Err(CommitError::Conflict(ConflictAt::Write(i))) if i >= first_take => {
                     let taken = &plan[i - first_take];
                     if taken.quantity == 1 {
-                        self.empty.mark_short(&taken.product_id, taken.shard);
+                        let now = self.ports.clock.now();
+                        self.empty.mark_short(&taken.product_id, taken.shard, now);
                     }
                     known.holdings.remove(&taken.product_id);
                     known
