@@ -64,6 +64,27 @@ pub struct EventMeta {
     pub causation_id: Option<String>,
 }
 
+/// Where an event stands in a distributed trace (X-Ray's model): the trace it belongs to and
+/// the segment (hop) that made or last carried it. Optional in the envelope: an event written
+/// before traces, or made outside any traced work, has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceContext {
+    /// X-Ray's form: `1-<8 hex digits of epoch seconds>-<24 hex digits>`.
+    pub trace_id: String,
+    /// The segment that made (or relayed) the event: 16 hex digits. The next hop names it
+    /// as its parent.
+    pub parent_id: String,
+    /// Whether the trace is recorded on AWS (X-Ray's sampling decision, made where the trace
+    /// started). Absent reads as sampled.
+    #[serde(default = "sampled")]
+    pub sampled: bool,
+}
+
+fn sampled() -> bool {
+    true
+}
+
 /// The one envelope every event travels in: on SNS, SQS, in the outbox and in the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
@@ -74,6 +95,8 @@ pub struct Envelope {
     pub correlation_id: String,
     pub causation_id: Option<String>,
     pub version: u32,
+    /// The trace the event travels in, from the request that started the saga on.
+    pub trace: Option<TraceContext>,
     pub event: Event,
 }
 
@@ -109,6 +132,8 @@ struct Wire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     causation_id: Option<String>,
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace: Option<TraceContext>,
     payload: serde_json::Value,
 }
 
@@ -128,8 +153,14 @@ impl Envelope {
             correlation_id: meta.correlation_id,
             causation_id: meta.causation_id,
             version: SCHEMA_VERSION,
+            trace: None,
             event,
         }
+    }
+
+    /// The same event, travelling in `trace`.
+    pub fn with_trace(self, trace: Option<TraceContext>) -> Self {
+        Envelope { trace, ..self }
     }
 
     pub fn event_type(&self) -> EventType {
@@ -172,6 +203,7 @@ impl Envelope {
             correlation_id: self.correlation_id.clone(),
             causation_id: self.causation_id.clone(),
             version: self.version,
+            trace: self.trace.clone(),
             payload: self.event.payload_json(),
         }
     }
@@ -202,6 +234,7 @@ impl Envelope {
             correlation_id: wire.correlation_id,
             causation_id: wire.causation_id,
             version: wire.version,
+            trace: wire.trace,
             event,
         })
     }

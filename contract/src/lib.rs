@@ -8,6 +8,6 @@ mod ids;
 mod money;
 
 pub use catalogue::*;
-pub use envelope::{DecodeError, Envelope, EventMeta, SCHEMA_VERSION, Service};
+pub use envelope::{DecodeError, Envelope, EventMeta, SCHEMA_VERSION, Service, TraceContext};
 pub use ids::{MAX_ID_LEN, is_valid_id};
 pub use money::Won;

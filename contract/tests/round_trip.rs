@@ -437,3 +437,49 @@ fn discounts_use_the_api_shapes() {
         serde_json::json!({"type": "PERCENT", "rate": 10, "maxAmount": 3000})
     );
 }
+
+fn traced() -> TraceContext {
+    TraceContext {
+        trace_id: "1-6761a2b0-0123456789abcdef01234567".into(),
+        parent_id: "53995c3f42cd8ad8".into(),
+        sampled: true,
+    }
+}
+
+#[test]
+fn the_trace_context_round_trips_and_is_written_only_when_there_is_one() {
+    let event = envelope(
+        StockReserved {
+            order_id: "o-1".into(),
+        }
+        .into(),
+    );
+    let untraced = event.to_json();
+    assert!(!untraced.contains("\"trace\""), "{untraced}");
+    let with = event.with_trace(Some(traced()));
+    let json = with.to_json();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["trace"],
+        serde_json::json!({
+            "traceId": "1-6761a2b0-0123456789abcdef01234567",
+            "parentId": "53995c3f42cd8ad8",
+            "sampled": true
+        })
+    );
+    assert_eq!(Envelope::from_json(&json).unwrap(), with);
+}
+
+#[test]
+fn an_envelope_from_before_traces_reads_without_one_and_a_trace_without_sampled_is_sampled() {
+    // Written by code that knew no trace: no `trace` field at all.
+    let old = r#"{"eventId":"e-1","type":"StockReserved","source":"product","aggregateId":"o-1",
+        "occurredAt":"2026-11-24T09:30:00Z","correlationId":"o-1","version":1,
+        "payload":{"orderId":"o-1"}}"#;
+    let decoded = Envelope::from_json(old).unwrap();
+    assert_eq!(decoded.trace, None);
+    let mut v: serde_json::Value = serde_json::from_str(old).unwrap();
+    v["trace"] = serde_json::json!({"traceId": traced().trace_id, "parentId": traced().parent_id});
+    let decoded = Envelope::from_json(&v.to_string()).unwrap();
+    assert_eq!(decoded.trace, Some(traced()));
+}
