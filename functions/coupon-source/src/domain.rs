@@ -74,17 +74,9 @@ fn one_shard() -> u32 {
     1
 }
 
-/// The most issues a second an admin may say to expect.
-pub const MAX_EXPECTED_RATE: u64 = 1_000_000;
-
+/// Issues a second expected at the source's peak (`platform::docstore::shards`).
 pub fn expected_rate(raw: Option<i64>) -> Result<u64, PolicyError> {
-    match raw {
-        None => Ok(0),
-        Some(r) => u64::try_from(r)
-            .ok()
-            .filter(|r| *r <= MAX_EXPECTED_RATE)
-            .ok_or(PolicyError::ExpectedRate),
-    }
+    platform::docstore::shards::expected_rate(raw).ok_or(PolicyError::ExpectedRate)
 }
 
 pub fn name(raw: &str) -> Result<String, PolicyError> {

@@ -30,6 +30,18 @@ pub const TAKES_PER_SHARD_PER_SECOND: u64 = 50;
 /// How long a process trusts what it learnt of a shard being short.
 pub const REMEMBER_FOR: Duration = Duration::seconds(1);
 
+/// The most takes a second an admin may say to expect of one count.
+pub const MAX_EXPECTED_RATE: u64 = 1_000_000;
+
+/// An expected rate as an admin sends it: none is 0 (an ordinary count); `None` when it is
+/// negative or over [`MAX_EXPECTED_RATE`].
+pub fn expected_rate(raw: Option<i64>) -> Option<u64> {
+    match raw {
+        None => Some(0),
+        Some(r) => u64::try_from(r).ok().filter(|r| *r <= MAX_EXPECTED_RATE),
+    }
+}
+
 /// How many shards a count of `quantity` needs for `takes_per_second` expected at its
 /// peak: `⌈rate ÷ 50⌉`, at least 1, at most 100, and no more than there are units (a
 /// shard starts with one at least).
@@ -193,6 +205,14 @@ mod tests {
         // No shard starts empty.
         assert_eq!(shard_count(10_000, 35), 35);
         assert_eq!(shard_count(10_000, 0), 1);
+    }
+
+    #[test]
+    fn an_expected_rate_is_from_0_to_a_million() {
+        assert_eq!(expected_rate(None), Some(0));
+        assert_eq!(expected_rate(Some(10_000)), Some(10_000));
+        assert_eq!(expected_rate(Some(-1)), None);
+        assert_eq!(expected_rate(Some(1_000_001)), None);
     }
 
     #[test]

@@ -70,18 +70,9 @@ pub fn initial_stock(raw: i64) -> Result<u64, ProductError> {
         .ok_or(ProductError::Stock)
 }
 
-/// The most orders a second an admin may say to expect of one product.
-pub const MAX_EXPECTED_RATE: u64 = 1_000_000;
-
-/// Orders a second expected at a product's peak (none: 0, an ordinary product).
+/// Orders a second expected at a product's peak (`platform::docstore::shards`).
 pub fn expected_rate(raw: Option<i64>) -> Result<u64, ProductError> {
-    match raw {
-        None => Ok(0),
-        Some(r) => u64::try_from(r)
-            .ok()
-            .filter(|r| *r <= MAX_EXPECTED_RATE)
-            .ok_or(ProductError::ExpectedRate),
-    }
+    platform::docstore::shards::expected_rate(raw).ok_or(ProductError::ExpectedRate)
 }
 
 /// Stock after an admin adds (positive) or removes (negative) `delta`.
