@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use contract::{OrderCreated, OrderItem, Won};
 use coupon_source_service::app::CouponSourceService;
@@ -38,7 +36,6 @@ use platform::outbox::MemoryOutbox;
 use platform::ports::Ports;
 use product_service::app::ProductService;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use user_service::auth::TokenCodec;
 use user_service::keys::{JwtSecret, SigningKeys};
 
@@ -310,33 +307,8 @@ async fn call(
     address: [u8; 4],
     body: Option<Value>,
 ) -> BenchResult<(StatusCode, Value)> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    let body = match body {
-        Some(b) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let mut request = request.body(body).map_err(|e| e.to_string())?;
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from((address, 443))));
-    let response = match router.clone().oneshot(request).await {
-        Ok(r) => r,
-        Err(never) => match never {},
-    };
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+    let peer = SocketAddr::from((address, 443));
+    crate::shop::send(router, method, path, Some(token), body, Some(peer)).await
 }
 
 /// User `n`'s own address (10.x.y.z).
@@ -433,23 +405,12 @@ async fn coupons(s: &Settings, out: &mut String) -> BenchResult<()> {
         && winners.len() == issued
         && records == issued
         && counted == issued as i64;
-    let _ = writeln!(
-        out,
-        "### Coupons: {} users, one source of {}\n",
-        s.users, s.quantity
+    let title = format!("Coupons: {} users, one source of {}", s.users, s.quantity);
+    let check = format!(
+        "{issued} issued to {} distinct users; {records} issue records; the source counts {counted} issued",
+        winners.len()
     );
-    table(out, &figures);
-    let _ = writeln!(
-        out,
-        "\nCheck: {issued} issued to {} distinct users; {records} issue records; the source counts {counted} issued: **{}**\n",
-        winners.len(),
-        if exact { "exact" } else { "NOT EXACT" }
-    );
-    if exact {
-        Ok(())
-    } else {
-        Err(format!("coupons: not exact\n{out}"))
-    }
+    section(out, &title, &figures, &check, exact)
 }
 
 /// The sum of counter `name` over the items of partition `pk` and its shards.
@@ -470,10 +431,24 @@ fn since(now: LimitReport, before: LimitReport) -> LimitReport {
     }
 }
 
-fn table(out: &mut String, figures: &Figures) {
-    let _ = writeln!(out, "| | |\n| --- | ---: |");
+/// One crowd's section: its figures and its check, which fails the benchmark if not exact.
+fn section(
+    out: &mut String,
+    title: &str,
+    figures: &Figures,
+    check: &str,
+    exact: bool,
+) -> BenchResult<()> {
+    let _ = writeln!(out, "### {title}\n\n| | |\n| --- | ---: |");
     for (name, value) in &figures.rows {
         let _ = writeln!(out, "| {name} | {value} |");
+    }
+    let verdict = if exact { "exact" } else { "NOT EXACT" };
+    let _ = writeln!(out, "\nCheck: {check}: **{verdict}**\n");
+    if exact {
+        Ok(())
+    } else {
+        Err(format!("{title}: not exact\n{out}"))
     }
 }
 
@@ -578,22 +553,14 @@ async fn orders(s: &Settings, out: &mut String) -> BenchResult<()> {
         .all(|i| i.body["stock"].as_i64().is_some_and(|v| v >= 0));
     let expected = s.stock.min(s.users);
     let exact = reserved == expected && left == stock - reserved as i64 && never_below;
-    let _ = writeln!(
-        out,
-        "### Orders: {} orders of one product of stock {}\n",
+    let title = format!(
+        "Orders: {} orders of one product of stock {}",
         s.users, s.stock
     );
-    table(out, &figures);
-    let _ = writeln!(
-        out,
-        "\nCheck: {reserved} reserved, {out_of_stock} out of stock; stock left {left} (of {stock}), never below zero: **{}**\n",
-        if exact { "exact" } else { "NOT EXACT" }
+    let check = format!(
+        "{reserved} reserved, {out_of_stock} out of stock; stock left {left} (of {stock}), never below zero"
     );
-    if exact {
-        Ok(())
-    } else {
-        Err(format!("orders: not exact\n{out}"))
-    }
+    section(out, &title, &figures, &check, exact)
 }
 
 pub async fn flash_sale(s: Settings) -> BenchResult<String> {

@@ -38,28 +38,7 @@ impl Shop {
         token: Option<&str>,
         body: Option<Value>,
     ) -> BenchResult<(StatusCode, Value)> {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(b) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let request = request.body(body).map_err(|e| e.to_string())?;
-        let response = match self.router.clone().oneshot(request).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .map_err(|e| e.to_string())?;
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, value))
+        send(&self.router, method, path, token, body, None).await
     }
 
     /// A request that must answer `expected`; returns the body.
@@ -121,6 +100,45 @@ impl Shop {
             .await?;
         text(&body, "token")
     }
+}
+
+/// Sends one request to `router` in process, as a client at `peer` if given (the gateway
+/// takes the client address from the connection, as API Gateway does).
+pub async fn send(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    peer: Option<std::net::SocketAddr>,
+) -> BenchResult<(StatusCode, Value)> {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let mut request = request.body(body).map_err(|e| e.to_string())?;
+    if let Some(peer) = peer {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+    }
+    let response = match router.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, value))
 }
 
 fn text(body: &Value, field: &str) -> BenchResult<String> {
