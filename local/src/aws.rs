@@ -235,6 +235,8 @@ pub struct AwsSystem {
     pub names: Names,
     /// Every function's invocations, as Lambda would count and bill them.
     pub invocations: Arc<Invocations>,
+    /// Every function's metrics and trace segments.
+    pub telemetry: crate::system::Telemetry,
 }
 
 /// The clients the system calls AWS with.
@@ -341,6 +343,7 @@ impl AwsSystem {
             services: world.services.clone(),
             names,
             invocations: world.invocations,
+            telemetry: world.telemetry,
         })
     }
 
@@ -535,9 +538,13 @@ fn outbox_record(
             .and_then(|v| v.as_s().ok())
             .map(String::as_str),
     );
+    let written_at = change
+        .approximate_creation_date_time()
+        .and_then(|at| chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()));
     Some(OutboxRecord {
         sequence_number: change.sequence_number().unwrap_or_default().to_owned(),
         events,
+        written_at,
     })
 }
 

@@ -4,22 +4,26 @@
 //! request and, when authorized, set from the token; the client address header likewise
 //! from the connection's peer. Unknown routes are 404 without auth,
 //! as on API Gateway, because authorization runs only for a matched route. `GET /openapi.json`
-//! answers the document of every route, to anyone.
+//! answers the document of every route, to anyone; so do the local-only `GET /metrics` and
+//! `GET /traces/{id}` (not API routes: not in the document nor in `template.yaml`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderValue;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use platform::http::{ApiError, CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
+use platform::http::{ApiError, CLIENT_ADDRESS_HEADER, PathId, USER_ID_HEADER, USER_ROLE_HEADER};
 use platform::invocations::Meter;
+use platform::telemetry::Scope;
 use user_service::auth::TokenCodec;
 use user_service::authorizer::authorize;
+
+use crate::system::Telemetry;
 
 struct Auth {
     tokens: TokenCodec,
@@ -49,12 +53,25 @@ pub fn openapi_json() -> serde_json::Value {
     serde_json::to_value(openapi()).unwrap_or_default()
 }
 
-/// One router of every service's routes, behind the authorizer.
+/// One router of every service's routes, behind the authorizer (its telemetry kept apart).
 pub fn gateway(
     routers: Vec<Router>,
     tokens: TokenCodec,
     public: &[(&'static str, &'static str)],
     authorizer: Meter,
+) -> Router {
+    observed_gateway(routers, tokens, public, authorizer, Telemetry::default())
+}
+
+/// One router of every service's routes, behind the authorizer, with the local system's own
+/// public routes: `/openapi.json`, `/metrics` and `/traces/{id}` (from `telemetry`, which also
+/// receives every request's metrics and segments).
+pub fn observed_gateway(
+    routers: Vec<Router>,
+    tokens: TokenCodec,
+    public: &[(&'static str, &'static str)],
+    authorizer: Meter,
+    telemetry: Telemetry,
 ) -> Router {
     let auth = Arc::new(Auth {
         tokens,
@@ -63,6 +80,7 @@ pub fn gateway(
     });
     let routes = routers.into_iter().fold(Router::new(), Router::merge);
     let document = Arc::new(openapi_json());
+    let sinks = telemetry.sinks();
     let routes = routes
         .route_layer(middleware::from_fn_with_state(auth, authenticate))
         .route(
@@ -71,8 +89,45 @@ pub fn gateway(
                 let document = document.clone();
                 async move { Json(document) }
             }),
-        );
-    platform::http::finish(routes, "gateway")
+        )
+        .merge(observability(telemetry));
+    // Requests are observed into the system's telemetry; the function that answers each
+    // names itself (`ServedBy`).
+    platform::http::finish(routes, "gateway").layer(middleware::from_fn(
+        move |request: Request, next: Next| {
+            Scope::new("gateway", None, sinks.clone()).run(next.run(request))
+        },
+    ))
+}
+
+/// Local only, public like `/openapi.json` (on AWS the same figures are in CloudWatch and
+/// X-Ray): `GET /metrics`, every metric as Prometheus text; `GET /traces/{id}`, a trace as text
+/// by its id, or every trace of an order by the order's id (404 when none is kept).
+fn observability(telemetry: Telemetry) -> Router {
+    let metrics = telemetry.metrics.clone();
+    let traces = telemetry.traces;
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = metrics.prometheus();
+                async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        )
+        .route(
+            "/traces/{id}",
+            get(move |PathId(id): PathId| {
+                let text = traces.render(&id);
+                async move {
+                    match text {
+                        Some(text) => {
+                            ([(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+                        }
+                        None => ApiError::not_found("no trace of that id is kept").into_response(),
+                    }
+                }
+            }),
+        )
 }
 
 async fn authenticate(

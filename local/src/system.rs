@@ -27,13 +27,16 @@ use platform::bus::{
 use platform::clock::{Clock, SystemClock};
 use platform::docstore::DocStore;
 use platform::docstore::memory::MemoryDocStore;
+use platform::http::ServedBy;
 use platform::ids::{IdGenerator, RandomIds};
 use platform::invocations::{Invocations, Meter, Metered};
+use platform::metrics::MemoryMetrics;
 use platform::outbox::MemoryOutbox;
 use platform::ports::Ports;
 use platform::publish::EventPublisher;
 use platform::relay::run_memory_relay;
-use platform::telemetry;
+use platform::telemetry::{self, Sinks};
+use platform::xray::MemoryTraces;
 use product_service::app::ProductService;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,7 +46,7 @@ use user_service::auth::TokenCodec;
 use user_service::config::UserConfig;
 
 use crate::config::LocalConfig;
-use crate::gateway::gateway;
+use crate::gateway::observed_gateway;
 use crate::registry::{self, Code, RegistryError};
 use crate::template::{
     EnvValue, Function, QueueSource, Stack, StreamSource, TemplateError, Trigger,
@@ -59,6 +62,23 @@ pub struct Services {
     pub coupons: Arc<CouponService>,
     pub payments: Arc<PaymentService>,
     pub orders: Arc<OrderService>,
+}
+
+/// What the system's functions report, as CloudWatch and X-Ray would hold it: their metrics
+/// (`GET /metrics`, Prometheus text) and their trace segments (`GET /traces/{id}`).
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    pub metrics: Arc<MemoryMetrics>,
+    pub traces: Arc<MemoryTraces>,
+}
+
+impl Telemetry {
+    pub fn sinks(&self) -> Sinks {
+        Sinks {
+            metrics: Some(self.metrics.clone()),
+            segments: Some(self.traces.clone()),
+        }
+    }
 }
 
 /// Why a system could not be built.
@@ -150,6 +170,8 @@ pub struct World {
     pub sweep: Option<String>,
     /// Every function's invocations, as Lambda would count and bill them.
     pub invocations: Arc<Invocations>,
+    /// Every function's metrics and trace segments.
+    pub telemetry: Telemetry,
     /// The API functions (name, service) and the authorizer's name.
     apis: Vec<(String, Service)>,
     authorizer: Option<String>,
@@ -263,6 +285,7 @@ impl World {
             relays: Vec::new(),
             sweep: None,
             invocations: Arc::new(Invocations::new()),
+            telemetry: Telemetry::default(),
             apis: Vec::new(),
             authorizer: None,
             tokens,
@@ -306,25 +329,42 @@ impl World {
             .iter()
             .map(|(function, service)| {
                 let meter = self.meter(function);
+                let served = ServedBy {
+                    function: function.clone(),
+                    service: *service,
+                };
                 routes(*service).route_layer(middleware::from_fn(
                     move |request: Request, next: Next| {
-                        let meter = meter.clone();
-                        async move { meter.time(1, next.run(request)).await }
+                        let (meter, served) = (meter.clone(), served.clone());
+                        async move {
+                            // The gateway's request span and segment are this function's.
+                            tracing::Span::current().record("function", served.function.as_str());
+                            let mut response = meter.time(1, next.run(request)).await;
+                            response.extensions_mut().insert(served);
+                            response
+                        }
                     },
                 ))
             })
             .collect();
-        gateway(
+        observed_gateway(
             apis,
             self.tokens.clone(),
             &user_service::api::PUBLIC_ROUTES,
             self.meter(self.authorizer.as_deref().unwrap_or("authorizer")),
+            self.telemetry.clone(),
         )
     }
 
-    /// The meter of one function, by its name in `template.yaml`.
+    /// The meter of one function, by its name in `template.yaml`: its invocations counted and
+    /// observed under its service (a relay's: its table's; a binary's: the service's).
     pub fn meter(&self, function: &str) -> Meter {
-        Meter::new(self.invocations.clone(), function)
+        let relayed = self.relays.iter().find(|r| r.function == function);
+        let service = relayed.map(|r| r.service).or_else(|| {
+            let binary = &self.stack.function(function)?.binary;
+            Service::from_name(binary)
+        });
+        Meter::new(self.invocations.clone(), function).observed(service, self.telemetry.sinks())
     }
 
     /// A consuming function as its event source mapping invokes it: poison messages to
@@ -415,6 +455,7 @@ pub struct LocalSystem {
     pub services: Services,
     pub outboxes: BTreeMap<Service, Arc<MemoryOutbox>>,
     pub invocations: Arc<Invocations>,
+    pub telemetry: Telemetry,
 }
 
 impl LocalSystem {
@@ -481,6 +522,7 @@ impl LocalSystem {
             services: world.services,
             outboxes: world.outboxes,
             invocations: world.invocations,
+            telemetry: world.telemetry,
         })
     }
 
@@ -528,7 +570,10 @@ async fn run_sweep(
             _ = ticks.tick() => {}
             _ = stopped.changed() => continue,
         }
-        match meter.time(0, orders.sweep()).await {
+        match meter
+            .time(0, telemetry::in_new_trace("sweep", orders.sweep()))
+            .await
+        {
             Ok(report) if report.due > 0 => {
                 tracing::info!(due = report.due, changed = report.changed, "sweep")
             }

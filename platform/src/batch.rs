@@ -6,6 +6,10 @@
 //! retrying cannot fix it, so it is logged with its id and moved to the dead-letter queue.
 //! So is an event its handler rejects ([`HandlerError::Reject`]); a [`HandlerError::Retry`]
 //! is reported failed and comes back.
+//!
+//! Each event handled is one hop of its trace: a segment continuing the trace its envelope
+//! carries, open while the handler runs (so the events it makes travel on in that trace), and
+//! one log line saying what was decided (`handled`, `retry` or `rejected`).
 
 use std::collections::HashMap;
 
@@ -17,7 +21,9 @@ use contract::Envelope;
 use tracing::Instrument;
 
 use crate::errors::{BoxError, StoreError, chain};
-use crate::telemetry;
+use crate::metrics::{self, Metric};
+use crate::telemetry::{self, Scope};
+use crate::xray::Segment;
 
 /// A consumed event was not handled, and whether it is worth another delivery.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +131,7 @@ impl<H: EventHandler> BatchProcessor<H> {
         let event = match Envelope::from_json(body) {
             Ok(event) => event,
             Err(error) => {
-                tracing::error!(function = %self.function, message_id, error = %chain(&error), "poison message: moving it to the dead-letter queue");
+                tracing::error!(function = %self.function, message_id, decision = "rejected", error = %chain(&error), "poison message: moving it to the dead-letter queue");
                 let reason = chain(&error).to_string();
                 return match self.quarantine(message, reason).await {
                     true => Ok(None),
@@ -141,33 +147,43 @@ impl<H: EventHandler> BatchProcessor<H> {
         Ok(Some((event, attempt)))
     }
 
-    /// What one handled record comes to; `false` means report it as failed.
-    async fn settle(&self, message: &SqsMessage, event: &Envelope, outcome: Outcome) -> bool {
-        let message_id = message.message_id.as_deref().unwrap_or_default();
-        let span = telemetry::event_span(&self.function, event);
-        async {
+    /// What one handled record comes to, logged as one line saying what was decided and
+    /// noted on its segment; `false` means report it as failed.
+    async fn settle(&self, message: &SqsMessage, hop: &mut Hop, outcome: Outcome) -> bool {
+        let attempt = hop.attempt;
+        let (settled, decision) = async {
             match outcome {
-                Ok(()) => true,
+                Ok(()) => {
+                    tracing::info!(decision = "handled", attempt, "handled");
+                    (true, "handled")
+                }
                 Err(error) if error.is_retryable() => {
-                    tracing::warn!(message_id, error = %chain(&error), "handler failed; the message will come back");
-                    false
+                    tracing::warn!(decision = "retry", attempt, error = %chain(&error), "not handled; the message will come back");
+                    (false, "retry")
                 }
                 Err(error) => {
-                    tracing::error!(message_id, error = %chain(&error), "handler refused the event: moving it to the dead-letter queue");
+                    tracing::error!(decision = "rejected", attempt, error = %chain(&error), "refused: moving it to the dead-letter queue");
                     let reason = chain(&error).to_string();
-                    self.quarantine(message, reason).await
+                    (self.quarantine(message, reason).await, "rejected")
                 }
             }
         }
-        .instrument(span)
-        .await
+        .instrument(hop.span.clone())
+        .await;
+        hop.segment.annotate("outcome", decision);
+        hop.segment.error = decision == "retry";
+        hop.segment.fault = decision == "rejected";
+        settled
     }
 
-    /// Moves a message that can never be handled to the dead-letter queue; `false` when that
-    /// failed and it must be reported failed instead.
+    /// Moves a message that can never be handled to the dead-letter queue (one
+    /// `PoisonMessages`); `false` when that failed and it must be reported failed instead.
     async fn quarantine(&self, message: &SqsMessage, reason: String) -> bool {
         match self.dead_letters.quarantine(message, &reason).await {
-            Ok(()) => true,
+            Ok(()) => {
+                metrics::count(Metric::PoisonMessages);
+                true
+            }
             Err(e) => {
                 // Reporting it failed still bounds it: maxReceiveCount moves it later.
                 tracing::error!(function = %self.function, error = %e, "could not quarantine; reporting it failed");
@@ -177,9 +193,36 @@ impl<H: EventHandler> BatchProcessor<H> {
     }
 }
 
+/// Handling one event: its trace segment (the next hop of the trace the event carries) and
+/// its log span.
+struct Hop {
+    segment: Segment,
+    span: tracing::Span,
+    attempt: u32,
+}
+
+impl Hop {
+    fn new(scope: &Scope, message: &SqsMessage, event: &Envelope, attempt: u32) -> Hop {
+        let mut segment = Segment::after(scope.function(), event.trace.as_ref());
+        segment.annotate("operation", event.event_type().name());
+        segment.annotate("correlationId", &event.correlation_id);
+        segment.annotate("eventId", &event.event_id);
+        segment.annotate("requestId", scope.request_id());
+        let message_id = message.message_id.as_deref().unwrap_or_default();
+        let span = telemetry::event_span(scope, message_id, &segment.trace_id, event);
+        Hop {
+            segment,
+            span,
+            attempt,
+        }
+    }
+}
+
 #[async_trait]
 impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
     async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let scope = Scope::current()
+            .unwrap_or_else(|| Scope::new(&self.function, None, Default::default()));
         let mut response = SqsBatchResponse::default();
         let mut failed = |message: &SqsMessage| {
             let mut failure = BatchItemFailure::default();
@@ -199,29 +242,49 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
                 Err(()) => failed(message),
             }
         }
+        let mut hops: Vec<Hop> = messages
+            .iter()
+            .zip(&events)
+            .map(|(message, (event, attempt))| Hop::new(&scope, message, event, *attempt))
+            .collect();
         // The handler takes the batch's events together if it does better so; otherwise
-        // one at a time, in order (a batch is small, and ordering within it is kept).
-        let outcomes = match self.handler.handle_all(&events).await {
+        // one at a time, in order (a batch is small, and ordering within it is kept). Either
+        // way what is done for an event belongs to its segment.
+        let together = scope.clone().handling(
+            events
+                .iter()
+                .zip(&hops)
+                .map(|((e, _), hop)| (Some(e.event_id.as_str()), &hop.segment)),
+        );
+        let outcomes = match together.run(self.handler.handle_all(&events)).await {
             Some(outcomes) => outcomes,
             None => {
                 let mut outcomes = Vec::with_capacity(events.len());
-                for (event, attempt) in &events {
-                    let span = telemetry::event_span(&self.function, event);
-                    outcomes.push(self.handler.handle(event, *attempt).instrument(span).await);
+                for ((event, attempt), hop) in events.iter().zip(&hops) {
+                    let alone = scope
+                        .clone()
+                        .handling([(Some(event.event_id.as_str()), &hop.segment)]);
+                    let handled = self
+                        .handler
+                        .handle(event, *attempt)
+                        .instrument(hop.span.clone());
+                    outcomes.push(alone.run(handled).await);
                 }
                 outcomes
             }
         };
         let mut outcomes = outcomes.into_iter();
-        for (message, (event, _)) in messages.into_iter().zip(&events) {
+        for (message, hop) in messages.into_iter().zip(&mut hops) {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(HandlerError::retry(
                     "the handler gave no outcome for this event",
                 ))
             });
-            if !self.settle(message, event, outcome).await {
+            if !self.settle(message, hop, outcome).await {
                 failed(message);
             }
+            hop.segment.end();
+            scope.record(&hop.segment);
         }
         response
     }

@@ -55,25 +55,32 @@ const THROTTLED_IN_TRANSACTION: [&str; 3] = [
 ];
 
 /// A failed request as the store's error: [`StoreError::Throttled`] for a refusal that
-/// did nothing (once the SDK's own retries are spent), otherwise unavailable.
+/// did nothing (once the SDK's own retries are spent; counted as `StoreThrottles`), otherwise
+/// unavailable.
 pub fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     if error.code().is_some_and(|code| THROTTLED.contains(&code)) {
+        crate::metrics::count(crate::metrics::Metric::StoreThrottles);
         return StoreError::Throttled;
     }
     StoreError::unavailable(error)
 }
 
 /// Whether a cancelled transaction was cancelled because an item was throttled or in
-/// another transaction (so nothing was written, and it may be tried again).
+/// another transaction (so nothing was written, and it may be tried again); such a refusal
+/// counts as `StoreThrottles`, like any other throttled request.
 pub fn throttled_in(codes: &[Option<String>]) -> bool {
-    codes
+    let throttled = codes
         .iter()
         .flatten()
-        .any(|code| THROTTLED_IN_TRANSACTION.contains(&code.as_str()))
+        .any(|code| THROTTLED_IN_TRANSACTION.contains(&code.as_str()));
+    if throttled {
+        crate::metrics::count(crate::metrics::Metric::StoreThrottles);
+    }
+    throttled
 }
 
 /// Whether item `index` of a cancelled transaction failed its condition.

@@ -1,4 +1,5 @@
-//! Making envelopes: ids and times come from the ports, correlation from what caused the event.
+//! Making envelopes: ids and times come from the ports, correlation from what caused the event,
+//! the trace from the work making it (`telemetry::trace_for`).
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use contract::{Envelope, Event, EventMeta};
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
+use crate::telemetry;
 
 /// What an event is caused by: an HTTP request starting (or continuing) a saga, or an event.
 #[derive(Debug, Clone, Copy)]
@@ -33,9 +35,17 @@ impl EventFactory {
         aggregate_id: impl Into<String>,
         event: impl Into<Event>,
     ) -> Envelope {
-        let (correlation_id, causation_id) = match cause {
-            Cause::Request { correlation_id } => (correlation_id.to_owned(), None),
-            Cause::Event(e) => (e.correlation_id.clone(), Some(e.event_id.clone())),
+        let (correlation_id, causation_id, trace) = match cause {
+            Cause::Request { correlation_id } => {
+                // The request's log lines from here on name the saga it started or continued.
+                tracing::Span::current().record("correlationId", correlation_id);
+                (correlation_id.to_owned(), None, telemetry::trace_for(None))
+            }
+            Cause::Event(e) => (
+                e.correlation_id.clone(),
+                Some(e.event_id.clone()),
+                telemetry::trace_for(Some(e)),
+            ),
         };
         let meta = EventMeta {
             event_id: self.ids.next_id(),
@@ -43,6 +53,6 @@ impl EventFactory {
             correlation_id,
             causation_id,
         };
-        Envelope::new(meta, aggregate_id, event)
+        Envelope::new(meta, aggregate_id, event).with_trace(trace)
     }
 }

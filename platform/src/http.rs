@@ -4,9 +4,9 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -14,7 +14,8 @@ use tracing::Instrument;
 
 use crate::errors::StoreError;
 pub use crate::identity::{Identity, Role};
-use crate::telemetry;
+use crate::telemetry::{self, Scope, Sinks};
+use crate::xray::{Http, HttpRequest, HttpResponse, Segment, TraceHeader};
 
 /// Set by the authorizer (API Gateway) or the local gateway; never trusted from a client.
 pub const USER_ID_HEADER: &str = "x-user-id";
@@ -388,23 +389,124 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The request id the platform gave a request (Lambda's, on Lambda), as a request extension;
+/// without one, [`finish`] makes one up.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Which function of which service answered, as a response extension: set locally by each
+/// API function's routes inside the one gateway, so its request segment bears its name.
+#[derive(Debug, Clone)]
+pub struct ServedBy {
+    pub function: String,
+    pub service: contract::Service,
+}
+
+/// The route a request matched (`/orders/{id}`), as a response extension.
+#[derive(Debug, Clone)]
+struct MatchedRoute(String);
+
+/// The trace header, read from the request (Lambda puts its own there) and answered.
+pub const TRACE_HEADER: &str = "x-amzn-trace-id";
+
 /// Makes a router of domain routes servable: error bodies for unknown routes (404) and wrong
-/// methods (405), the body size limit (413), and a log span per request naming `function`.
+/// methods (405), the body size limit (413), and the request observed: a log span naming
+/// `function`, the request id, trace id, correlation id, method, route, status and latency; a
+/// trace segment continuing the `X-Amzn-Trace-Id` the request came with (or a new trace),
+/// answered in the same header; events made while serving it travel in that trace.
 /// Apply once, to the outermost router.
 pub fn finish(router: Router, function: &'static str) -> Router {
     router
+        .route_layer(middleware::from_fn(
+            |path: MatchedPath, req: Request, next: Next| async move {
+                tracing::Span::current().record("route", path.as_str());
+                let mut response = next.run(req).await;
+                response
+                    .extensions_mut()
+                    .insert(MatchedRoute(path.as_str().to_owned()));
+                response
+            },
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let span = telemetry::request_span(function, req.method().as_str(), req.uri().path());
-            async move {
+            observed(function, req, next)
+        }))
+}
+
+/// Serves one request inside its scope, span and segment.
+async fn observed(function: &'static str, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let outer = Scope::current().unwrap_or_else(|| Scope::new(function, None, Sinks::default()));
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let incoming = req
+        .headers()
+        .get(TRACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceHeader::parse);
+    let mut segment = Segment::begin(
+        outer.function(),
+        incoming.as_ref().map(|h| {
+            (
+                h.root.as_str(),
+                h.parent.as_deref(),
+                h.sampled.unwrap_or(true),
+            )
+        }),
+    );
+    let scope = match request_id {
+        Some(id) => outer.with_request_id(&id),
+        None => outer.with_request_id(&telemetry::new_request_id()),
+    }
+    .serving(&segment);
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let span = telemetry::request_span(&scope, &segment.trace_id, &method);
+    let mut response = scope
+        .clone()
+        .run(
+            async {
                 let response = next.run(req).await;
-                tracing::info!(status = response.status().as_u16(), "answered");
+                let span = tracing::Span::current();
+                span.record("status", response.status().as_u16());
+                span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+                tracing::info!("answered");
                 response
             }
-            .instrument(span)
-        }))
+            .instrument(span),
+        )
+        .await;
+    let served = response.extensions().get::<ServedBy>().cloned();
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map(|r| r.0.clone());
+    let status = response.status().as_u16();
+    segment.end();
+    if let Some(served) = &served {
+        segment.name.clone_from(&served.function);
+    }
+    segment.annotate(
+        "operation",
+        format!("{method} {}", route.as_deref().unwrap_or(&path)),
+    );
+    segment.annotate("requestId", scope.request_id());
+    segment.http = Some(Http {
+        request: HttpRequest { method, url: path },
+        response: HttpResponse { status },
+    });
+    segment.error = (400..500).contains(&status);
+    segment.fault = status >= 500;
+    // A request no function of a service answered (locally: the gateway's own routes, or
+    // none) is not a hop of anyone's trace.
+    if served.is_some() || scope.service().is_some() {
+        scope.record(&segment);
+    }
+    if let Ok(header) = HeaderValue::from_str(&TraceHeader::of(&segment.context())) {
+        response.headers_mut().insert(TRACE_HEADER, header);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use contract::Service;
 
 use crate::batch::SqsFunction;
+use crate::telemetry::{Scope, Sinks};
 
 /// One function's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,11 +166,13 @@ impl<F: Future> Future for CpuTimed<F> {
     }
 }
 
-/// One function's meter: the registry and the name it counts under.
+/// One function's meter: the registry and the name it counts under, and where its
+/// invocations' telemetry goes (see [`Meter::observed`]).
 #[derive(Clone)]
 pub struct Meter {
     invocations: Arc<Invocations>,
     function: Arc<str>,
+    observed: Option<(Option<Service>, Sinks)>,
 }
 
 impl Meter {
@@ -176,12 +180,35 @@ impl Meter {
         Meter {
             invocations,
             function: function.into(),
+            observed: None,
         }
     }
 
+    /// Each invocation also runs in a telemetry scope, as Lambda runs a function: its
+    /// metrics (under `service`) and trace segments go to `sinks`, its log lines carry its
+    /// request id. Inside a scope already (an API's routes within the gateway's request) it
+    /// keeps that request's id and trace.
+    pub fn observed(mut self, service: Option<Service>, sinks: Sinks) -> Self {
+        self.observed = Some((service, sinks));
+        self
+    }
+
     /// Runs `work` as one invocation carrying `records`: its wall time, CPU time and AWS
-    /// requests are counted.
+    /// requests are counted (and it is observed, if the meter is).
     pub async fn time<F: Future>(&self, records: usize, work: F) -> F::Output {
+        match &self.observed {
+            Some((service, sinks)) => {
+                let scope = match Scope::current() {
+                    Some(outer) => outer.as_function(&self.function, *service),
+                    None => Scope::new(&self.function, *service, sinks.clone()),
+                };
+                scope.run(self.count(records, work)).await
+            }
+            None => self.count(records, work).await,
+        }
+    }
+
+    async fn count<F: Future>(&self, records: usize, work: F) -> F::Output {
         let requests = Arc::new(Requests {
             latency: self.invocations.request_latency(),
             made: Mutex::new((0, Duration::ZERO)),

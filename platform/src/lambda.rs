@@ -8,15 +8,16 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware;
+use axum::middleware::{self, Next};
+use contract::Service;
 use lambda_http::request::RequestContext;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::config::{ConfigError, Env, ProcessEnv, required};
-use crate::http::{CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
+use crate::http::{CLIENT_ADDRESS_HEADER, RequestId, USER_ID_HEADER, USER_ROLE_HEADER};
 use crate::identity::{Identity, Role};
 use crate::sns::SnsPublisher;
-use crate::telemetry::{self, LogTarget};
+use crate::telemetry::{self, LogTarget, Scope, Sinks};
 
 /// Why a function's process ends: its configuration, most often, at start. Every `main`
 /// returns it, and Rust prints a returned error with `Debug`; this one's `Debug` is the
@@ -88,22 +89,52 @@ pub async fn run_stream_relay() -> Result<(), ExitError> {
     let topic_arn = required(&ProcessEnv, "TOPIC_ARN")?;
     let publisher = SnsPublisher::new(crate::sns::client_from_env().await, topic_arn);
     let publisher = &publisher;
+    let sinks = &Sinks::from_env(&ProcessEnv);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamEvent>| async move {
-            Ok::<_, std::convert::Infallible>(
-                crate::relay::handle_stream(event.payload, publisher).await,
-            )
+            let scope = invocation(RELAY, sinks, &event.context);
+            let relayed = scope.run(crate::relay::handle_stream(event.payload, publisher));
+            Ok::<_, std::convert::Infallible>(relayed.await)
         },
     ))
     .await?;
     Ok(())
 }
 
+/// The service a handler belongs to: the one its name starts with (`order-api` → `order`,
+/// `coupon-source-api` → `coupon-source`); none for the relay, which serves every table.
+pub fn service_of(handler: &str) -> Option<Service> {
+    Service::ALL
+        .into_iter()
+        .filter(|s| {
+            handler
+                .strip_prefix(s.name())
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .max_by_key(|s| s.name().len())
+}
+
+/// One invocation of `handler`: its scope, under the request id Lambda gave it.
+fn invocation(handler: &str, sinks: &Sinks, context: &lambda_runtime::Context) -> Scope {
+    Scope::new(handler, service_of(handler), sinks.clone()).with_request_id(&context.request_id)
+}
+
 /// A domain's HTTP API behind API Gateway: the same router the local gateway serves.
 /// `function` (the handler name) names the function in each request's log span.
 pub async fn run_http_api(router: Router, function: &'static str) -> Result<(), ExitError> {
     telemetry::init(LogTarget::Stdout);
-    lambda_http::run(http_app(router, function)).await?;
+    let sinks = Sinks::from_env(&ProcessEnv);
+    let app = http_app(router, function).layer(middleware::from_fn(
+        move |mut request: Request, next: Next| {
+            let scope = Scope::new(function, service_of(function), sinks.clone());
+            if let Some(context) = request.extensions().get::<lambda_http::Context>() {
+                let id = RequestId(context.request_id.clone());
+                request.extensions_mut().insert(id);
+            }
+            scope.run(next.run(request))
+        },
+    ));
+    lambda_http::run(app).await?;
     Ok(())
 }
 
@@ -229,20 +260,26 @@ pub async fn run_sqs_consumer<H: crate::batch::EventHandler + 'static>(
         .load()
         .await;
     let dead_letters = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&config), dlq);
+    let function = function.into();
+    let sinks = &Sinks::from_env(&ProcessEnv);
+    let scope = &Scope::new(&function, service_of(&function), sinks.clone());
     let processor = crate::batch::BatchProcessor::new(function, handler, Box::new(dead_letters));
     let processor = &processor;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            Ok::<_, std::convert::Infallible>(processor.handle_batch(event.payload).await)
+            let scope = scope.clone().with_request_id(&event.context.request_id);
+            let handled = scope.run(processor.handle_batch(event.payload));
+            Ok::<_, std::convert::Infallible>(handled.await)
         },
     ))
     .await?;
     Ok(())
 }
 
-/// A scheduled function (EventBridge): runs `job` on every invocation; a failure fails the
-/// invocation so the schedule's retry policy applies.
-pub async fn run_scheduled<F, Fut, E>(job: F) -> Result<(), ExitError>
+/// A scheduled function (EventBridge): runs `job` on every invocation, each the start of a
+/// trace; a failure fails the invocation so the schedule's retry policy applies. `function`
+/// (the handler name) names the function in its log lines, metrics and segments.
+pub async fn run_scheduled<F, Fut, E>(function: &'static str, job: F) -> Result<(), ExitError>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<String, E>>,
@@ -250,9 +287,11 @@ where
 {
     telemetry::init(LogTarget::Stdout);
     let job = &job;
+    let sinks = &Sinks::from_env(&ProcessEnv);
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<aws_lambda_events::event::eventbridge::EventBridgeEvent>| async move {
-            match job().await {
+        move |event: LambdaEvent<aws_lambda_events::event::eventbridge::EventBridgeEvent>| async move {
+            let scope = invocation(function, sinks, &event.context);
+            match scope.run(telemetry::in_new_trace("schedule", job())).await {
                 Ok(summary) => {
                     tracing::info!(%summary, "scheduled run done");
                     Ok(summary)
@@ -311,6 +350,16 @@ mod tests {
             known_handler(&unset, known),
             Err(ConfigError::new("HANDLER", "is not set"))
         );
+    }
+
+    #[test]
+    fn a_handler_belongs_to_the_service_its_name_starts_with() {
+        assert_eq!(service_of("order-api"), Some(Service::Order));
+        assert_eq!(service_of("coupon-source-api"), Some(Service::CouponSource));
+        assert_eq!(service_of("coupon-events"), Some(Service::Coupon));
+        assert_eq!(service_of("user-authorizer"), Some(Service::User));
+        assert_eq!(service_of(RELAY), None);
+        assert_eq!(service_of("orderly"), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The platform every service stands on — what Powertools would be, for our Rust.
 //!
 //! Ports for time and ids; the outbox, idempotent consume, SQS batch processing and the
-//! stream relay; publishing; the in-memory SNS/SQS bus; telemetry; HTTP error mapping;
-//! rate limits.
+//! stream relay; publishing; the in-memory SNS/SQS bus; telemetry (logs, metrics in
+//! CloudWatch's embedded format, X-Ray traces); HTTP error mapping; rate limits.
 //! Each concept lives here once.
 //!
 //! The core needs no AWS SDK; the modules and items marked "feature `aws`" are the AWS
@@ -26,6 +26,7 @@ pub mod ids;
 pub mod invocations;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod ports;
@@ -35,6 +36,7 @@ pub mod relay;
 pub mod sns;
 pub mod telemetry;
 pub mod throttle;
+pub mod xray;
 
 #[cfg(feature = "testing")]
 pub mod testing;

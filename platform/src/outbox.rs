@@ -150,6 +150,7 @@ impl MemoryOutbox {
             .map(|(i, e)| OutboxRecord {
                 sequence_number: (log.base + i).to_string(),
                 events: Ok(vec![e.clone()]),
+                written_at: None,
             })
             .collect()
     }

@@ -4,6 +4,10 @@
 //! On the first record that cannot be published (all of its events) it stops and reports
 //! that record's sequence number, so the stream is retried from there (records before it are
 //! done). Duplicates that this causes are fine: every consumer is idempotent.
+//!
+//! Each event relayed is one hop of its trace: a segment continuing the trace the event
+//! carries, and the event goes on naming that segment as its parent. Its age when published is
+//! the `RelayLag` of the service whose table it came from.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +16,18 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 #[cfg(feature = "aws")]
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
 use contract::Envelope;
 use tokio::sync::watch;
 
 use crate::invocations::Meter;
+use crate::metrics::{self, Metric};
 use crate::outbox::MemoryOutbox;
 #[cfg(feature = "aws")]
 use crate::outbox::{self, EVENTS_ATTRIBUTE};
 use crate::publish::EventPublisher;
+use crate::telemetry::{Scope, Sinks};
+use crate::xray::Segment;
 
 /// One stream record that carries events: its sequence number and its events, in the order
 /// they were committed (or why they are unreadable).
@@ -27,6 +35,9 @@ use crate::publish::EventPublisher;
 pub struct OutboxRecord {
     pub sequence_number: String,
     pub events: Result<Vec<Envelope>, String>,
+    /// When the stream says the record was written (`ApproximateCreationDateTime`, rounded
+    /// down to the second); `None` in memory, where the event's own time stands for it.
+    pub written_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,23 +56,49 @@ pub async fn relay(
     let records: Vec<OutboxRecord> = records.into_iter().collect();
     // An unreadable record is reported, not skipped: after bounded retries the stream's
     // on-failure destination keeps it for inspection. What comes before it goes.
-    let readable: Vec<&Vec<Envelope>> = records
-        .iter()
-        .map_while(|r| r.events.as_ref().ok())
-        .collect();
-    let events: Vec<&Envelope> = readable.iter().flat_map(|events| events.iter()).collect();
+    let readable: Vec<&OutboxRecord> = records.iter().take_while(|r| r.events.is_ok()).collect();
+    let scope = Scope::current().unwrap_or_else(|| Scope::new("relay", None, Sinks::default()));
+    let mut hops: Vec<(Segment, Envelope, Option<DateTime<Utc>>)> = Vec::new();
+    for record in &readable {
+        for event in record.events.iter().flatten() {
+            // Named as the template names a table's relay: one relay binary serves them all.
+            let name = format!("{}-relay", event.source.name());
+            let mut segment = Segment::after(&name, event.trace.as_ref());
+            segment.annotate("operation", event.event_type().name());
+            segment.annotate("correlationId", &event.correlation_id);
+            segment.annotate("eventId", &event.event_id);
+            segment.annotate("requestId", scope.request_id());
+            let onward = event.clone().with_trace(Some(segment.context()));
+            hops.push((segment, onward, record.written_at));
+        }
+    }
+    let events: Vec<&Envelope> = hops.iter().map(|(_, event, _)| event).collect();
     let published = publisher.publish_all(&events).await;
     let done = match &published {
         Ok(()) => events.len(),
         Err(e) => e.index,
     };
-    for event in &events[..done] {
-        tracing::info!(eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), "published");
+    let now = Utc::now();
+    for (i, (segment, event, written_at)) in hops.iter_mut().enumerate() {
+        segment.end();
+        if i < done {
+            // The stream's time is rounded down to the second; the event was made just
+            // before its write, so the later of the two is the nearer.
+            let written = written_at.map_or(event.occurred_at, |w| w.max(event.occurred_at));
+            let lag_ms = (now - written).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0;
+            metrics::emit_for(event.source, Metric::RelayLag, lag_ms, None);
+            segment.annotate("outcome", "published");
+            tracing::info!(requestId = scope.request_id(), traceId = %segment.trace_id, eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), lag_ms, "published");
+        } else {
+            segment.annotate("outcome", "not published");
+            segment.fault = true;
+        }
+        scope.record(segment);
     }
     // The record holding the first event not published; its events are all sent again.
     let mut before = 0;
-    let failed_record = readable.iter().position(|events| {
-        before += events.len();
+    let failed_record = readable.iter().position(|record| {
+        before += record.events.as_ref().map_or(0, Vec::len);
         before > done
     });
     let fail = |index: usize, reason: String| RelayFailure {
@@ -93,6 +130,9 @@ pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
         .map(|r| OutboxRecord {
             sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
             events: outbox::decode_events(text(&r.change.new_image, EVENTS_ATTRIBUTE).as_deref()),
+            // Absent from the record reads as the epoch: then not known.
+            written_at: Some(r.change.approximate_creation_date_time)
+                .filter(|at| at.timestamp() > 0),
         })
         .collect()
 }

@@ -554,6 +554,7 @@ pub enum Decision<T> {
 /// race, or the store throttled the commit (which then wrote nothing), waits a jittered
 /// [`backoff`] and reads and decides again, [`MAX_ATTEMPTS`] times in all, then answers
 /// [`StoreError::Contention`] (or [`StoreError::Throttled`] if the last refusal was that).
+/// Each retry counts one `StoreRetries` for the service running it.
 pub async fn commit_with_retries<T, E, F, Fut>(store: &dyn DocStore, mut attempt: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
@@ -572,6 +573,7 @@ where
             },
         }
         if retry + 1 < MAX_ATTEMPTS {
+            crate::metrics::count(crate::metrics::Metric::StoreRetries);
             pause_before_retry(retry).await;
         }
     }

@@ -800,3 +800,67 @@ async fn a_batching_handler_gets_the_whole_batch_and_each_outcome_is_applied() {
         "the rejected one"
     );
 }
+
+#[tokio::test]
+async fn each_message_is_a_hop_of_its_trace_that_says_what_was_decided() {
+    use platform::metrics::{MemoryMetrics, Metric};
+    use platform::telemetry::{Scope, Sinks};
+    use platform::xray::{MemoryTraces, Segment};
+
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("product", FilterPolicy::All)],
+        clock(),
+    );
+    let processor = BatchProcessor::new(
+        "q",
+        Failing,
+        Box::new(BusDeadLetters::new(bus.clone(), "q")),
+    );
+    // Each event arrives as the relay sent it: in a trace, naming the relay's segment.
+    let relayed: Vec<Segment> = (1..=3)
+        .map(|_| Segment::begin("product-relay", None))
+        .collect();
+    let publisher = BusPublisher::new(bus.clone());
+    for (n, hop) in (1..=3).zip(&relayed) {
+        let event = reserved(n).with_trace(Some(hop.context()));
+        publisher.publish(&event).await.unwrap();
+    }
+    let (metrics, traces) = (
+        Arc::new(MemoryMetrics::new()),
+        Arc::new(MemoryTraces::new()),
+    );
+    let sinks = Sinks {
+        metrics: Some(metrics.clone()),
+        segments: Some(traces.clone()),
+    };
+    let scope = Scope::new("order-events", Some(contract::Service::Order), sinks);
+    let batch = bus.receive("q", 10).unwrap();
+    scope
+        .run(processor.handle_batch(lambda_batch(&batch)))
+        .await;
+
+    let outcomes: Vec<(String, String)> = relayed
+        .iter()
+        .map(|relay| {
+            let trace = traces.trace(&relay.trace_id);
+            assert_eq!(trace.len(), 1, "one hop each");
+            let hop = &trace[0];
+            assert_eq!(hop.name, "order-events");
+            assert_eq!(hop.parent_id.as_deref(), Some(relay.id.as_str()));
+            (
+                hop.annotations["eventId"].clone(),
+                hop.annotations["outcome"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("e-1".to_owned(), "retry".to_owned()),
+            ("e-2".to_owned(), "rejected".to_owned()),
+            ("e-3".to_owned(), "handled".to_owned()),
+        ]
+    );
+    let poison = metrics.total(Metric::PoisonMessages, contract::Service::Order, None);
+    assert_eq!(poison.count, 1, "the one sent to the dead-letter queue");
+}

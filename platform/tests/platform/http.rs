@@ -161,3 +161,54 @@ fn idempotency_keys_are_checked() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_continues_the_trace_it_came_with_and_answers_its_own_segment() {
+    use std::sync::Arc;
+
+    use contract::Service;
+    use platform::telemetry::{Scope, Sinks, trace_for};
+    use platform::xray::{MemoryTraces, TraceHeader};
+
+    let traces = Arc::new(MemoryTraces::new());
+    let sinks = Sinks {
+        metrics: None,
+        segments: Some(traces.clone()),
+    };
+    // What an event made while serving the request would travel in.
+    let routes = Router::new().route(
+        "/things/{id}",
+        get(|| async { trace_for(None).map(|t| t.parent_id).unwrap_or_default() }),
+    );
+    let scope = Scope::new("thing-api", Some(Service::Product), sinks);
+    let request = Request::get("/things/7")
+        .header(
+            "x-amzn-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = scope
+        .run(finish(routes, "thing-api").oneshot(request))
+        .await
+        .unwrap();
+    let header = response.headers()["x-amzn-trace-id"].to_str().unwrap();
+    let answered = TraceHeader::parse(header).unwrap();
+    assert_eq!(answered.root, "1-5759e988-bd862e3fe1be46a994272793");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let segments = traces.trace(&answered.root);
+    assert_eq!(segments.len(), 1);
+    let segment = &segments[0];
+    assert_eq!(segment.name, "thing-api");
+    assert_eq!(segment.parent_id.as_deref(), Some("53995c3f42cd8ad8"));
+    assert_eq!(answered.parent.as_deref(), Some(segment.id.as_str()));
+    assert_eq!(segment.annotations["operation"], "GET /things/{id}");
+    assert_eq!(segment.http.as_ref().map(|h| h.response.status), Some(200));
+    assert_eq!(
+        body,
+        segment.id.as_bytes(),
+        "events made inside name it as parent"
+    );
+}

@@ -49,6 +49,7 @@ fn record(seq: u32, event: Envelope) -> OutboxRecord {
     OutboxRecord {
         sequence_number: seq.to_string(),
         events: Ok(vec![event]),
+        written_at: None,
     }
 }
 
@@ -78,6 +79,7 @@ async fn an_unreadable_outbox_item_is_reported_not_skipped() {
         OutboxRecord {
             sequence_number: "2".into(),
             events: Err("garbled".into()),
+            written_at: None,
         },
         record(3, reserved(3)),
     ];
@@ -209,6 +211,7 @@ async fn what_comes_before_an_unreadable_record_is_published_and_the_relay_stops
         OutboxRecord {
             sequence_number: "3".into(),
             events: Err("a stream record without readable events".into()),
+            written_at: None,
         },
         record(4, reserved(4)),
     ];
@@ -294,4 +297,80 @@ fn a_lambda_binary_that_cannot_start_exits_at_once_with_one_line_naming_the_vari
         assert!(!status.success(), "{env:?}: {status}");
         assert_eq!(stderr, line, "{env:?}");
     }
+}
+
+/// Keeps what it is given, whole.
+#[derive(Default)]
+struct KeepingPublisher(Mutex<Vec<Envelope>>);
+
+#[async_trait]
+impl EventPublisher for KeepingPublisher {
+    async fn publish(&self, event: &Envelope) -> Result<(), PublishError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_event_relayed_is_a_hop_of_its_trace_and_its_age_is_the_relay_lag() {
+    use contract::{Service, TraceContext};
+    use platform::metrics::{MemoryMetrics, Metric};
+    use platform::telemetry::{Scope, Sinks};
+    use platform::xray::MemoryTraces;
+
+    let (metrics, traces) = (
+        Arc::new(MemoryMetrics::new()),
+        Arc::new(MemoryTraces::new()),
+    );
+    let sinks = Sinks {
+        metrics: Some(metrics.clone()),
+        segments: Some(traces.clone()),
+    };
+    let api = TraceContext {
+        trace_id: "1-6761a2b0-0123456789abcdef01234567".into(),
+        parent_id: "53995c3f42cd8ad8".into(),
+        sampled: true,
+    };
+    let now = Utc::now();
+    let traced = Envelope {
+        occurred_at: now - chrono::Duration::seconds(3),
+        ..reserved(1)
+    }
+    .with_trace(Some(api.clone()));
+    // The stream's time is rounded down to the second: the event's own, later, counts.
+    let records = vec![OutboxRecord {
+        sequence_number: "1".into(),
+        events: Ok(vec![traced, reserved(2)]),
+        written_at: Some(now - chrono::Duration::seconds(4)),
+    }];
+    let publisher = KeepingPublisher::default();
+    let scope = Scope::new("relay", None, sinks);
+    assert_eq!(scope.run(relay(records, &publisher)).await, Ok(2));
+
+    let published = publisher.0.lock().unwrap().clone();
+    let first = traces.trace(&api.trace_id);
+    assert_eq!(first.len(), 1);
+    let hop = &first[0];
+    assert_eq!(hop.name, "product-relay");
+    assert_eq!(hop.parent_id.as_deref(), Some("53995c3f42cd8ad8"));
+    assert_eq!(hop.annotations["outcome"], "published");
+    assert_eq!(hop.annotations["correlationId"], "o-1");
+    // It goes on naming the relay's segment as its parent; the rest of it is as written.
+    assert_eq!(published[0].trace, Some(hop.context()));
+    let written = Envelope {
+        occurred_at: published[0].occurred_at,
+        ..reserved(1)
+    };
+    assert_eq!(published[0].clone().with_trace(None), written);
+    // An event made outside any trace starts one at the relay.
+    let second = published[1].trace.clone().expect("a trace");
+    assert_ne!(second.trace_id, api.trace_id);
+    assert_eq!(traces.trace(&second.trace_id).len(), 1);
+
+    // 3 s for the first (made after the second the stream names), 4 s for the second (made
+    // long before: the stream's time is the later).
+    let lag = metrics.total(Metric::RelayLag, Service::Product, None);
+    assert_eq!(lag.count, 2);
+    assert!((7_000.0..7_500.0).contains(&lag.sum), "{lag:?}");
+    assert!((4_000.0..4_250.0).contains(&lag.max), "{lag:?}");
 }

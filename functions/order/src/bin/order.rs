@@ -20,7 +20,7 @@ async fn main() -> Result<(), platform::lambda::ExitError> {
         functions::TIMELINE => lambda::run_sqs_consumer(handler, TimelineConsumer(orders)).await,
         functions::SWEEP => {
             let orders = &orders;
-            lambda::run_scheduled(move || async move {
+            lambda::run_scheduled(handler, move || async move {
                 orders
                     .sweep()
                     .await
