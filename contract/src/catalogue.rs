@@ -128,6 +128,18 @@ pub enum FailureReason {
     Expired,
 }
 
+impl FailureReason {
+    /// As the wire and the API spell it (`PAYMENT_FAILED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::CouponRejected => "COUPON_REJECTED",
+            FailureReason::OutOfStock => "OUT_OF_STOCK",
+            FailureReason::PaymentFailed => "PAYMENT_FAILED",
+            FailureReason::Expired => "EXPIRED",
+        }
+    }
+}
+
 /// Only the id: the one consumer (balance) needs nothing else, and an event sits in queues
 /// and 14-day dead-letter queues where personal data should not. (Events written before
 /// this carried `email` and `name`; they still decode, the extra fields ignored.)

@@ -483,3 +483,15 @@ fn an_envelope_from_before_traces_reads_without_one_and_a_trace_without_sampled_
     let decoded = Envelope::from_json(&v.to_string()).unwrap();
     assert_eq!(decoded.trace, Some(traced()));
 }
+
+#[test]
+fn a_failure_reason_is_spelled_as_on_the_wire() {
+    for reason in [
+        FailureReason::CouponRejected,
+        FailureReason::OutOfStock,
+        FailureReason::PaymentFailed,
+        FailureReason::Expired,
+    ] {
+        assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+    }
+}

@@ -11,6 +11,12 @@
 //!   conditional put each.
 //! - timeline: one conditional put (absent) per order per batch, named by its events' ids;
 //!   a duplicate in another batch is listed once when read.
+//!
+//! The saga's metrics are counted here, after a commit that changed something (so a repeated
+//! delivery counts nothing): `OrdersCreated` when an order is placed; `OrdersConfirmed`,
+//! `OrdersFailed` (by reason) and `OrdersCancelled` when it reaches CONFIRMED, FAILED or
+//! CANCELLED, with `SagaDuration` from its creation to confirmed or failed; `UndoAnswers` for
+//! each undo answer recorded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,10 +34,12 @@ use platform::docstore::{
 use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::idempotency::KeyedRequest;
+use platform::metrics::{self, Metric};
 use platform::ports::{Ports, sortable_time};
 
 use crate::domain::{
-    self, CouponCopy, Emit, Input, NotCancellable, Order, OrderError, OrderRequest, PriceCopy,
+    self, CouponCopy, Emit, Input, Milestone, NotCancellable, Order, OrderError, OrderRequest,
+    PriceCopy, Status,
 };
 use crate::repo::{
     SWEEP, StoredTimeline, TIMELINE_KEY_IDS_BYTES, TIMELINE_PREFIX, TimelineBatch, TimelineEntry,
@@ -192,14 +200,14 @@ impl OrderService {
         let business_key = idempotency_key.map(|k| order_business_key(user_id, k));
         let fingerprint = request.fingerprint();
         let order_id = self.ports.ids.next_id();
-        commit_with_retries(store, || async {
+        // The order, and whether this request created it (not a repeat answered again).
+        let (order, created) = commit_with_retries::<_, OrderFailure, _, _>(store, || async {
             if let Some(key) = &business_key
                 && let Some(recorded) = store.processed(key).await?
             {
                 let first = KeyedRequest::recall(&recorded, &fingerprint)?;
-                return Ok(Decision::Done(
-                    self.order(&first).await?.ok_or(OrderFailure::NotFound)?,
-                ));
+                let order = self.order(&first).await?.ok_or(OrderFailure::NotFound)?;
+                return Ok(Decision::Done((order, false)));
             }
             let mut prices = HashMap::with_capacity(request.lines().len());
             for line in request.lines() {
@@ -251,9 +259,13 @@ impl OrderService {
             if let Some(key) = &business_key {
                 commit = commit.processed(key, KeyedRequest::record(&fingerprint, &order_id));
             }
-            Ok(Decision::Commit(commit, order))
+            Ok(Decision::Commit(commit, (order, true)))
         })
-        .await
+        .await?;
+        if created {
+            metrics::count(Metric::OrdersCreated);
+        }
+        Ok(order)
     }
 
     /// Applies `input` to the order and commits what the transition table says.
@@ -265,16 +277,17 @@ impl OrderService {
         cause: Option<&Envelope>,
     ) -> Result<Option<Order>, OrderFailure> {
         let store = self.ports.store.as_ref();
-        commit_with_retries(store, || async {
+        // The order afterwards, and — if this changed it — its status before and when.
+        let (after, changed) = commit_with_retries::<_, OrderFailure, _, _>(store, || async {
             let Some(item) = store.get(&order_key(order_id)).await? else {
-                return Ok(Decision::Done(None));
+                return Ok(Decision::Done((None, None)));
             };
             let order: Order = item.parse()?;
             let now = self.ports.clock.now();
             let Some((next, emits)) =
                 domain::transition(&order, &input, now, self.settings.undo_grace)?
             else {
-                return Ok(Decision::Done(Some(order)));
+                return Ok(Decision::Done((Some(order), None)));
             };
             let mut commit = Commit::new().write(
                 Write::put(order_key(order_id), &next, Expect::Version(item.version))?
@@ -295,9 +308,16 @@ impl OrderService {
                     Expect::Version(copy_item.version),
                 )?);
             }
-            Ok(Decision::Commit(commit, Some(next)))
+            Ok(Decision::Commit(
+                commit,
+                (Some(next), Some((order.status, now))),
+            ))
         })
-        .await
+        .await?;
+        if let (Some(order), Some((before, at))) = (&after, changed) {
+            count_change(&input, before, order, at);
+        }
+        Ok(after)
     }
 
     fn emit(&self, order: &Order, emit: Emit, cause: Option<&Envelope>) -> Envelope {
@@ -500,6 +520,27 @@ impl OrderService {
             Ok(()) | Err(CommitError::Conflict(_)) => Ok(()),
             Err(CommitError::Store(e)) => Err(e),
         }
+    }
+}
+
+/// The saga's figures for one committed change (never for a repeat that changed nothing):
+/// an undo answer recorded, and the end the order reached, with how long its saga took.
+fn count_change(input: &Input, before: Status, after: &Order, at: DateTime<Utc>) {
+    if matches!(input, Input::Undone(..)) {
+        metrics::count(Metric::UndoAnswers);
+    }
+    let ms = |took: Duration| took.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0;
+    match domain::milestone(before, after, at) {
+        Some(Milestone::Confirmed { took }) => {
+            metrics::count(Metric::OrdersConfirmed);
+            metrics::emit(Metric::SagaDuration, ms(took), Some("confirmed"));
+        }
+        Some(Milestone::Failed { reason, took }) => {
+            metrics::emit(Metric::OrdersFailed, 1.0, Some(reason.as_str()));
+            metrics::emit(Metric::SagaDuration, ms(took), Some("failed"));
+        }
+        Some(Milestone::Cancelled) => metrics::count(Metric::OrdersCancelled),
+        None => {}
     }
 }
 

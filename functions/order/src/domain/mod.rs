@@ -353,6 +353,39 @@ pub fn transition(
     Ok(Some((next, emits)))
 }
 
+/// Where a change took an order's saga, for its figures: an end it reached, once (a change
+/// from another status), with how long the saga took to reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    Confirmed {
+        took: Duration,
+    },
+    /// Failed, and every undo answered.
+    Failed {
+        reason: FailureReason,
+        took: Duration,
+    },
+    /// Cancelled, and every undo answered.
+    Cancelled,
+}
+
+/// The milestone of a change from `before` to `after` at `now`, if it reached one.
+pub fn milestone(before: Status, after: &Order, now: DateTime<Utc>) -> Option<Milestone> {
+    if before == after.status {
+        return None;
+    }
+    let took = now - after.created_at;
+    match after.status {
+        Status::Confirmed => Some(Milestone::Confirmed { took }),
+        Status::Failed => Some(Milestone::Failed {
+            reason: after.failure_reason.unwrap_or(FailureReason::Expired),
+            took,
+        }),
+        Status::Cancelled => Some(Milestone::Cancelled),
+        _ => None,
+    }
+}
+
 fn start_undo(order: &mut Order, status: Status, now: DateTime<Utc>, grace: Duration) {
     order.status = status;
     order.undo = Undo::default();
@@ -528,6 +561,43 @@ mod tests {
             )
         );
         assert_eq!(o.sweep_due_at(), None);
+    }
+
+    #[test]
+    fn an_end_is_a_milestone_once_with_the_time_since_creation() {
+        let later = t0() + Duration::milliseconds(1_250);
+        let mut confirmed = order(Status::Confirmed, false);
+        assert_eq!(
+            milestone(Status::Pending, &confirmed, later),
+            Some(Milestone::Confirmed {
+                took: Duration::milliseconds(1_250)
+            })
+        );
+        // A confirmation announced again is no new milestone.
+        assert_eq!(milestone(Status::Confirmed, &confirmed, later), None);
+        confirmed.status = Status::Failing;
+        assert_eq!(
+            milestone(Status::Pending, &confirmed, later),
+            None,
+            "not yet"
+        );
+        let failed = Order {
+            status: Status::Failed,
+            failure_reason: Some(FailureReason::PaymentFailed),
+            ..order(Status::Failed, false)
+        };
+        assert_eq!(
+            milestone(Status::Failing, &failed, later),
+            Some(Milestone::Failed {
+                reason: FailureReason::PaymentFailed,
+                took: Duration::milliseconds(1_250)
+            })
+        );
+        let cancelled = order(Status::Cancelled, false);
+        assert_eq!(
+            milestone(Status::Cancelling, &cancelled, later),
+            Some(Milestone::Cancelled)
+        );
     }
 
     #[test]
