@@ -8,6 +8,7 @@ mod concurrency;
 mod coupon_sources;
 mod functions;
 mod fuzz;
+mod observability;
 mod openapi;
 mod operations;
 mod saga;
