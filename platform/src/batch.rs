@@ -209,7 +209,7 @@ impl Hop {
         segment.annotate("eventId", &event.event_id);
         segment.annotate("requestId", scope.request_id());
         let message_id = message.message_id.as_deref().unwrap_or_default();
-        let span = telemetry::event_span(scope, message_id, &segment.trace_id, event);
+        let span = telemetry::event_span(scope, Some(message_id), &segment.trace_id, event);
         Hop {
             segment,
             span,

@@ -37,8 +37,7 @@ impl EventFactory {
     ) -> Envelope {
         let (correlation_id, causation_id, trace) = match cause {
             Cause::Request { correlation_id } => {
-                // The request's log lines from here on name the saga it started or continued.
-                tracing::Span::current().record("correlationId", correlation_id);
+                telemetry::correlated(correlation_id);
                 (correlation_id.to_owned(), None, telemetry::trace_for(None))
             }
             Cause::Event(e) => (

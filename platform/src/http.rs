@@ -492,6 +492,9 @@ async fn observed(function: &'static str, req: Request, next: Next) -> Response 
         format!("{method} {}", route.as_deref().unwrap_or(&path)),
     );
     segment.annotate("requestId", scope.request_id());
+    if let Some(saga) = scope.saga() {
+        segment.annotate("correlationId", saga);
+    }
     segment.http = Some(Http {
         request: HttpRequest { method, url: path },
         response: HttpResponse { status },

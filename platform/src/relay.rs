@@ -26,7 +26,7 @@ use crate::outbox::MemoryOutbox;
 #[cfg(feature = "aws")]
 use crate::outbox::{self, EVENTS_ATTRIBUTE};
 use crate::publish::EventPublisher;
-use crate::telemetry::{Scope, Sinks};
+use crate::telemetry::{self, Scope, Sinks};
 use crate::xray::Segment;
 
 /// One stream record that carries events: its sequence number and its events, in the order
@@ -88,7 +88,8 @@ pub async fn relay(
             let lag_ms = (now - written).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0;
             metrics::emit_for(event.source, Metric::RelayLag, lag_ms, None);
             segment.annotate("outcome", "published");
-            tracing::info!(requestId = scope.request_id(), traceId = %segment.trace_id, eventId = %event.event_id, correlationId = %event.correlation_id, r#type = event.event_type().name(), lag_ms, "published");
+            telemetry::event_span(&scope, None, &segment.trace_id, event)
+                .in_scope(|| tracing::info!(lag_ms, "published"));
         } else {
             segment.annotate("outcome", "not published");
             segment.fault = true;

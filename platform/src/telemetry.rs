@@ -13,7 +13,7 @@
 //! scope (unit tests, the simulation) metrics and segments go nowhere and no trace is made up.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use contract::{Envelope, Service, TraceContext};
 use tracing::Span;
@@ -81,6 +81,8 @@ pub struct Scope {
     request_id: Arc<str>,
     sinks: Sinks,
     open: Arc<[Open]>,
+    /// The saga a request served now started or continued (see [`correlated`]).
+    saga: Arc<OnceLock<String>>,
 }
 
 tokio::task_local! {
@@ -101,6 +103,7 @@ impl Scope {
             request_id: new_request_id().into(),
             sinks,
             open: Arc::new([]),
+            saga: Arc::default(),
         }
     }
 
@@ -147,8 +150,14 @@ impl Scope {
     }
 
     /// With `segment` open for the request (or schedule) being served.
-    pub fn serving(self, segment: &Segment) -> Scope {
+    pub fn serving(mut self, segment: &Segment) -> Scope {
+        self.saga = Arc::default();
         self.handling([(None, segment)])
+    }
+
+    /// The saga the request being served started or continued, if it did.
+    pub fn saga(&self) -> Option<&str> {
+        self.saga.get().map(String::as_str)
     }
 
     /// With a segment open per event being handled: what is done for one of them belongs
@@ -188,6 +197,15 @@ pub async fn in_new_trace<F: Future>(operation: &str, work: F) -> F::Output {
     output
 }
 
+/// The request served now starts or continues the saga `correlation_id`: its log lines name
+/// it from here on (the span's `correlationId`), and so does its segment.
+pub fn correlated(correlation_id: &str) {
+    Span::current().record("correlationId", correlation_id);
+    if let Some(scope) = Scope::current() {
+        let _ = scope.saga.set(correlation_id.to_owned());
+    }
+}
+
 /// The trace an event made now travels in. Made because of `cause`: the segment handling that
 /// event, or else the trace the cause came in. Made for a request (or a schedule): the
 /// segment serving it. `None` outside traced work.
@@ -201,18 +219,28 @@ pub fn trace_for(cause: Option<&Envelope>) -> Option<TraceContext> {
         .or_else(|| cause.and_then(|e| e.trace.clone()))
 }
 
-/// The span for handling one event in one function.
-pub fn event_span(scope: &Scope, message_id: &str, trace_id: &str, event: &Envelope) -> Span {
-    tracing::info_span!(
+/// The span for handling (or relaying) one event in one function; `message_id`: the SQS
+/// message it came in, when it came in one.
+pub fn event_span(
+    scope: &Scope,
+    message_id: Option<&str>,
+    trace_id: &str,
+    event: &Envelope,
+) -> Span {
+    let span = tracing::info_span!(
         "event",
         function = scope.function(),
         requestId = scope.request_id(),
         traceId = trace_id,
         correlationId = %event.correlation_id,
         eventId = %event.event_id,
-        messageId = message_id,
+        messageId = tracing::field::Empty,
         r#type = event.event_type().name(),
-    )
+    );
+    if let Some(id) = message_id {
+        span.record("messageId", id);
+    }
+    span
 }
 
 /// The span for a long-running function, e.g. a relay: its log lines carry its name.

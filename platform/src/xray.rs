@@ -384,7 +384,7 @@ pub fn render(trace_id: &str, segments: &[Segment]) -> String {
         );
         let _ = writeln!(
             text,
-            "{:>9.1} ms {:>8.1} ms  {label:<64} id {} parent {}",
+            "{:>9.1} ms {:>8.1} ms  {label:<72} id {} parent {}",
             (segment.start_time - first.start_time) * 1000.0,
             segment.duration_ms(),
             segment.id,

@@ -12,7 +12,9 @@ use crate::support;
 
 /// A GET of the local system's own text routes: status and body.
 async fn text(base: &str, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("{base}{path}")).await.expect("request");
+    let response = reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("request");
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
 }
@@ -58,7 +60,9 @@ async fn one_orders_trace_holds_every_hop_of_its_saga_and_the_metrics_add_up() {
         .to_str()
         .expect("a trace header")
         .to_owned();
-    let trace_id = TraceHeader::parse(&header).expect("a well-formed header").root;
+    let trace_id = TraceHeader::parse(&header)
+        .expect("a well-formed header")
+        .root;
     let created: serde_json::Value = response.json().await.expect("JSON");
     let order_id = created["orderId"].as_str().expect("an order id").to_owned();
     let order = kim.await_order(&order_id, &["CONFIRMED", "FAILED"]).await;
@@ -72,7 +76,7 @@ async fn one_orders_trace_holds_every_hop_of_its_saga_and_the_metrics_add_up() {
     .await;
     let segments = traces.trace(&trace_id);
     // Every hop of the order's saga is in this one trace: no other trace has any.
-    assert_eq!(traces.traces_of(&order_id), [trace_id.clone()]);
+    assert_eq!(traces.traces_of(&order_id), std::slice::from_ref(&trace_id));
 
     // One root: the API's request, which the rest descends from.
     let roots: Vec<&Segment> = segments.iter().filter(|s| s.parent_id.is_none()).collect();
@@ -81,7 +85,14 @@ async fn one_orders_trace_holds_every_hop_of_its_saga_and_the_metrics_add_up() {
     assert_eq!(api.name, "order-api");
     assert_eq!(api.annotations["operation"], "POST /orders");
     assert_eq!(api.http.as_ref().map(|h| h.response.status), Some(201));
-    assert_eq!(TraceHeader::parse(&header).and_then(|h| h.parent), Some(api.id.clone()));
+    assert_eq!(
+        TraceHeader::parse(&header).and_then(|h| h.parent),
+        Some(api.id.clone())
+    );
+    assert_eq!(
+        api.annotations["correlationId"], order_id,
+        "the saga it started"
+    );
     let parent_of = |s: &Segment| {
         let parent = s.parent_id.as_deref();
         segments.iter().find(|p| Some(p.id.as_str()) == parent)
@@ -119,19 +130,28 @@ async fn one_orders_trace_holds_every_hop_of_its_saga_and_the_metrics_add_up() {
         "PaymentApproved",
         "OrderConfirmed",
     ] {
-        assert!(handled.contains(step), "{step} not handled in:\n{text_trace}");
+        assert!(
+            handled.contains(step),
+            "{step} not handled in:\n{text_trace}"
+        );
     }
     // As text: a line per hop, in time, indented under its parent.
     let lines: Vec<&str> = text_trace.lines().collect();
     assert!(lines[0].starts_with(&format!("trace {trace_id}: {} segments", segments.len())));
-    assert!(lines[1].contains("order-api  POST /orders → 201"), "{text_trace}");
+    assert!(
+        lines[1].contains("order-api  POST /orders → 201"),
+        "{text_trace}"
+    );
     assert!(
         lines[2].contains("  order-relay  OrderCreated → published"),
         "{text_trace}"
     );
     // An order's id finds its traces too.
     let (status, by_order) = text(&system.base, &format!("/traces/{order_id}")).await;
-    assert_eq!((status, by_order.lines().next()), (200, lines.first().copied()));
+    assert_eq!(
+        (status, by_order.lines().next()),
+        (200, lines.first().copied())
+    );
     let (status, _) = text(&system.base, "/traces/1-00000000-000000000000000000000000").await;
     assert_eq!(status, 404);
 
@@ -154,7 +174,10 @@ async fn one_orders_trace_holds_every_hop_of_its_saga_and_the_metrics_add_up() {
         // The failed order's stock and payment answered its undo (it had no coupon).
         "UndoAnswers{Service=\"order\"} 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "no {line} in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in:\n{metrics}"
+        );
     }
     for absent in ["OrdersCancelled", "PoisonMessages"] {
         assert!(!metrics.contains(absent), "{absent} in:\n{metrics}");
@@ -185,5 +208,23 @@ fn every_functions_handler_names_the_service_its_binary_serves() {
             function.handler,
             function.binary
         );
+    }
+}
+
+#[test]
+fn the_metrics_written_are_the_contract_the_template_and_the_operations_doc_name() {
+    use platform::metrics::Metric;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).expect(file);
+    let (template, doc) = (read("template.yaml"), read("docs/operations.md"));
+    for metric in Metric::ALL {
+        let name = metric.name();
+        assert!(template.contains(name), "template.yaml never reads {name}");
+        let row = format!("| `{name}` | {} |", metric.unit());
+        assert!(doc.contains(&row), "docs/operations.md has no row {row}");
+        if let Some(dimension) = metric.dimension() {
+            let set = format!("`[Service, {dimension}]`");
+            assert!(doc.contains(&set), "docs/operations.md: {name} by {set}");
+        }
     }
 }

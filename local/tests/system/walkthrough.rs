@@ -668,6 +668,8 @@ async fn the_readme_walkthroughs_run_as_written() {
         r#""amount":50000"#,
         r#""paymentAmount":10800"#,
         "sequenceDiagram",
+        "order-api  POST /orders → 201",
+        r#"OrdersCreated{Service="order"} 1"#,
         r#""status":"CANCELLING""#,
     ] {
         assert!(said.contains(answer), "{answer} not in:\n{said}");
