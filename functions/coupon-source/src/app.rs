@@ -18,8 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use contract::Discount;
 use platform::docstore::shards::{self, Recent, take_from};
 use platform::docstore::{
-    Commit, CommitError, ConflictAt, Decision, Expect, Index, MAX_ATTEMPTS, Query, Write,
-    commit_with_retries, pause_before_retry,
+    Commit, CommitError, ConflictAt, Decision, Expect, Index, MAX_ATTEMPTS, Query, Retries, Write,
+    commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -309,8 +309,8 @@ impl CouponSourceService {
         }
         let store = self.ports.store.as_ref();
         let coupon_id = self.ports.ids.next_id();
-        let mut retry = 0;
-        while retry < MAX_ATTEMPTS {
+        let mut retries = Retries::new();
+        loop {
             // What other requests of this process found empty meanwhile, too.
             if let Some(shared) = self.known.get(source_id, self.ports.clock.now()) {
                 known.empty.extend(shared.empty);
@@ -366,16 +366,14 @@ impl CouponSourceService {
                 Err(CommitError::Store(StoreError::Throttled)) => {}
                 Err(CommitError::Store(e)) => return Err(e.into()),
             }
-            retry += 1;
-            if retry < MAX_ATTEMPTS {
-                pause_before_retry(retry - 1).await;
+            if !retries.wait().await {
+                tracing::warn!(
+                    attempts = MAX_ATTEMPTS,
+                    "gave up issuing on a throttled source"
+                );
+                return Err(StoreError::Throttled.into());
             }
         }
-        tracing::warn!(
-            attempts = MAX_ATTEMPTS,
-            "gave up issuing on a throttled source"
-        );
-        Err(StoreError::Throttled.into())
     }
 
     /// Once a shard is empty, the others run dry soon and several requests may pick the

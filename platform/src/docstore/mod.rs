@@ -561,24 +561,48 @@ where
     Fut: std::future::Future<Output = Result<Decision<T>, E>>,
     E: From<StoreError>,
 {
-    let mut last = StoreError::Contention;
-    for retry in 0..MAX_ATTEMPTS {
-        match attempt().await? {
+    let mut retries = Retries::new();
+    loop {
+        let last = match attempt().await? {
             Decision::Done(answer) => return Ok(answer),
             Decision::Commit(commit, answer) => match store.commit(commit).await {
                 Ok(()) => return Ok(answer),
-                Err(CommitError::Conflict(_)) => last = StoreError::Contention,
-                Err(CommitError::Store(StoreError::Throttled)) => last = StoreError::Throttled,
+                Err(CommitError::Conflict(_)) => StoreError::Contention,
+                Err(CommitError::Store(StoreError::Throttled)) => StoreError::Throttled,
                 Err(CommitError::Store(e)) => return Err(e.into()),
             },
-        }
-        if retry + 1 < MAX_ATTEMPTS {
-            crate::metrics::count(crate::metrics::Metric::StoreRetries);
-            pause_before_retry(retry).await;
+        };
+        if !retries.wait().await {
+            tracing::warn!(attempts = MAX_ATTEMPTS, error = %last, "gave up on a contested item");
+            return Err(last.into());
         }
     }
-    tracing::warn!(attempts = MAX_ATTEMPTS, error = %last, "gave up on a contested item");
-    Err(last.into())
+}
+
+/// The retries of a handler that looks at each refusal itself (which write of its commit
+/// failed, say), under the same bound and backoff as [`commit_with_retries`]: after a
+/// refusal worth waiting for, [`Retries::wait`] says whether to try again.
+#[derive(Debug, Default)]
+pub struct Retries {
+    made: u32,
+}
+
+impl Retries {
+    pub fn new() -> Retries {
+        Retries::default()
+    }
+
+    /// One more attempt was refused: waits the jittered [`backoff`] and answers `true`, or
+    /// `false` once [`MAX_ATTEMPTS`] were made. Each retry counts one `StoreRetries`.
+    pub async fn wait(&mut self) -> bool {
+        self.made += 1;
+        if self.made >= MAX_ATTEMPTS {
+            return false;
+        }
+        crate::metrics::count(crate::metrics::Metric::StoreRetries);
+        pause_before_retry(self.made - 1).await;
+        true
+    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use contract::{Envelope, OrderItem};
 use platform::docstore::shards::{self, take_from};
 use platform::docstore::{
-    Commit, CommitError, ConflictAt, Expect, Item, MAX_ATTEMPTS, Write, commit_with_retries,
-    pause_before_retry,
+    Commit, CommitError, ConflictAt, Expect, Item, MAX_ATTEMPTS, Retries, Write,
+    commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -146,8 +146,8 @@ impl ProductService {
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
         let mut known = Known::default();
-        let mut retry = 0;
-        while retry < MAX_ATTEMPTS {
+        let mut retries = Retries::new();
+        loop {
             let record = store
                 .get(&reservation_key(order_id))
                 .await?
@@ -221,16 +221,14 @@ impl ProductService {
                 Err(CommitError::Conflict(_) | CommitError::Store(StoreError::Throttled)) => {}
                 Err(CommitError::Store(e)) => return Err(e),
             }
-            retry += 1;
-            if retry < MAX_ATTEMPTS {
-                pause_before_retry(retry - 1).await;
+            if !retries.wait().await {
+                tracing::warn!(
+                    attempts = MAX_ATTEMPTS,
+                    "gave up reserving on contested stock"
+                );
+                return Err(StoreError::Contention);
             }
         }
-        tracing::warn!(
-            attempts = MAX_ATTEMPTS,
-            "gave up reserving on contested stock"
-        );
-        Err(StoreError::Contention)
     }
 
     /// A product's stock as read (`None`: no such product).
