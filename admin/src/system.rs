@@ -50,22 +50,11 @@ pub fn kind_of(logical_id: &str) -> Option<Kind> {
 /// (`ProductOrderCreatedQueue` → `product-order-created`; a test checks this agrees with
 /// `local::template` for every queue of the template).
 pub fn local_name(logical_id: &str) -> String {
-    let stem = ["Queue", "Table", "Topic"]
-        .iter()
-        .find_map(|kind| logical_id.strip_suffix(kind).filter(|s| !s.is_empty()))
-        .unwrap_or(logical_id);
-    let mut name = String::with_capacity(stem.len() + 4);
-    for (i, c) in stem.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                name.push('-');
-            }
-            name.push(c.to_ascii_lowercase());
-        } else {
-            name.push(c);
-        }
-    }
-    name
+    let kind = ["Queue", "Table", "Topic"]
+        .into_iter()
+        .find(|kind| logical_id.strip_suffix(kind).is_some_and(|s| !s.is_empty()))
+        .unwrap_or("");
+    local::template::local_name(logical_id, kind)
 }
 
 /// Where a watched queue is: its URL, or (from a stack output `…Arn` alone) its ARN, or

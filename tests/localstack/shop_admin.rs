@@ -2,18 +2,15 @@
 //! listed, shown, redriven and consumed, and the order's saga is printed. The commands' own
 //! library functions are called (what `main.rs` prints is their rendering).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use contract::{Envelope, Service};
-use local::aws::{AwsSystem, Names};
-use local::config::LocalConfig;
 use platform::batch::{BatchProcessor, EventHandler, HandlerError, SqsFunction};
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::lambda::SqsDeadLetters;
-use platform::testing::aws::{Cleanup, endpoint, unique_name};
 use serde_json::json;
 use shop_admin::dlq::{self, AwsQueues, Pick};
 use shop_admin::message::{self, Content};
@@ -23,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::queues::drained;
 use crate::support::{admin_signed_up, signed_up};
+use crate::system::{AwsTest, start};
 
 const QUEUE: &str = "product-order-created";
 const DLQ: &str = "product-order-created-dead-letters";
@@ -44,7 +42,7 @@ impl EventHandler for FaultyRelease {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_admin_lists_shows_and_redrives_a_dead_letter_and_prints_the_saga() {
-    let t = start().await;
+    let t = start(&[]).await;
     let sqs = aws_sdk_sqs::Client::new(&t.sdk);
     let queues = AwsQueues(sqs.clone());
     let (queue_url, dlq_url) = t.system.names.queues[QUEUE].clone();
@@ -238,67 +236,8 @@ async fn await_list(
     }
 }
 
-struct Started {
-    system: AwsSystem,
-    sdk: aws_config::SdkConfig,
-    prefix: String,
-    base: String,
-    // Declared last: dropped after the system, also when the test fails.
-    _cleanup: Cleanup,
-}
-
-/// The system on the endpoint under a prefix of its own, served on a free port.
-async fn start() -> Started {
-    let sdk = endpoint().sdk_config().await;
-    let prefix = format!("{}-", unique_name("admin"));
-    let mut env = HashMap::from([
-        ("JWT_SECRET", "shop-admin-tests-secret-of-32-bytes"),
-        ("SWEEP_INTERVAL_SECONDS", "1"),
-    ]);
-    env.extend(crate::support::NO_CLIENT_LIMITS);
-    let cleanup = Cleanup::new(endpoint());
-    let names = local::aws::provision(&sdk, &prefix)
-        .await
-        .expect("provision");
-    remember(&cleanup, &names);
-    let system = AwsSystem::start_with(
-        LocalConfig::from_env(&env).expect("test configuration"),
-        local::aws::AwsClients::new(&sdk),
-        names,
-    )
-    .await
-    .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(local::server::serve(
-        listener,
-        system.router(),
-        local::server::Limits::default(),
-        std::future::pending(),
-    ));
-    Started {
-        system,
-        sdk,
-        prefix,
-        base,
-        _cleanup: cleanup,
-    }
-}
-
-fn remember(cleanup: &Cleanup, names: &Names) {
-    for table in names.tables.values() {
-        cleanup.table(table);
-    }
-    for topic in names.topics.values() {
-        cleanup.topic(topic);
-    }
-    for queue in names.urls.values() {
-        cleanup.queue(queue);
-    }
-}
-
 /// Takes `queue`'s subscription off `topic`.
-async fn unsubscribe(t: &Started, topic: Service, queue: &str) {
+async fn unsubscribe(t: &AwsTest, topic: Service, queue: &str) {
     let sns = aws_sdk_sns::Client::new(&t.sdk);
     let suffix = format!(":{}{queue}", t.prefix);
     let subscriptions = sns

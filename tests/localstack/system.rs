@@ -19,17 +19,17 @@ const SECRET: &str = "localstack-tests-secret-32-bytes-long";
 /// How long the queues may take to empty after the last request of a test.
 const QUIET: Duration = Duration::from_secs(60);
 
-struct AwsTest {
-    system: AwsSystem,
-    sdk: aws_config::SdkConfig,
-    prefix: String,
-    base: String,
+pub(crate) struct AwsTest {
+    pub(crate) system: AwsSystem,
+    pub(crate) sdk: aws_config::SdkConfig,
+    pub(crate) prefix: String,
+    pub(crate) base: String,
     // Declared last: dropped after the system, also when the test fails.
     _cleanup: Cleanup,
 }
 
 /// Starts a system on the endpoint under a fresh prefix, served on a free port.
-async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
+pub(crate) async fn start(settings: &[(&'static str, &'static str)]) -> AwsTest {
     let sdk = endpoint().sdk_config().await;
     let prefix = format!("{}-", unique_name("t"));
     let mut env = HashMap::from([("JWT_SECRET", SECRET), ("SWEEP_INTERVAL_SECONDS", "1")]);

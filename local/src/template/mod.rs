@@ -23,7 +23,8 @@ use platform::bus::FilterPolicy;
 use yaml_serde::Value;
 
 pub use pattern::EventPattern;
-use yaml::{Reader, field, local_name};
+pub use yaml::local_name;
+use yaml::{Reader, field};
 
 /// The template the system was built with (a rebuild picks up an edit).
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
