@@ -10,13 +10,14 @@
 //!   concurrency, and an empty shard is only skipped for another.
 //!
 //! A source's policy and which of its shards are empty are read once a second per process
-//! ([`Known`]); a change made here is seen here at once, elsewhere within that second.
+//! (`platform::docstore::shards::Recent`); a change made here is seen here at once,
+//! elsewhere within that second.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use contract::Discount;
-use platform::docstore::shards::{self, Recent, take_from};
+use platform::docstore::shards::{self, Recent, ShortShards};
 use platform::docstore::{
     Commit, CommitError, ConflictAt, Decision, Expect, Index, MAX_ATTEMPTS, Query, Retries, Write,
     commit_with_retries,
@@ -29,21 +30,17 @@ use platform::throttle::{Limit, Throttle, Throttled};
 use crate::domain::{self, CouponSource, IssueRefusal, PolicyError};
 use crate::repo::{
     ISSUED, IssueRecord, LEFT, SOURCES, ShardCount, issue_key, listing_key, shard_counts,
-    shard_item, shard_items, source_key,
+    shard_item, source_key,
 };
-
-/// What this process read of a source lately: its policy, and its shards seen empty.
-#[derive(Debug, Clone)]
-struct Known {
-    policy: CouponSource,
-    empty: BTreeSet<u32>,
-}
 
 pub struct CouponSourceService {
     ports: Ports,
     throttle: Throttle,
     issue_limit: Limit,
-    known: Recent<Known>,
+    /// Each source's policy as this process read it lately.
+    policies: Recent<CouponSource>,
+    /// Which shards of each source it saw empty lately.
+    empty: ShortShards,
 }
 
 /// Issue requests a client address may send a minute, unless configured.
@@ -115,7 +112,8 @@ impl CouponSourceService {
             ports,
             throttle,
             issue_limit: Limit::new(DEFAULT_ISSUES_PER_MINUTE, Duration::minutes(1)),
-            known: Recent::new(shards::REMEMBER_FOR),
+            policies: Recent::new(shards::REMEMBER_FOR),
+            empty: ShortShards::for_a_while(),
         }
     }
 
@@ -169,15 +167,18 @@ impl CouponSourceService {
         Ok(source)
     }
 
+    /// Each shard's `(issued, left)`: shard 0 from `source` as stored, the others read.
+    async fn counts(&self, source: &CouponSource) -> Result<Vec<(u64, u64)>, StoreError> {
+        let base = source_key(&source.source_id);
+        let others = shards::other_shards(self.ports.store.as_ref(), &base, source.shards).await?;
+        shard_counts(source, &others)
+    }
+
     /// `source` with the counts of all its shards (as stored it has its first shard's).
     async fn with_totals(&self, mut source: CouponSource) -> Result<CouponSource, StoreError> {
-        if source.shards > 1 {
-            let others = &shard_items(&source.source_id, source.shards)[1..];
-            let items = self.ports.store.get_many(others).await?;
-            let counts = shard_counts(&source, &items)?;
-            source.issued = counts.iter().map(|c| c.0).sum();
-            source.left = counts.iter().map(|c| c.1).sum();
-        }
+        let counts = self.counts(&source).await?;
+        source.issued = counts.iter().map(|c| c.0).sum();
+        source.left = counts.iter().map(|c| c.1).sum();
         Ok(source)
     }
 
@@ -230,26 +231,21 @@ impl CouponSourceService {
             source.active = change.active.unwrap_or(source.active);
             let mut commit = Commit::new();
             if let Some(q) = change.quantity {
-                let others = &shard_items(source_id, source.shards)[1..];
-                let counts = shard_counts(&source, &store.get_many(others).await?)?;
-                let issued = counts.iter().map(|c| c.0).sum();
-                let quantity = domain::quantity(q, issued)?;
-                if quantity >= source.quantity {
-                    // More: the first shard has them.
-                    source.left += quantity - source.quantity;
-                } else {
-                    // Fewer: taken from what the shards have left, each under its bound.
-                    let lefts: Vec<u64> = counts.iter().map(|c| c.1).collect();
-                    let takes = take_from(&lefts, source.quantity - quantity)
-                        .ok_or(PolicyError::QuantityBelowIssued)?;
-                    for (shard, take) in takes {
-                        if shard == 0 {
-                            source.left -= take;
-                        } else {
-                            let minus = -i64::try_from(take).unwrap_or(i64::MAX);
-                            commit = commit
-                                .write(Write::add(shard_item(source_id, shard), [(LEFT, minus)]));
-                        }
+                let counts = self.counts(&source).await?;
+                let quantity = domain::quantity(q, counts.iter().map(|c| c.0).sum())?;
+                let lefts: Vec<u64> = counts.iter().map(|c| c.1).collect();
+                // Both at most a million: the difference fits.
+                let delta = i128::from(quantity) - i128::from(source.quantity);
+                let delta = i64::try_from(delta).map_err(|_| PolicyError::Quantity)?;
+                // Over the shards' `left`, each under its bound; the source's own with it.
+                let moves =
+                    shards::spread(&lefts, delta).ok_or(PolicyError::QuantityBelowIssued)?;
+                for (shard, delta) in moves {
+                    if shard == 0 {
+                        source.left = source.left.saturating_add_signed(delta);
+                    } else {
+                        let write = Write::add(shard_item(source_id, shard), [(LEFT, delta)]);
+                        commit = commit.write(write);
                     }
                 }
                 source.quantity = quantity;
@@ -258,33 +254,28 @@ impl CouponSourceService {
             Ok::<_, SourceFailure>(Decision::Commit(commit.write(write), source))
         })
         .await?;
-        self.known.forget(source_id);
+        self.policies.forget(source_id);
+        self.empty.forget(source_id);
         Ok(self.with_totals(updated).await?)
     }
 
-    /// What this process knows of the source: read afresh once a second.
-    async fn known(&self, source_id: &str) -> Result<Known, SourceFailure> {
+    /// The source's policy, read afresh once a second with which of its shards are empty.
+    async fn policy(&self, source_id: &str) -> Result<CouponSource, SourceFailure> {
         let now = self.ports.clock.now();
-        if let Some(known) = self.known.get(source_id, now) {
-            return Ok(known);
+        if let Some(policy) = self.policies.get(source_id, now) {
+            return Ok(policy);
         }
-        let store = self.ports.store.as_ref();
-        let item = store
+        let policy: CouponSource = self
+            .ports
+            .store
             .get(&source_key(source_id))
             .await?
-            .ok_or(SourceFailure::NotFound)?;
-        let policy: CouponSource = item.parse()?;
-        let others = store
-            .get_many(&shard_items(source_id, policy.shards)[1..])
-            .await?;
-        let empty = (0u32..)
-            .zip(shard_counts(&policy, &others)?)
-            .filter(|(_, (_, left))| *left == 0)
-            .map(|(shard, _)| shard)
-            .collect();
-        let known = Known { policy, empty };
-        self.known.put(source_id, known.clone(), now);
-        Ok(known)
+            .ok_or(SourceFailure::NotFound)?
+            .parse()?;
+        let lefts: Vec<u64> = self.counts(&policy).await?.iter().map(|c| c.1).collect();
+        self.empty.learn(source_id, &lefts, now);
+        self.policies.put(source_id, policy.clone(), now);
+        Ok(policy)
     }
 
     /// Issues a coupon to `user_id`, first come, first served (the rules:
@@ -297,9 +288,8 @@ impl CouponSourceService {
         source_id: &str,
         user_id: &str,
     ) -> Result<String, SourceFailure> {
-        let mut known = self.known(source_id).await?;
-        let shards = known.policy.shards;
-        self.refused(&known, source_id, user_id).await?;
+        let policy = self.policy(source_id).await?;
+        self.refused(&policy, source_id, user_id).await?;
         if let Err(throttled) = self
             .throttle
             .hit("issue-client", client, self.issue_limit)
@@ -309,112 +299,92 @@ impl CouponSourceService {
         }
         let store = self.ports.store.as_ref();
         let coupon_id = self.ports.ids.next_id();
+        // Shards this request found empty, beside what the process knows.
+        let mut tried = BTreeSet::new();
         let mut retries = Retries::new();
         loop {
-            // What other requests of this process found empty meanwhile, too.
-            if let Some(shared) = self.known.get(source_id, self.ports.clock.now()) {
-                known.empty.extend(shared.empty);
-            }
-            let Some(shard) = shards::pick(shards, &known.empty, &coupon_id) else {
+            let now = self.ports.clock.now();
+            let mut short = self.empty.get(source_id, now).unwrap_or_default();
+            short.extend(&tried);
+            let Some(shard) = shards::pick(policy.shards, &short, &coupon_id) else {
                 return Err(self.sold_out(source_id, user_id).await);
             };
-            if self.probably_empty(source_id, shard, &known).await? {
-                known.empty.insert(shard);
-                continue;
-            }
-            let issued = domain::issue(
-                &known.policy,
-                true,
-                &coupon_id,
-                user_id,
-                self.ports.clock.now(),
-            )?;
-            let event = self.ports.events.envelope(
-                Cause::Request {
-                    correlation_id: &coupon_id,
-                },
-                &coupon_id,
-                issued,
-            );
-            let record = IssueRecord {
-                coupon_id: coupon_id.clone(),
-            };
-            let commit = Commit::new()
-                .write(Write::put(
-                    issue_key(source_id, user_id),
-                    &record,
-                    Expect::Absent,
-                )?)
-                .write(Write::add(
-                    shard_item(source_id, shard),
-                    [(LEFT, -1), (ISSUED, 1)],
-                ))
-                .event(event);
-            match store.commit(commit).await {
-                Ok(()) => return Ok(coupon_id),
-                Err(CommitError::Conflict(ConflictAt::Write(0))) => {
-                    return self.issued_before(source_id, user_id, &coupon_id).await;
-                }
-                // That shard is empty: another one, at once (nobody to wait for).
-                Err(CommitError::Conflict(_)) => {
-                    known.empty.insert(shard);
-                    self.known.update(source_id, |k| {
-                        k.empty.insert(shard);
-                    });
-                    continue;
-                }
-                Err(CommitError::Store(StoreError::Throttled)) => {}
-                Err(CommitError::Store(e)) => return Err(e.into()),
-            }
-            if !retries.wait().await {
-                tracing::warn!(
-                    attempts = MAX_ATTEMPTS,
-                    "gave up issuing on a throttled source"
+            // Once a shard is empty the others run dry soon, and several requests may pick
+            // the same last coupon: a read (one unit) before the transaction (four, billed
+            // even when its bound refuses it) skips a shard already empty.
+            let empty = !short.is_empty() && self.shard_is_empty(source_id, shard).await?;
+            if !empty {
+                let issued = domain::issue(&policy, &coupon_id, user_id, now)?;
+                let event = self.ports.events.envelope(
+                    Cause::Request {
+                        correlation_id: &coupon_id,
+                    },
+                    &coupon_id,
+                    issued,
                 );
-                return Err(StoreError::Throttled.into());
+                let record = IssueRecord {
+                    coupon_id: coupon_id.clone(),
+                };
+                let commit = Commit::new()
+                    .write(Write::put(
+                        issue_key(source_id, user_id),
+                        &record,
+                        Expect::Absent,
+                    )?)
+                    .write(Write::add(
+                        shard_item(source_id, shard),
+                        [(LEFT, -1), (ISSUED, 1)],
+                    ))
+                    .event(event);
+                match store.commit(commit).await {
+                    Ok(()) => return Ok(coupon_id),
+                    Err(CommitError::Conflict(ConflictAt::Write(0))) => {
+                        return self.issued_before(source_id, user_id, &coupon_id).await;
+                    }
+                    // The shard is empty: another one, at once (nobody to wait for).
+                    Err(CommitError::Conflict(_)) => {}
+                    Err(CommitError::Store(StoreError::Throttled)) => {
+                        if retries.wait().await {
+                            continue;
+                        }
+                        tracing::warn!(
+                            attempts = MAX_ATTEMPTS,
+                            "gave up issuing on a throttled source"
+                        );
+                        return Err(StoreError::Throttled.into());
+                    }
+                    Err(CommitError::Store(e)) => return Err(e.into()),
+                }
             }
+            tried.insert(shard);
+            self.empty.mark_short(source_id, shard, now);
         }
     }
 
-    /// Once a shard is empty, the others run dry soon and several requests may pick the
-    /// same last coupon of one: a read of the shard (one read unit) before the transaction
-    /// (four write units, billed even when its bound refuses it) skips one already empty.
-    async fn probably_empty(
-        &self,
-        source_id: &str,
-        shard: u32,
-        known: &Known,
-    ) -> Result<bool, StoreError> {
-        let shards = known.policy.shards;
-        if shards < 2 || known.empty.is_empty() {
-            return Ok(false);
-        }
+    /// Whether `shard` of the source has no coupon left, as read now.
+    async fn shard_is_empty(&self, source_id: &str, shard: u32) -> Result<bool, StoreError> {
         let left = match self.ports.store.get(&shard_item(source_id, shard)).await? {
             Some(item) if shard == 0 => item.parse::<CouponSource>()?.left,
             Some(item) => item.parse::<ShardCount>()?.left,
             None => 0,
         };
-        if left == 0 {
-            self.known.update(source_id, |k| {
-                k.empty.insert(shard);
-            });
-        }
         Ok(left == 0)
     }
 
     /// Refuses at once what no shard can change: an inactive source, outside its window,
-    /// every shard empty.
+    /// every shard seen empty.
     async fn refused(
         &self,
-        known: &Known,
+        policy: &CouponSource,
         source_id: &str,
         user_id: &str,
     ) -> Result<(), SourceFailure> {
-        domain::issuing(&known.policy, self.ports.clock.now())?;
-        if known.empty.len() >= known.policy.shards.max(1) as usize {
-            return Err(self.sold_out(source_id, user_id).await);
+        let now = self.ports.clock.now();
+        let any_left = !self.empty.all_short(source_id, policy.shards, now);
+        match domain::refusal(policy, any_left, now) {
+            Err(IssueRefusal::SoldOut) => Err(self.sold_out(source_id, user_id).await),
+            refused => Ok(refused?),
         }
-        Ok(())
     }
 
     /// Every shard is empty: sold out, unless this user has one already (that answer first).

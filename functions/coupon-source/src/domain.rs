@@ -160,33 +160,36 @@ impl IssueRefusal {
     }
 }
 
-/// Whether coupons of `source` are issued now (whoever asks, whatever is left).
-pub fn issuing(source: &CouponSource, now: DateTime<Utc>) -> Result<(), IssueRefusal> {
+/// Why a coupon of `source` cannot be issued now to whoever asks, if it cannot: inactive,
+/// outside its window, or sold out (no shard may still have one: `any_left` false).
+pub fn refusal(
+    source: &CouponSource,
+    any_left: bool,
+    now: DateTime<Utc>,
+) -> Result<(), IssueRefusal> {
     if !source.active {
         return Err(IssueRefusal::Inactive);
     }
     if now < source.issuable_from || now >= source.issuable_until {
         return Err(IssueRefusal::OutsideWindow);
     }
+    if !any_left {
+        return Err(IssueRefusal::SoldOut);
+    }
     Ok(())
 }
 
-/// Issues one more coupon, `coupon_id`, to `user_id`, who has none of this source yet,
-/// when some shard of the source may still have one (`any_left`): the `CouponIssued` that
-/// tells the coupon and order services. Counting it is the store's (one coupon off a
-/// shard's `left`, under its bound), so a shard thought to have some may still turn out
-/// empty.
+/// Issues one more coupon, `coupon_id`, to `user_id`, who has none of this source yet: the
+/// `CouponIssued` that tells the coupon and order services. Counting it is the store's (one
+/// coupon off a shard's `left`, under its bound), so a shard thought to have some may still
+/// turn out empty.
 pub fn issue(
     source: &CouponSource,
-    any_left: bool,
     coupon_id: &str,
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<CouponIssued, IssueRefusal> {
-    issuing(source, now)?;
-    if !any_left {
-        return Err(IssueRefusal::SoldOut);
-    }
+    refusal(source, true, now)?;
     Ok(CouponIssued {
         coupon_id: coupon_id.to_owned(),
         source_id: source.source_id.clone(),
@@ -223,7 +226,7 @@ mod tests {
         // Given a source with two coupons, none issued
         let now = Utc::now();
         // When one is issued
-        let issued = issue(&source(now), true, "c-1", "u-1", now).unwrap();
+        let issued = issue(&source(now), "c-1", "u-1", now).unwrap();
         // Then the event carries the policy and the expiry
 
         assert_eq!(
@@ -242,7 +245,7 @@ mod tests {
     #[test]
     fn issuing_needs_an_active_source_inside_its_window_with_coupons_left() {
         let now = Utc::now();
-        let refused = |source: CouponSource, at| issue(&source, true, "c", "u", at).err();
+        let refused = |source: CouponSource, at| issue(&source, "c", "u", at).err();
         assert_eq!(refused(source(now), now), None);
         let inactive = CouponSource {
             active: false,
@@ -259,7 +262,7 @@ mod tests {
             Some(IssueRefusal::OutsideWindow)
         );
         assert_eq!(
-            issue(&source(now), false, "c", "u", now).err(),
+            refusal(&source(now), false, now).err(),
             Some(IssueRefusal::SoldOut)
         );
         // Inactive comes before sold out.
@@ -268,7 +271,7 @@ mod tests {
             ..source(now)
         };
         assert_eq!(
-            issue(&inactive, false, "c", "u", now).err(),
+            refusal(&inactive, false, now).err(),
             Some(IssueRefusal::Inactive)
         );
     }

@@ -11,7 +11,7 @@
 //! item is shard 0, so a source of one shard is one item.
 
 use chrono::{DateTime, Utc};
-use platform::docstore::shards::{shard_key, shard_keys};
+use platform::docstore::shards::shard_key;
 use platform::docstore::{IndexKey, Item, Key};
 use platform::errors::StoreError;
 use platform::ports::sortable_time;
@@ -45,11 +45,7 @@ pub fn source_key(source_id: &str) -> Key {
     Key::new(format!("SOURCE#{source_id}"), "SOURCE")
 }
 
-/// Every shard's item, shard 0 (the source itself) first.
-pub fn shard_items(source_id: &str, shards: u32) -> Vec<Key> {
-    shard_keys(&source_key(source_id), shards)
-}
-
+/// The item of shard `shard` of the source (0: the source itself).
 pub fn shard_item(source_id: &str, shard: u32) -> Key {
     shard_key(&source_key(source_id), shard)
 }

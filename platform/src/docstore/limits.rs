@@ -64,6 +64,25 @@ struct ItemState {
     held_until: Duration,
 }
 
+/// How many bytes `value` takes as JSON, without keeping the text.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// Why the limits refused a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -99,43 +118,40 @@ impl Limiter {
         self.report
     }
 
-    /// What each write of `commit` costs, given the items as they are.
-    pub(crate) fn costs(commit: &Commit, current: impl Fn(&Key) -> Option<Item>) -> Vec<Cost> {
-        let factor = if commit.size() > 1 { 2.0 } else { 1.0 };
+    /// What each item `commit` writes costs, given the items as they are (`current`).
+    pub(crate) fn costs<'a>(
+        commit: &Commit,
+        current: impl Fn(&Key) -> Option<&'a Item>,
+    ) -> Vec<Cost> {
+        let factor = if commit.is_transaction() { 2.0 } else { 1.0 };
+        let units = |bytes: usize| factor * bytes.div_ceil(1024).max(1) as f64;
+        let events = || json_len(&commit.events);
         let carrier = commit.carrier();
         let mut costs: Vec<Cost> = commit
             .writes
             .iter()
             .enumerate()
             .map(|(i, write)| {
-                let events = if carrier == Some(i) {
-                    serde_json::to_string(&commit.events).map_or(0, |s| s.len())
-                } else {
-                    0
-                };
-                let body = match write {
-                    Write::Put { body, .. } => Some(body.clone()),
-                    Write::Add { key, create, .. } => {
-                        current(key).map(|i| i.body).or_else(|| create.clone())
-                    }
-                    Write::Delete { key, .. } | Write::Check { key, .. } => {
-                        current(key).map(|i| i.body)
-                    }
-                };
                 let key = write.key();
+                let body = match write {
+                    Write::Put { body, .. } => json_len(body),
+                    Write::Add { create, .. } => current(key)
+                        .map(|item| json_len(&item.body))
+                        .or_else(|| create.as_ref().map(json_len))
+                        .unwrap_or(0),
+                    Write::Delete { .. } | Write::Check { .. } => {
+                        current(key).map_or(0, |item| json_len(&item.body))
+                    }
+                };
+                let carried = if carrier == Some(i) { events() } else { 0 };
                 // Names and values: the keys, the version, the body, the events carried.
-                let size = key.pk.len()
-                    + key.sk.len()
-                    + 16
-                    + body.map_or(0, |b| b.to_string().len())
-                    + events;
                 Cost {
                     key: key.clone(),
-                    units: factor * size.div_ceil(1024).max(1) as f64,
+                    units: units(key.pk.len() + key.sk.len() + 16 + body + carried),
                 }
             })
             .collect();
-        // The items a commit adds of its own: the processed key, an outbox item (small).
+        // The items a commit adds of its own: the processed key, an outbox item.
         if let Some((key, _)) = &commit.processed {
             costs.push(Cost {
                 key: Key::new(format!("PROCESSED#{key}"), "PROCESSED"),
@@ -143,16 +159,10 @@ impl Limiter {
             });
         }
         if commit.needs_outbox_item() {
-            let size = serde_json::to_string(&commit.events).map_or(0, |s| s.len());
+            let first = commit.events.first().map_or("", |e| &e.event_id);
             costs.push(Cost {
-                key: Key::new(
-                    format!(
-                        "OUTBOX#{}",
-                        commit.events.first().map_or("", |e| &e.event_id)
-                    ),
-                    "OUTBOX",
-                ),
-                units: factor * size.div_ceil(1024).max(1) as f64,
+                key: Key::new(format!("OUTBOX#{first}"), "OUTBOX"),
+                units: units(events()),
             });
         }
         costs
@@ -239,6 +249,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    async fn committed(store: &MemoryDocStore, commit: Commit) {
+        store.commit(commit).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
     fn throttled(result: Result<(), CommitError>) -> bool {
         matches!(result, Err(CommitError::Store(StoreError::Throttled)))
     }
@@ -250,20 +264,14 @@ mod tests {
         let hot = Key::new("HOT", "ITEM");
         // When one item takes 1,000 one-unit writes at one instant
         for _ in 0..1_000 {
-            store
-                .commit(Commit::new().write(add(&hot)))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            committed(&store, Commit::new().write(add(&hot))).await;
         }
         // Then the next is refused and changes nothing, while another item is written
         assert!(throttled(
             store.commit(Commit::new().write(add(&hot))).await
         ));
         let other = Key::new("COLD", "ITEM");
-        store
-            .commit(Commit::new().write(add(&other)))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        committed(&store, Commit::new().write(add(&other))).await;
         let count = |item: Option<Item>| item.map(|i| i.body["n"].clone());
         assert_eq!(
             count(store.get(&hot).await.unwrap_or_else(|e| panic!("{e}"))),
@@ -271,10 +279,7 @@ mod tests {
         );
         // And a millisecond later one more unit has come back, and only one
         micros.store(1_000, Ordering::SeqCst);
-        store
-            .commit(Commit::new().write(add(&hot)))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        committed(&store, Commit::new().write(add(&hot))).await;
         assert!(throttled(
             store.commit(Commit::new().write(add(&hot))).await
         ));
@@ -291,10 +296,7 @@ mod tests {
         // Given a transaction over two items at t = 0
         let (store, micros) = limited();
         let (a, b) = (Key::new("A", "A"), Key::new("B", "B"));
-        store
-            .commit(Commit::new().write(add(&a)).write(add(&b)))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        committed(&store, Commit::new().write(add(&a)).write(add(&b))).await;
         // When another write touches one of them 5 ms later
         micros.store(5_000, Ordering::SeqCst);
         // Then it meets the transaction: refused, nothing written
@@ -307,10 +309,7 @@ mod tests {
         assert_eq!(store.get(&Key::new("C", "C")).await.ok().flatten(), None);
         // And once the hold is over the same write goes through
         micros.store(10_000, Ordering::SeqCst);
-        store
-            .commit(Commit::new().write(add(&b)))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        committed(&store, Commit::new().write(add(&b))).await;
         let report = store.limit_report();
         assert_eq!(
             (report.commits, report.conflicts, report.throttled),
@@ -325,10 +324,11 @@ mod tests {
         let (store, _) = limited();
         let big = Key::new("BIG", "ITEM");
         // 1.5 KiB of body: two units.
-        store
-            .commit(put(&big, serde_json::json!({"text": "x".repeat(1_536)})))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        committed(
+            &store,
+            put(&big, serde_json::json!({"text": "x".repeat(1_536)})),
+        )
+        .await;
         assert_eq!(store.limit_report().write_units, 2.0);
         // The same put again: refused by its condition, billed all the same.
         let refused = store

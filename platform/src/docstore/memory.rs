@@ -246,7 +246,7 @@ impl DocStore for MemoryDocStore {
         }
         let costs = match &mut table.limiter {
             Some(limiter) => {
-                let costs = Limiter::costs(&commit, |key| table.items.get(key).cloned());
+                let costs = Limiter::costs(&commit, |key| table.items.get(key));
                 limiter
                     .admit(&costs)
                     .map_err(|_| CommitError::Store(StoreError::Throttled))?;

@@ -275,6 +275,12 @@ impl Commit {
             + usize::from(self.needs_outbox_item())
     }
 
+    /// Whether DynamoDB writes it as one `TransactWriteItems` (more than one item: every
+    /// item billed twice, and held while it runs) rather than one single-item write.
+    pub fn is_transaction(&self) -> bool {
+        self.size() > 1
+    }
+
     /// The write that carries the commit's events: its first put, else its first add.
     ///
     /// A put first, because a put's stream image is its request: LocalStack (2026.3) makes
@@ -534,7 +540,7 @@ pub fn retry_without_backoff() {
 }
 
 /// Waits [`backoff`] before retry number `retry` (a yield only in the simulation).
-pub async fn pause_before_retry(retry: u32) {
+pub(crate) async fn pause_before_retry(retry: u32) {
     if WITHOUT_BACKOFF.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::task::yield_now().await;
     } else {

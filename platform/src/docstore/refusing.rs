@@ -62,7 +62,7 @@ impl DocStore for Refusing {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        let call = if commit.size() > 1 {
+        let call = if commit.is_transaction() {
             Call::Transaction
         } else {
             Call::Write

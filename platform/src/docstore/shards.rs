@@ -18,7 +18,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::Key;
+use super::{DocStore, Item, Key};
+use crate::errors::StoreError;
 
 /// The most shards a count may have: one `BatchGetItem` reads them all, one transaction
 /// can write them all.
@@ -159,6 +160,23 @@ impl ShortShards {
         Recent::new(REMEMBER_FOR)
     }
 
+    /// What a read of every shard of `count` at `now` said each holds: the empty ones are
+    /// short.
+    pub fn learn(&self, count: &str, holdings: &[u64], now: DateTime<Utc>) {
+        let empty = (0u32..)
+            .zip(holdings)
+            .filter(|(_, held)| **held == 0)
+            .map(|(shard, _)| shard)
+            .collect();
+        self.put(count, empty, now);
+    }
+
+    /// Whether every one of `shards` was seen short (within the memory's second).
+    pub fn all_short(&self, count: &str, shards: u32, now: DateTime<Utc>) -> bool {
+        self.get(count, now)
+            .is_some_and(|short| short.len() >= shards.max(1) as usize)
+    }
+
     /// A take from `shard` of `count` was refused at `now`: it is short.
     pub fn mark_short(&self, count: &str, shard: u32, now: DateTime<Utc>) {
         let mut entries = self.lock();
@@ -172,6 +190,39 @@ impl ShortShards {
             }
         }
     }
+}
+
+/// How a change of `delta` to a count held as `holdings` (one per shard) moves its shards:
+/// an addition spread over them all, a removal taken from the fullest first. Every move is
+/// non-zero; `None` when the shards do not hold what is removed.
+pub fn spread(holdings: &[u64], delta: i64) -> Option<Vec<(u32, i64)>> {
+    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let moves: Vec<(u32, i64)> = if delta >= 0 {
+        let shards = u32::try_from(holdings.len()).unwrap_or(MAX_SHARDS);
+        (0u32..)
+            .zip(split(delta.unsigned_abs(), shards))
+            .map(|(shard, part)| (shard, signed(part)))
+            .collect()
+    } else {
+        take_from(holdings, delta.unsigned_abs())?
+            .into_iter()
+            .map(|(shard, part)| (shard, -signed(part)))
+            .collect()
+    };
+    Some(moves.into_iter().filter(|(_, d)| *d != 0).collect())
+}
+
+/// The items of shards 1 to `shards − 1` of the count kept on `base` (shard 0 is the item
+/// itself, which the caller has): one `get_many`, or nothing to read for one shard.
+pub async fn other_shards(
+    store: &dyn DocStore,
+    base: &Key,
+    shards: u32,
+) -> Result<Vec<Option<Item>>, StoreError> {
+    if shards <= 1 {
+        return Ok(Vec::new());
+    }
+    store.get_many(&shard_keys(base, shards)[1..]).await
 }
 
 /// A shard of `shards` not in `short`, chosen by `seed` (a request's own id: ids are random,
@@ -245,6 +296,29 @@ mod tests {
         assert_eq!(take_from(&[1, 5, 2], 9), None);
         assert_eq!(take_from(&[0, 0], 1), None);
         assert_eq!(take_from(&[3], 0), None);
+    }
+
+    #[test]
+    fn a_change_is_spread_over_the_shards_or_taken_from_the_fullest() {
+        assert_eq!(spread(&[4, 0, 1], 5), Some(vec![(0, 2), (1, 2), (2, 1)]));
+        assert_eq!(spread(&[4, 0, 1], 1), Some(vec![(0, 1)]));
+        assert_eq!(spread(&[4, 0, 1], -5), Some(vec![(0, -4), (2, -1)]));
+        assert_eq!(spread(&[4, 0, 1], -6), None);
+        assert_eq!(spread(&[4, 0, 1], 0), Some(vec![]));
+        assert_eq!(spread(&[7], 3), Some(vec![(0, 3)]));
+    }
+
+    #[test]
+    fn what_a_read_of_every_shard_said_is_learnt_as_the_empty_ones() {
+        let memory = ShortShards::for_a_while();
+        let now = Utc::now();
+        memory.learn("s", &[0, 3, 0], now);
+        assert_eq!(memory.get("s", now), Some(BTreeSet::from([0, 2])));
+        assert!(!memory.all_short("s", 3, now));
+        memory.mark_short("s", 1, now);
+        assert!(memory.all_short("s", 3, now));
+        assert!(!memory.all_short("s", 3, now + REMEMBER_FOR));
+        assert!(!memory.all_short("never", 1, now));
     }
 
     #[test]

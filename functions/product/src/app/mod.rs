@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered};
 use platform::batch::{EventHandler, HandlerError};
-use platform::docstore::shards::{self, Recent, ShortShards, shard_keys, take_from};
+use platform::docstore::shards::{self, Recent, ShortShards};
 use platform::docstore::{
     Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
 };
@@ -27,7 +27,7 @@ use platform::ports::Ports;
 use crate::domain::{self, ProductError, Ranked, Sale, SaleMove, Sold};
 use crate::repo::{
     AMOUNT, CATALOGUE, DailySales, DailySalesOf, Product, QUANTITY, STOCK, StockShard,
-    catalogue_index, counted, product_key, sale_key, shard_stock, stats_key, stats_pk, stock_key,
+    catalogue_index, product_key, sale_key, shard_stock, stats_key, stats_pk, stock_key,
 };
 
 mod stock;
@@ -141,13 +141,9 @@ impl ProductService {
 
     /// Each shard's stock of `product` (as stored: with shard 0's), read a moment ago.
     async fn holdings(&self, product: &Product) -> Result<Vec<u64>, StoreError> {
-        let others = &shard_keys(&product_key(&product.product_id), product.shards)[1..];
-        let items = if others.is_empty() {
-            Vec::new()
-        } else {
-            self.ports.store.get_many(others).await?
-        };
-        shard_stock(product, &items)
+        let base = product_key(&product.product_id);
+        let others = shards::other_shards(self.ports.store.as_ref(), &base, product.shards).await?;
+        shard_stock(product, &others)
     }
 
     /// `product` with the stock of all its shards.
@@ -177,19 +173,13 @@ impl ProductService {
             let mut product: Product = item.parse()?;
             let mut holdings = self.holdings(&product).await?;
             let total: u64 = holdings.iter().sum();
-            let mut moves: Vec<(u32, i64)> = Vec::new();
-            if let Some(delta) = change.stock_delta {
-                domain::adjust_stock(total, delta)?;
-                let amount = delta.unsigned_abs();
-                if delta >= 0 {
-                    let parts = shards::split(amount, product.shards);
-                    moves.extend((0u32..).zip(parts).map(|(s, p)| (s, counted(p))));
-                } else {
-                    let takes =
-                        take_from(&holdings, amount).ok_or(ProductError::InsufficientStock)?;
-                    moves.extend(takes.into_iter().map(|(s, t)| (s, -counted(t))));
+            let mut moves = match change.stock_delta {
+                Some(delta) => {
+                    domain::adjust_stock(total, delta)?;
+                    shards::spread(&holdings, delta).ok_or(ProductError::InsufficientStock)?
                 }
-            }
+                None => Vec::new(),
+            };
             let mut commit = Commit::new();
             if let Some(price) = new_price
                 && price != product.price
@@ -213,7 +203,7 @@ impl ProductService {
                 product.stock = holdings[0];
                 commit = commit.write(Write::replace(&item, &product)?);
             }
-            for (shard, delta) in moves.into_iter().filter(|(_, d)| *d != 0) {
+            for (shard, delta) in moves {
                 holdings[shard as usize] = holdings[shard as usize].saturating_add_signed(delta);
                 commit = commit.write(Write::add(stock_key(product_id, shard), [(STOCK, delta)]));
             }

@@ -107,10 +107,8 @@ impl ProductService {
     async fn read_stock(&self, products: &[String], known: &mut Known) -> Result<(), StoreError> {
         let now = self.ports.clock.now();
         for product_id in products {
-            if let (Some(Some(count)), Some(empty)) = (
-                known.shards.get(product_id),
-                self.empty.get(product_id, now),
-            ) && empty.len() >= *count as usize
+            if let Some(Some(count)) = known.shards.get(product_id)
+                && self.empty.all_short(product_id, *count, now)
             {
                 known
                     .holdings
@@ -123,12 +121,7 @@ impl ProductService {
             };
             let product: Product = item.parse()?;
             let holdings = self.holdings(&product).await?;
-            let empty = (0u32..)
-                .zip(&holdings)
-                .filter(|(_, held)| **held == 0)
-                .map(|(shard, _)| shard)
-                .collect();
-            self.empty.put(product_id, empty, now);
+            self.empty.learn(product_id, &holdings, now);
             known
                 .shards
                 .insert(product_id.clone(), Some(product.shards));
