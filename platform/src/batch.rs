@@ -249,30 +249,26 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
             .collect();
         // The handler takes the batch's events together if it does better so; otherwise
         // one at a time, in order (a batch is small, and ordering within it is kept). Either
-        // way what is done for an event belongs to its segment.
+        // way what is done for an event belongs to its segment, found by the event's id.
         let together = scope.clone().handling(
             events
                 .iter()
                 .zip(&hops)
                 .map(|((e, _), hop)| (Some(e.event_id.as_str()), &hop.segment)),
         );
-        let outcomes = match together.run(self.handler.handle_all(&events)).await {
-            Some(outcomes) => outcomes,
-            None => {
+        let outcomes = together
+            .run(async {
+                if let Some(outcomes) = self.handler.handle_all(&events).await {
+                    return outcomes;
+                }
                 let mut outcomes = Vec::with_capacity(events.len());
                 for ((event, attempt), hop) in events.iter().zip(&hops) {
-                    let alone = scope
-                        .clone()
-                        .handling([(Some(event.event_id.as_str()), &hop.segment)]);
-                    let handled = self
-                        .handler
-                        .handle(event, *attempt)
-                        .instrument(hop.span.clone());
-                    outcomes.push(alone.run(handled).await);
+                    let handled = self.handler.handle(event, *attempt);
+                    outcomes.push(handled.instrument(hop.span.clone()).await);
                 }
                 outcomes
-            }
-        };
+            })
+            .await;
         let mut outcomes = outcomes.into_iter();
         for (message, hop) in messages.into_iter().zip(&mut hops) {
             let outcome = outcomes.next().unwrap_or_else(|| {

@@ -864,3 +864,67 @@ async fn each_message_is_a_hop_of_its_trace_that_says_what_was_decided() {
     let poison = metrics.total(Metric::PoisonMessages, contract::Service::Order, None);
     assert_eq!(poison.count, 1, "the one sent to the dead-letter queue");
 }
+
+/// Remembers the trace each event it handles would pass on to an event made because of it.
+#[derive(Default)]
+struct Tracing {
+    made: Mutex<Vec<(String, Option<contract::TraceContext>)>>,
+}
+
+#[async_trait]
+impl EventHandler for Tracing {
+    async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
+        let made = platform::telemetry::trace_for(Some(event));
+        // Nothing that was not caused by an event of the batch takes one's segment.
+        assert_eq!(platform::telemetry::trace_for(None), None);
+        let mut all = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        all.push((event.event_id.clone(), made));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn what_a_handler_makes_one_event_at_a_time_names_that_events_hop_as_parent() {
+    use platform::telemetry::{Scope, Sinks};
+    use platform::xray::{MemoryTraces, Segment};
+
+    let bus = bus_with(
+        vec![QueueSpec::new("q").subscribe("product", FilterPolicy::All)],
+        clock(),
+    );
+    let handler = Arc::new(Tracing::default());
+    let processor = BatchProcessor::new(
+        "q",
+        handler.clone(),
+        Box::new(BusDeadLetters::new(bus.clone(), "q")),
+    );
+    let publisher = BusPublisher::new(bus.clone());
+    for n in 1..=3 {
+        let relayed = Segment::begin("product-relay", None);
+        let event = reserved(n).with_trace(Some(relayed.context()));
+        publisher.publish(&event).await.unwrap();
+    }
+    let traces = Arc::new(MemoryTraces::new());
+    let sinks = Sinks {
+        metrics: None,
+        segments: Some(traces.clone()),
+    };
+    let scope = Scope::new("order-events", Some(contract::Service::Order), sinks);
+    let batch = bus.receive("q", 10).unwrap();
+    assert_eq!(batch.len(), 3, "one batch of three events");
+    scope
+        .run(processor.handle_batch(lambda_batch(&batch)))
+        .await;
+
+    let made = handler.made.lock().unwrap().clone();
+    assert_eq!(made.len(), 3);
+    for (event_id, trace) in made {
+        let trace = trace.unwrap_or_else(|| panic!("{event_id} made nothing traced"));
+        let hops = traces.trace(&trace.trace_id);
+        let hop = hops
+            .iter()
+            .find(|s| s.id == trace.parent_id)
+            .unwrap_or_else(|| panic!("{event_id}: no hop {}", trace.parent_id));
+        assert_eq!(hop.annotations["eventId"], event_id, "its own hop");
+    }
+}
