@@ -53,14 +53,16 @@ pub async fn relay(
     records: impl IntoIterator<Item = OutboxRecord>,
     publisher: &dyn EventPublisher,
 ) -> Result<usize, RelayFailure> {
-    let records: Vec<OutboxRecord> = records.into_iter().collect();
+    let mut records: Vec<OutboxRecord> = records.into_iter().collect();
     // An unreadable record is reported, not skipped: after bounded retries the stream's
     // on-failure destination keeps it for inspection. What comes before it goes.
-    let readable: Vec<&OutboxRecord> = records.iter().take_while(|r| r.events.is_ok()).collect();
+    let readable_count = records.iter().take_while(|r| r.events.is_ok()).count();
     let scope = Scope::current().unwrap_or_else(|| Scope::new("relay", None, Sinks::default()));
-    let mut hops: Vec<(Segment, Envelope, Option<DateTime<Utc>>)> = Vec::new();
-    for record in &readable {
-        for event in record.events.iter().flatten() {
+    // Each event's segment (with when its record was written); the event itself, set in
+    // place, goes on naming that segment as its parent.
+    let mut hops: Vec<(Segment, Option<DateTime<Utc>>)> = Vec::new();
+    for record in &mut records[..readable_count] {
+        for event in record.events.iter_mut().flatten() {
             // Named as the template names a table's relay: one relay binary serves them all.
             let name = format!("{}-relay", event.source.name());
             let mut segment = Segment::after(&name, event.trace.as_ref());
@@ -68,18 +70,22 @@ pub async fn relay(
             segment.annotate("correlationId", &event.correlation_id);
             segment.annotate("eventId", &event.event_id);
             segment.annotate("requestId", scope.request_id());
-            let onward = event.clone().with_trace(Some(segment.context()));
-            hops.push((segment, onward, record.written_at));
+            event.trace = Some(segment.context());
+            hops.push((segment, record.written_at));
         }
     }
-    let events: Vec<&Envelope> = hops.iter().map(|(_, event, _)| event).collect();
+    let readable = &records[..readable_count];
+    let events: Vec<&Envelope> = readable
+        .iter()
+        .flat_map(|r| r.events.iter().flatten())
+        .collect();
     let published = publisher.publish_all(&events).await;
     let done = match &published {
         Ok(()) => events.len(),
         Err(e) => e.index,
     };
     let now = Utc::now();
-    for (i, (segment, event, written_at)) in hops.iter_mut().enumerate() {
+    for (i, ((segment, written_at), event)) in hops.iter_mut().zip(&events).enumerate() {
         segment.end();
         if i < done {
             // The stream's time is rounded down to the second; the event was made just
