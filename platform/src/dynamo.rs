@@ -63,24 +63,19 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     if error.code().is_some_and(|code| THROTTLED.contains(&code)) {
-        crate::metrics::count(crate::metrics::Metric::StoreThrottles);
-        return StoreError::Throttled;
+        return StoreError::throttled();
     }
     StoreError::unavailable(error)
 }
 
 /// Whether a cancelled transaction was cancelled because an item was throttled or in
-/// another transaction (so nothing was written, and it may be tried again); such a refusal
-/// counts as `StoreThrottles`, like any other throttled request.
+/// another transaction (so nothing was written, and it may be tried again: a refusal to
+/// answer as [`StoreError::throttled`], like any other throttled request).
 pub fn throttled_in(codes: &[Option<String>]) -> bool {
-    let throttled = codes
+    codes
         .iter()
         .flatten()
-        .any(|code| THROTTLED_IN_TRANSACTION.contains(&code.as_str()));
-    if throttled {
-        crate::metrics::count(crate::metrics::Metric::StoreThrottles);
-    }
-    throttled
+        .any(|code| THROTTLED_IN_TRANSACTION.contains(&code.as_str()))
 }
 
 /// Whether item `index` of a cancelled transaction failed its condition.

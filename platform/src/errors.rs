@@ -27,7 +27,8 @@ pub enum StoreError {
     /// The store refused the request for now and did nothing: DynamoDB's throttling
     /// (`ThrottlingException`, `ProvisionedThroughputExceededException`, an item's
     /// partition over its write rate) or a transaction meeting another one on an item
-    /// (`TransactionConflict`). Safe to retry.
+    /// (`TransactionConflict`). Safe to retry. A store refusing a request makes it with
+    /// [`StoreError::throttled`], which counts it.
     #[error("the store is throttling these requests; try again")]
     Throttled,
     /// A page cursor that this store did not hand out.
@@ -42,6 +43,14 @@ impl StoreError {
 
     pub fn corrupt(cause: impl Into<BoxError>) -> StoreError {
         StoreError::Corrupt(cause.into())
+    }
+
+    /// The store refuses a request as throttled, now: one `StoreThrottles` for the service
+    /// running it (nothing outside an observed invocation). An error that is only passed on
+    /// or answered again is not another refusal, and is not counted again.
+    pub fn throttled() -> StoreError {
+        crate::metrics::count(crate::metrics::Metric::StoreThrottles);
+        StoreError::Throttled
     }
 
     /// Whether the same request may succeed later: the store was down or contended.

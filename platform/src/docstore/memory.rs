@@ -249,7 +249,7 @@ impl DocStore for MemoryDocStore {
                 let costs = Limiter::costs(&commit, |key| table.items.get(key));
                 limiter
                     .admit(&costs)
-                    .map_err(|_| CommitError::Store(StoreError::Throttled))?;
+                    .map_err(|_| CommitError::Store(StoreError::throttled()))?;
                 Some(costs)
             }
             None => None,

@@ -37,7 +37,7 @@ impl Refusing {
 
     fn refused(&self, call: Call) -> Result<(), StoreError> {
         if (self.refuse)(call) {
-            Err(StoreError::Throttled)
+            Err(StoreError::throttled())
         } else {
             Ok(())
         }
@@ -181,5 +181,29 @@ mod tests {
         assert!(matches!(answer, Err(StoreError::Throttled)), "{answer:?}");
         assert_eq!(attempts.load(Ordering::SeqCst), MAX_ATTEMPTS);
         assert!(memory.items().is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_refusal_counts_one_throttle_and_giving_up_counts_none_more() {
+        use crate::metrics::{MemoryMetrics, Metric};
+        use crate::telemetry::{Scope, Sinks};
+        let metrics = Arc::new(MemoryMetrics::new());
+        let sinks = Sinks {
+            metrics: Some(metrics.clone()),
+            segments: None,
+        };
+        let key = Key::new("COUNTER", "C");
+        let memory = Arc::new(MemoryDocStore::new(Arc::new(MemoryOutbox::new())));
+        let store = Refusing::new(memory.clone(), Arc::new(|_| true));
+        let scope = Scope::new("order-api", Some(contract::Service::Order), sinks);
+        let answer: Result<u64, StoreError> = scope
+            .run(commit_with_retries(&store, || async {
+                add_one(&key, memory.get(&key).await?)
+            }))
+            .await;
+        assert!(matches!(answer, Err(StoreError::Throttled)), "{answer:?}");
+        let count = |metric| metrics.total(metric, contract::Service::Order, None).count;
+        assert_eq!(count(Metric::StoreThrottles), u64::from(MAX_ATTEMPTS));
+        assert_eq!(count(Metric::StoreRetries), u64::from(MAX_ATTEMPTS - 1));
     }
 }

@@ -460,7 +460,7 @@ impl DocStore for DynamoDocStore {
                     return Err(CommitError::Conflict(ConflictAt::Processed));
                 }
                 if dynamo::throttled_in(&codes) {
-                    return Err(StoreError::Throttled.into());
+                    return Err(StoreError::throttled().into());
                 }
                 Err(StoreError::unavailable(error).into())
             }

@@ -189,7 +189,7 @@ async fn batch_get(
         let mut attempt = 0;
         while let Some(keys) = wanted.take() {
             if attempt == BATCH_GET_ATTEMPTS {
-                return Err(StoreError::Throttled);
+                return Err(StoreError::throttled());
             }
             if attempt > 0 {
                 pause_before_retry(attempt - 1).await;
