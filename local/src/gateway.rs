@@ -91,8 +91,9 @@ pub fn observed_gateway(
             }),
         )
         .merge(observability(telemetry));
-    // Requests are observed into the system's telemetry; the function that answers each
-    // names itself (`ServedBy`).
+    // Requests are observed into the system's telemetry, each in a scope of its own (whose
+    // new request id is the request's); the function that answers each names itself
+    // (`ServedBy`).
     platform::http::finish(routes, "gateway").layer(middleware::from_fn(
         move |request: Request, next: Next| {
             Scope::new("gateway", None, sinks.clone()).run(next.run(request))

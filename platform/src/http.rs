@@ -389,11 +389,6 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The request id the platform gave a request (Lambda's, on Lambda), as a request extension;
-/// without one, [`finish`] makes one up.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Which function of which service answered, as a response extension: set locally by each
 /// API function's routes inside the one gateway, so its request segment bears its name.
 #[derive(Debug, Clone)]
@@ -438,8 +433,8 @@ pub fn finish(router: Router, function: &'static str) -> Router {
 /// Serves one request inside its scope, span and segment.
 async fn observed(function: &'static str, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    // The invocation's scope (on Lambda under Lambda's request id); outside one, a new one.
     let outer = Scope::current().unwrap_or_else(|| Scope::new(function, None, Sinks::default()));
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let incoming = req
         .headers()
         .get(TRACE_HEADER)
@@ -455,11 +450,7 @@ async fn observed(function: &'static str, req: Request, next: Next) -> Response 
             )
         }),
     );
-    let scope = match request_id {
-        Some(id) => outer.with_request_id(&id),
-        None => outer.with_request_id(&telemetry::new_request_id()),
-    }
-    .serving(&segment);
+    let scope = outer.serving(&segment);
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let span = telemetry::request_span(&scope, &segment.trace_id, &method);

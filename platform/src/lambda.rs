@@ -14,7 +14,7 @@ use lambda_http::request::RequestContext;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::config::{ConfigError, Env, ProcessEnv, required};
-use crate::http::{CLIENT_ADDRESS_HEADER, RequestId, USER_ID_HEADER, USER_ROLE_HEADER};
+use crate::http::{CLIENT_ADDRESS_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use crate::identity::{Identity, Role};
 use crate::sns::SnsPublisher;
 use crate::telemetry::{self, LogTarget, Scope, Sinks};
@@ -124,12 +124,13 @@ fn invocation(handler: &str, sinks: &Sinks, context: &lambda_runtime::Context) -
 pub async fn run_http_api(router: Router, function: &'static str) -> Result<(), ExitError> {
     telemetry::init(LogTarget::Stdout);
     let sinks = Sinks::from_env(&ProcessEnv);
+    let service = service_of(function);
     let app = http_app(router, function).layer(middleware::from_fn(
-        move |mut request: Request, next: Next| {
-            let scope = Scope::new(function, service_of(function), sinks.clone());
+        move |request: Request, next: Next| {
+            // Under the request id Lambda gave the invocation.
+            let mut scope = Scope::new(function, service, sinks.clone());
             if let Some(context) = request.extensions().get::<lambda_http::Context>() {
-                let id = RequestId(context.request_id.clone());
-                request.extensions_mut().insert(id);
+                scope = scope.with_request_id(&context.request_id);
             }
             scope.run(next.run(request))
         },

@@ -90,7 +90,7 @@ tokio::task_local! {
 }
 
 /// A new request id, as Lambda and API Gateway make them.
-pub fn new_request_id() -> String {
+fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
