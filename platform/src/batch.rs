@@ -242,7 +242,7 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
                 Err(()) => failed(message),
             }
         }
-        let mut hops: Vec<Hop> = messages
+        let hops: Vec<Hop> = messages
             .iter()
             .zip(&events)
             .map(|(message, (event, attempt))| Hop::new(&scope, message, event, *attempt))
@@ -270,17 +270,17 @@ impl<H: EventHandler> SqsFunction for BatchProcessor<H> {
             })
             .await;
         let mut outcomes = outcomes.into_iter();
-        for (message, hop) in messages.into_iter().zip(&mut hops) {
+        for (message, mut hop) in messages.into_iter().zip(hops) {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(HandlerError::retry(
                     "the handler gave no outcome for this event",
                 ))
             });
-            if !self.settle(message, hop, outcome).await {
+            if !self.settle(message, &mut hop, outcome).await {
                 failed(message);
             }
             hop.segment.end();
-            scope.record(&hop.segment);
+            scope.record(hop.segment);
         }
         response
     }

@@ -492,12 +492,13 @@ async fn observed(function: &'static str, req: Request, next: Next) -> Response 
     });
     segment.error = (400..500).contains(&status);
     segment.fault = status >= 500;
+    let header = HeaderValue::from_str(&TraceHeader::of(&segment.context()));
     // A request no function of a service answered (locally: the gateway's own routes, or
     // none) is not a hop of anyone's trace.
     if served.is_some() || scope.service().is_some() {
-        scope.record(&segment);
+        scope.record(segment);
     }
-    if let Ok(header) = HeaderValue::from_str(&TraceHeader::of(&segment.context())) {
+    if let Ok(header) = header {
         response.headers_mut().insert(TRACE_HEADER, header);
     }
     response

@@ -85,7 +85,7 @@ pub async fn relay(
         Err(e) => e.index,
     };
     let now = Utc::now();
-    for (i, ((segment, written_at), event)) in hops.iter_mut().zip(&events).enumerate() {
+    for (i, ((mut segment, written_at), event)) in hops.into_iter().zip(&events).enumerate() {
         segment.end();
         if i < done {
             // The stream's time is rounded down to the second; the event was made just

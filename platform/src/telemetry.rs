@@ -177,7 +177,7 @@ impl Scope {
     }
 
     /// Sends a finished segment where this invocation's go.
-    pub fn record(&self, segment: &Segment) {
+    pub fn record(&self, segment: Segment) {
         if let Some(sink) = &self.sinks.segments {
             sink.record(segment);
         }
@@ -193,7 +193,7 @@ pub async fn in_new_trace<F: Future>(operation: &str, work: F) -> F::Output {
     segment.annotate("requestId", scope.request_id());
     let output = scope.clone().serving(&segment).run(work).await;
     segment.end();
-    scope.record(&segment);
+    scope.record(segment);
     output
 }
 

@@ -218,9 +218,9 @@ impl Segment {
     }
 }
 
-/// Where finished segments go.
+/// Where finished segments go, each handed over whole (the local collector keeps it).
 pub trait SegmentSink: Send + Sync {
-    fn record(&self, segment: &Segment);
+    fn record(&self, segment: Segment);
 }
 
 /// Lambda (with active tracing): sampled segments to the X-Ray daemon over UDP, at the
@@ -251,7 +251,7 @@ fn daemon_udp_address(value: &str) -> Option<std::net::SocketAddr> {
 }
 
 impl SegmentSink for XRayDaemon {
-    fn record(&self, segment: &Segment) {
+    fn record(&self, segment: Segment) {
         if !segment.sampled {
             return;
         }
@@ -330,12 +330,12 @@ impl MemoryTraces {
 }
 
 impl SegmentSink for MemoryTraces {
-    fn record(&self, segment: &Segment) {
+    fn record(&self, segment: Segment) {
         let mut segments = self.lock();
         if segments.len() >= KEPT_SEGMENTS {
             segments.pop_front();
         }
-        segments.push_back(segment.clone());
+        segments.push_back(segment);
     }
 }
 
@@ -535,8 +535,8 @@ mod tests {
         };
         relay.annotate("operation", "OrderCreated");
         relay.annotate("outcome", "published");
-        traces.record(&relay);
-        traces.record(&api);
+        traces.record(relay);
+        traces.record(api.clone());
         let text = traces.render(&api.trace_id).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
