@@ -133,16 +133,21 @@ pub fn count(metric: Metric) {
 /// Records `value` of `metric` (with its own dimension's value, if it has one) for the service
 /// running now; nothing outside an observed invocation, or one that serves no one service.
 pub fn emit(metric: Metric, value: f64, dimension: Option<&str>) {
-    if let Some(scope) = Scope::current()
-        && let Some(service) = scope.service()
-    {
-        emit_for(service, metric, value, dimension);
-    }
+    Scope::with(|scope| {
+        if let Some(service) = scope.service() {
+            record(scope, service, metric, value, dimension);
+        }
+    });
 }
 
 /// The same for a service named here (the relay publishes for the table it reads).
 pub fn emit_for(service: Service, metric: Metric, value: f64, dimension: Option<&str>) {
-    if let Some(sink) = Scope::current().and_then(|s| s.sinks().metrics.clone()) {
+    Scope::with(|scope| record(scope, service, metric, value, dimension));
+}
+
+/// One sample into `scope`'s metrics, if it sends them anywhere.
+fn record(scope: &Scope, service: Service, metric: Metric, value: f64, dimension: Option<&str>) {
+    if let Some(sink) = &scope.sinks().metrics {
         sink.record(Sample {
             metric,
             value,

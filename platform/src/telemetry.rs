@@ -109,7 +109,14 @@ impl Scope {
 
     /// The scope of the invocation running now, if any.
     pub fn current() -> Option<Scope> {
-        SCOPE.try_with(Scope::clone).ok()
+        Scope::with(Scope::clone)
+    }
+
+    /// What `read` finds in the scope of the invocation running now, read where it is, not
+    /// copied (`None` outside any scope). Meanwhile that scope is borrowed: `read` cannot
+    /// enter another.
+    pub fn with<R>(read: impl FnOnce(&Scope) -> R) -> Option<R> {
+        SCOPE.try_with(read).ok()
     }
 
     /// Runs `work` in this scope.
@@ -201,22 +208,23 @@ pub async fn in_new_trace<F: Future>(operation: &str, work: F) -> F::Output {
 /// it from here on (the span's `correlationId`), and so does its segment.
 pub fn correlated(correlation_id: &str) {
     Span::current().record("correlationId", correlation_id);
-    if let Some(scope) = Scope::current() {
+    Scope::with(|scope| {
+        // Set once per request served: the first saga named stays.
         let _ = scope.saga.set(correlation_id.to_owned());
-    }
+    });
 }
 
 /// The trace an event made now travels in. Made because of `cause`: the segment handling that
 /// event, or else the trace the cause came in. Made for a request (or a schedule): the
 /// segment serving it. `None` outside traced work.
 pub fn trace_for(cause: Option<&Envelope>) -> Option<TraceContext> {
-    let scope = Scope::current();
-    let open = scope.as_ref().map_or(&[][..], |s| &s.open[..]);
     let wanted = cause.map(|e| e.event_id.as_str());
-    open.iter()
-        .find(|o| o.event_id.as_deref() == wanted)
-        .map(|o| o.trace.clone())
-        .or_else(|| cause.and_then(|e| e.trace.clone()))
+    Scope::with(|scope| {
+        let open = scope.open.iter().find(|o| o.event_id.as_deref() == wanted);
+        open.map(|o| o.trace.clone())
+    })
+    .flatten()
+    .or_else(|| cause.and_then(|e| e.trace.clone()))
 }
 
 /// The span for handling (or relaying) one event in one function; `message_id`: the SQS
