@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use order_service::app::{OrderService, OrderSettings};
-use order_service::domain::{Order, Status, StepState};
+use order_service::domain::{Order, Status};
 use order_service::repo::TimelineEntry;
 use platform::clock::SystemClock;
 use platform::docstore::DocStore;
@@ -37,15 +37,6 @@ pub async fn saga(store: Arc<dyn DocStore>, order_id: &str) -> Result<Option<Sag
     };
     let timeline = service.timeline(order_id).await?;
     Ok(Some(Saga { order, timeline }))
-}
-
-fn step(state: StepState) -> &'static str {
-    match state {
-        StepState::Pending => "PENDING",
-        StepState::Done => "DONE",
-        StepState::Failed => "FAILED",
-        StepState::NotRequired => "NOT_REQUIRED",
-    }
 }
 
 fn undo(answer: Option<bool>) -> &'static str {
@@ -89,19 +80,13 @@ pub fn render(saga: &Saga) -> String {
         "steps",
         format!(
             "stock {}, coupon {}, payment {}",
-            step(o.steps.stock),
-            step(o.steps.coupon),
-            step(o.steps.payment)
+            o.steps.stock.as_str(),
+            o.steps.coupon.as_str(),
+            o.steps.payment.as_str()
         ),
     );
-    if let Some(reason) = &o.failure_reason {
-        line(
-            "failure",
-            serde_json::to_value(reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| format!("{reason:?}")),
-        );
+    if let Some(reason) = o.failure_reason {
+        line("failure", reason.as_str().to_owned());
     }
     let u = &o.undo;
     let compensating = matches!(

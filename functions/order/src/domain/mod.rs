@@ -69,6 +69,25 @@ pub enum StepState {
     NotRequired,
 }
 
+impl StepState {
+    pub const ALL: [StepState; 4] = [
+        StepState::Pending,
+        StepState::Done,
+        StepState::Failed,
+        StepState::NotRequired,
+    ];
+
+    /// As the API and the stored order spell it (`NOT_REQUIRED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "PENDING",
+            StepState::Done => "DONE",
+            StepState::Failed => "FAILED",
+            StepState::NotRequired => "NOT_REQUIRED",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Steps {
     pub stock: StepState,
@@ -395,6 +414,19 @@ fn start_undo(order: &mut Order, status: Status, now: DateTime<Utc>, grace: Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_and_a_step_state_are_spelled_as_they_are_serialized() {
+        let spelled = |value: serde_json::Value| value.as_str().map(str::to_owned);
+        for status in Status::ALL {
+            let json = serde_json::to_value(status).ok();
+            assert_eq!(json.and_then(spelled).as_deref(), Some(status.as_str()));
+        }
+        for state in StepState::ALL {
+            let json = serde_json::to_value(state).ok();
+            assert_eq!(json.and_then(spelled).as_deref(), Some(state.as_str()));
+        }
+    }
 
     fn order(status: Status, with_coupon: bool) -> Order {
         let amounts = Amounts {
