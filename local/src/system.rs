@@ -331,7 +331,6 @@ impl World {
                 let meter = self.meter(function);
                 let served = ServedBy {
                     function: function.clone(),
-                    service: *service,
                 };
                 routes(*service).route_layer(middleware::from_fn(
                     move |request: Request, next: Next| {

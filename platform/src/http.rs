@@ -389,17 +389,12 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Which function of which service answered, as a response extension: set locally by each
-/// API function's routes inside the one gateway, so its request segment bears its name.
+/// Which function answered, as a response extension: set locally by each API function's
+/// routes inside the one gateway, so its request segment bears its name.
 #[derive(Debug, Clone)]
 pub struct ServedBy {
     pub function: String,
-    pub service: contract::Service,
 }
-
-/// The route a request matched (`/orders/{id}`), as a response extension.
-#[derive(Debug, Clone)]
-struct MatchedRoute(String);
 
 /// The trace header, read from the request (Lambda puts its own there) and answered.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -416,9 +411,8 @@ pub fn finish(router: Router, function: &'static str) -> Router {
             |path: MatchedPath, req: Request, next: Next| async move {
                 tracing::Span::current().record("route", path.as_str());
                 let mut response = next.run(req).await;
-                response
-                    .extensions_mut()
-                    .insert(MatchedRoute(path.as_str().to_owned()));
+                // The route matched (`/orders/{id}`), for the request's segment.
+                response.extensions_mut().insert(path);
                 response
             },
         ))
@@ -468,20 +462,16 @@ async fn observed(function: &'static str, req: Request, next: Next) -> Response 
             .instrument(span),
         )
         .await;
-    let served = response.extensions().get::<ServedBy>().cloned();
-    let route = response
-        .extensions()
-        .get::<MatchedRoute>()
-        .map(|r| r.0.clone());
+    let served = response.extensions_mut().remove::<ServedBy>();
+    let route = response.extensions_mut().remove::<MatchedPath>();
     let status = response.status().as_u16();
     segment.end();
-    if let Some(served) = &served {
-        segment.name.clone_from(&served.function);
+    let by_function = served.is_some();
+    if let Some(served) = served {
+        segment.name = served.function;
     }
-    segment.annotate(
-        "operation",
-        format!("{method} {}", route.as_deref().unwrap_or(&path)),
-    );
+    let route = route.as_ref().map_or(path.as_str(), MatchedPath::as_str);
+    segment.annotate("operation", format!("{method} {route}"));
     segment.annotate("requestId", scope.request_id());
     if let Some(saga) = scope.saga() {
         segment.annotate("correlationId", saga);
@@ -495,7 +485,7 @@ async fn observed(function: &'static str, req: Request, next: Next) -> Response 
     let header = HeaderValue::from_str(&TraceHeader::of(&segment.context()));
     // A request no function of a service answered (locally: the gateway's own routes, or
     // none) is not a hop of anyone's trace.
-    if served.is_some() || scope.service().is_some() {
+    if by_function || scope.service().is_some() {
         scope.record(segment);
     }
     if let Ok(header) = header {
