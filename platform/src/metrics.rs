@@ -145,6 +145,12 @@ pub fn emit_for(service: Service, metric: Metric, value: f64, dimension: Option<
     Scope::with(|scope| record(scope, service, metric, value, dimension));
 }
 
+/// A duration as a `Milliseconds` metric's value, to the microsecond; 0 for a negative one
+/// (or one too long to count in microseconds).
+pub fn millis(duration: chrono::Duration) -> f64 {
+    duration.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0
+}
+
 /// One sample into `scope`'s metrics, if it sends them anywhere.
 fn record(scope: &Scope, service: Service, metric: Metric, value: f64, dimension: Option<&str>) {
     if let Some(sink) = &scope.sinks().metrics {
@@ -419,6 +425,13 @@ mod tests {
              SagaDuration_sum{Service=\"order\",Outcome=\"failed\"} 300\n\
              SagaDuration_count{Service=\"order\",Outcome=\"failed\"} 1\n"
         );
+    }
+
+    #[test]
+    fn a_duration_is_its_milliseconds_to_the_microsecond_and_never_negative() {
+        assert_eq!(millis(chrono::Duration::microseconds(1_234_567)), 1_234.567);
+        assert_eq!(millis(chrono::Duration::milliseconds(-5)), 0.0);
+        assert_eq!(millis(chrono::Duration::MAX), 0.0);
     }
 
     #[test]

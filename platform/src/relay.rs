@@ -91,7 +91,7 @@ pub async fn relay(
             // The stream's time is rounded down to the second; the event was made just
             // before its write, so the later of the two is the nearer.
             let written = written_at.map_or(event.occurred_at, |w| w.max(event.occurred_at));
-            let lag_ms = (now - written).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0;
+            let lag_ms = metrics::millis(now - written);
             metrics::emit_for(event.source, Metric::RelayLag, lag_ms, None);
             segment.annotate("outcome", "published");
             telemetry::event_span(&scope, None, &segment.trace_id, event)

@@ -529,15 +529,18 @@ fn count_change(input: &Input, before: Status, after: &Order, at: DateTime<Utc>)
     if matches!(input, Input::Undone(..)) {
         metrics::count(Metric::UndoAnswers);
     }
-    let ms = |took: Duration| took.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0;
     match domain::milestone(before, after, at) {
         Some(Milestone::Confirmed { took }) => {
             metrics::count(Metric::OrdersConfirmed);
-            metrics::emit(Metric::SagaDuration, ms(took), Some("confirmed"));
+            metrics::emit(
+                Metric::SagaDuration,
+                metrics::millis(took),
+                Some("confirmed"),
+            );
         }
         Some(Milestone::Failed { reason, took }) => {
             metrics::emit(Metric::OrdersFailed, 1.0, Some(reason.as_str()));
-            metrics::emit(Metric::SagaDuration, ms(took), Some("failed"));
+            metrics::emit(Metric::SagaDuration, metrics::millis(took), Some("failed"));
         }
         Some(Milestone::Cancelled) => metrics::count(Metric::OrdersCancelled),
         None => {}
