@@ -364,11 +364,16 @@ fn service_topic(names: &Names, id: &str, at: &str) -> Result<String, TemplateEr
     let name = names.of_kind(id, TOPIC, at)?;
     match Service::from_name(&name) {
         Some(_) => Ok(name),
-        None => Err(TemplateError::new(
-            at,
-            format!("{id} is no service's topic (the local system runs only theirs)"),
-        )),
+        None => Err(no_services_topic(id, at)),
     }
+}
+
+/// Where a service's topic is needed, `id` is a topic no service owns.
+fn no_services_topic(id: &str, at: &str) -> TemplateError {
+    TemplateError::new(
+        at,
+        format!("{id} is no service's topic (the local system runs only theirs)"),
+    )
 }
 
 fn properties(resource: &Value) -> &Value {
@@ -453,18 +458,19 @@ fn subscription(
     let props = properties(resource);
     let required =
         |key: &str| field(props, key).ok_or_else(|| TemplateError::new(&at, format!("no {key}")));
-    let topic = reader.ref_of(required("TopicArn")?, &format!("{at}.TopicArn"))?;
+    let topic_id = reader.ref_of(required("TopicArn")?, &format!("{at}.TopicArn"))?;
     let protocol = reader.text(required("Protocol")?, &at)?;
-    let owned = Service::from_name(&names.of_kind(&topic, TOPIC, &at)?).is_some();
-    if !owned && protocol != "sqs" {
-        return Ok(None);
-    }
-    let topic = service_topic(names, &topic, &at)?;
-    if protocol != "sqs" {
-        return Err(TemplateError::new(
-            &at,
-            format!("protocol {protocol:?}: only sqs subscriptions are run locally"),
-        ));
+    let topic = names.of_kind(&topic_id, TOPIC, &at)?;
+    match (Service::from_name(&topic), protocol == "sqs") {
+        (Some(_), true) => {}
+        (None, false) => return Ok(None),
+        (None, true) => return Err(no_services_topic(&topic_id, &at)),
+        (Some(_), false) => {
+            return Err(TemplateError::new(
+                &at,
+                format!("protocol {protocol:?}: only sqs subscriptions are run locally"),
+            ));
+        }
     }
     let queue = reader.attribute_of(required("Endpoint")?, "Arn", &format!("{at}.Endpoint"))?;
     if let Some(scope) = field(props, "FilterPolicyScope") {
@@ -812,6 +818,11 @@ Resources:
                 "Protocol: email",
                 "Protocol: sqs",
                 "AlarmTopic is no service's topic",
+            ),
+            (
+                "TopicArn: !Ref AlarmTopic",
+                "TopicArn: !Ref OrderTopic",
+                "protocol \"email\": only sqs subscriptions are run locally",
             ),
         ] {
             let edited = OPERATED.replacen(from, to, 1);
