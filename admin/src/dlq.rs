@@ -266,10 +266,16 @@ pub async fn redrive(
     Ok(report)
 }
 
-/// `redrive` of a watched queue: where its messages go back to, or why they cannot.
+/// `redrive` of a watched queue: the URL of where its messages go back to, or why they cannot.
 pub async fn source_of(system: &System, queue: &Watched) -> Result<String, AdminError> {
+    system.source_url(redrive_source(queue)?).await
+}
+
+/// `redrive` of a watched queue: the logical id of the queue its messages go back to, or why
+/// they cannot.
+pub fn redrive_source(queue: &Watched) -> Result<&str, AdminError> {
     match &queue.kind {
-        Kind::DeadLetters { source } => system.source_url(source).await,
+        Kind::DeadLetters { source } => Ok(source),
         Kind::RelayFailures { table } => Err(AdminError::Usage(format!(
             "{} holds Lambda's records of stream batches the relay of table {} could not \
              publish, not the events: there is nothing to send back. Each record names the \

@@ -14,12 +14,14 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{
+    Arg, ArgAction, ArgGroup, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 use contract::Service;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::identity::Role;
 use shop_admin::dlq::{self, AwsQueues, Pick};
-use shop_admin::system::{Kind, Location, System, local_name};
+use shop_admin::system::{Location, System, local_name};
 use shop_admin::{AdminError, Who, grant_role, message, saga};
 
 #[derive(Parser)]
@@ -103,17 +105,65 @@ enum DlqCommand {
     },
     /// Moves a dead-letter queue's messages back to the queue they came from: one, or all
     /// it holds now (not those that arrive meanwhile).
-    #[command(group(ArgGroup::new("which").required(true).args(["message_id", "all"])))]
     Redrive {
         /// The dead-letter queue: its name or logical id.
         queue: String,
-        /// Only this message (its id, as `dlq show` prints it).
-        #[arg(long)]
-        message_id: Option<String>,
-        /// Every message it holds now.
-        #[arg(long)]
-        all: bool,
+        #[command(flatten)]
+        which: Which,
     },
+}
+
+/// Which messages a redrive moves: `--message-id ID` or `--all`, exactly one of them (a
+/// required group), read as the one [`Pick`] it says.
+struct Which(Pick);
+
+const MESSAGE_ID: &str = "message_id";
+const ALL: &str = "all";
+
+impl Args for Which {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command
+            .arg(
+                Arg::new(MESSAGE_ID)
+                    .long("message-id")
+                    .value_name("MESSAGE_ID")
+                    .help("Only this message (its id, as `dlq show` prints it)"),
+            )
+            .arg(
+                Arg::new(ALL)
+                    .long("all")
+                    .action(ArgAction::SetTrue)
+                    .help("Every message it holds now"),
+            )
+            .group(
+                ArgGroup::new("which")
+                    .required(true)
+                    .args([MESSAGE_ID, ALL]),
+            )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Which::augment_args(command)
+    }
+}
+
+impl FromArgMatches for Which {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        match matches.get_one::<String>(MESSAGE_ID) {
+            Some(id) => Ok(Which(Pick::Message(id.clone()))),
+            None if matches.get_flag(ALL) => Ok(Which(Pick::All)),
+            // The group is required: clap has refused such a command line already.
+            None => Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "say which messages: --message-id ID or --all\n",
+            )),
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Which::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -217,34 +267,22 @@ async fn dlq_command(
         }
         DlqCommand::Redrive {
             queue,
-            message_id,
-            all,
+            which: Which(pick),
         } => {
             let queue = system.queue(&queue)?;
-            let source = dlq::source_of(system, queue).await?;
-            let pick = match (message_id, all) {
-                (Some(id), _) => Pick::Message(id),
-                (None, true) => Pick::All,
-                (None, false) => {
-                    return Err(AdminError::Usage(
-                        "say which messages: --message-id ID or --all".into(),
-                    ));
-                }
-            };
+            let source = dlq::redrive_source(queue)?;
+            let source_url = system.source_url(source).await?;
             let url = system.url(queue).await?;
-            let report = dlq::redrive(queues, &url, &source, &pick, &mut |m| {
+            let report = dlq::redrive(queues, &url, &source_url, &pick, &mut |m| {
                 println!("{}", dlq::render_moved(m))
             })
             .await?;
-            let back_to = match &queue.kind {
-                Kind::DeadLetters { source } => local_name(source),
-                Kind::RelayFailures { .. } => source.clone(),
-            };
             println!(
-                "{} of the {} message(s) {} held moved back to {back_to}",
+                "{} of the {} message(s) {} held moved back to {}",
                 report.moved.len(),
                 report.held,
-                queue.name
+                queue.name,
+                local_name(source)
             );
         }
     }
@@ -283,4 +321,37 @@ async fn set_role(
         role.as_str()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn redrive(args: &[&str]) -> Result<Pick, ErrorKind> {
+        let line = ["shop-admin", "dlq", "redrive", "q"].iter().chain(args);
+        match Cli::try_parse_from(line).map_err(|e| e.kind())?.command {
+            Command::Dlq(DlqCommand::Redrive {
+                which: Which(pick), ..
+            }) => Ok(pick),
+            _ => Err(ErrorKind::InvalidSubcommand),
+        }
+    }
+
+    #[test]
+    fn a_redrive_names_one_message_or_all_and_never_neither_or_both() {
+        Cli::command().debug_assert();
+        assert_eq!(redrive(&["--all"]), Ok(Pick::All));
+        assert_eq!(
+            redrive(&["--message-id", "m-1"]),
+            Ok(Pick::Message("m-1".into()))
+        );
+        assert_eq!(redrive(&[]), Err(ErrorKind::MissingRequiredArgument));
+        assert_eq!(
+            redrive(&["--all", "--message-id", "m-1"]),
+            Err(ErrorKind::ArgumentConflict)
+        );
+    }
 }
