@@ -14,9 +14,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{
-    Arg, ArgAction, ArgGroup, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum,
-};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use contract::Service;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::identity::Role;
@@ -105,65 +103,23 @@ enum DlqCommand {
     },
     /// Moves a dead-letter queue's messages back to the queue they came from: one, or all
     /// it holds now (not those that arrive meanwhile).
+    #[command(group(ArgGroup::new("which").required(true).args(["message_id", "all"])))]
     Redrive {
         /// The dead-letter queue: its name or logical id.
         queue: String,
-        #[command(flatten)]
-        which: Which,
+        /// Only this message (its id, as `dlq show` prints it).
+        #[arg(long)]
+        message_id: Option<String>,
+        /// Every message it holds now.
+        #[arg(long)]
+        all: bool,
     },
 }
 
-/// Which messages a redrive moves: `--message-id ID` or `--all`, exactly one of them (a
-/// required group), read as the one [`Pick`] it says.
-struct Which(Pick);
-
-const MESSAGE_ID: &str = "message_id";
-const ALL: &str = "all";
-
-impl Args for Which {
-    fn augment_args(command: clap::Command) -> clap::Command {
-        command
-            .arg(
-                Arg::new(MESSAGE_ID)
-                    .long("message-id")
-                    .value_name("MESSAGE_ID")
-                    .help("Only this message (its id, as `dlq show` prints it)"),
-            )
-            .arg(
-                Arg::new(ALL)
-                    .long("all")
-                    .action(ArgAction::SetTrue)
-                    .help("Every message it holds now"),
-            )
-            .group(
-                ArgGroup::new("which")
-                    .required(true)
-                    .args([MESSAGE_ID, ALL]),
-            )
-    }
-
-    fn augment_args_for_update(command: clap::Command) -> clap::Command {
-        Which::augment_args(command)
-    }
-}
-
-impl FromArgMatches for Which {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        match matches.get_one::<String>(MESSAGE_ID) {
-            Some(id) => Ok(Which(Pick::Message(id.clone()))),
-            None if matches.get_flag(ALL) => Ok(Which(Pick::All)),
-            // The group is required: clap has refused such a command line already.
-            None => Err(clap::Error::raw(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "say which messages: --message-id ID or --all\n",
-            )),
-        }
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Which::from_arg_matches(matches)?;
-        Ok(())
-    }
+/// The messages a redrive moves: clap's required group lets through exactly one of
+/// `--message-id` and `--all`, so without an id it is all.
+fn pick(message_id: Option<String>) -> Pick {
+    message_id.map_or(Pick::All, Pick::Message)
 }
 
 #[derive(Args)]
@@ -267,8 +223,10 @@ async fn dlq_command(
         }
         DlqCommand::Redrive {
             queue,
-            which: Which(pick),
+            message_id,
+            all: _,
         } => {
+            let pick = pick(message_id);
             let queue = system.queue(&queue)?;
             let source = dlq::redrive_source(queue)?;
             let source_url = system.source_url(source).await?;
@@ -333,9 +291,7 @@ mod tests {
     fn redrive(args: &[&str]) -> Result<Pick, ErrorKind> {
         let line = ["shop-admin", "dlq", "redrive", "q"].iter().chain(args);
         match Cli::try_parse_from(line).map_err(|e| e.kind())?.command {
-            Command::Dlq(DlqCommand::Redrive {
-                which: Which(pick), ..
-            }) => Ok(pick),
+            Command::Dlq(DlqCommand::Redrive { message_id, .. }) => Ok(pick(message_id)),
             _ => Err(ErrorKind::InvalidSubcommand),
         }
     }
