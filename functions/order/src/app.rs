@@ -9,7 +9,8 @@
 //!   the order carrying its events.
 //! - catalogue copies (`ProductRegistered`, `ProductPriceChanged`, `CouponIssued`): one
 //!   conditional put each.
-//! - timeline: one conditional put (absent) per order per batch, named by its events' ids;
+//! - timeline: one conditional put (absent) per order per batch, named by a digest of its
+//!   events' ids;
 //!   a duplicate in another batch is listed once when read.
 //!
 //! The saga's metrics are counted here, after a commit that changed something (so a repeated
@@ -42,9 +43,8 @@ use crate::domain::{
     PriceCopy, Status,
 };
 use crate::repo::{
-    SWEEP, StoredTimeline, TIMELINE_KEY_IDS_BYTES, TIMELINE_PREFIX, TimelineBatch, TimelineEntry,
-    coupon_key, order_business_key, order_key, order_pk, owner_index, price_key, sweep_index,
-    timeline_key,
+    SWEEP, StoredTimeline, TIMELINE_PREFIX, TimelineBatch, TimelineEntry, coupon_key,
+    order_business_key, order_key, order_pk, owner_index, price_key, sweep_index, timeline_key,
 };
 
 /// How long orders live and how patient the undo is.
@@ -472,8 +472,8 @@ impl OrderService {
         self.record_all(&[event]).await.remove(0)
     }
 
-    /// Events of one batch into their orders' timelines: one write per order (per run of
-    /// ids that fits a key), not one per event. Each event's outcome, in order.
+    /// Events of one batch into their orders' timelines: one write per order, not one per
+    /// event. Each event's outcome, in order.
     pub async fn record_all(&self, events: &[&Envelope]) -> Vec<Result<(), StoreError>> {
         let seen_at = self.ports.clock.now();
         let mut outcomes: Vec<Result<(), StoreError>> = events.iter().map(|_| Ok(())).collect();
@@ -482,23 +482,24 @@ impl OrderService {
             by_order.entry(&event.correlation_id).or_default().push(i);
         }
         for (order_id, indexes) in by_order {
-            for run in runs_that_fit_a_key(events, &indexes) {
-                let entries = run
-                    .iter()
-                    .map(|&i| TimelineEntry {
-                        event_id: events[i].event_id.clone(),
-                        event_type: events[i].event_type().name().to_owned(),
-                        source: events[i].source.name().to_owned(),
-                        occurred_at: events[i].occurred_at,
-                        seen_at,
-                        causation_id: events[i].causation_id.clone(),
-                    })
-                    .collect();
-                let ids: Vec<&str> = run.iter().map(|&i| events[i].event_id.as_str()).collect();
-                let outcome = self.write_timeline(order_id, &ids, entries).await;
-                for &i in &run {
-                    outcomes[i] = outcome.as_ref().map_err(StoreError::again).copied();
-                }
+            let entries = indexes
+                .iter()
+                .map(|&i| TimelineEntry {
+                    event_id: events[i].event_id.clone(),
+                    event_type: events[i].event_type().name().to_owned(),
+                    source: events[i].source.name().to_owned(),
+                    occurred_at: events[i].occurred_at,
+                    seen_at,
+                    causation_id: events[i].causation_id.clone(),
+                })
+                .collect();
+            let ids: Vec<&str> = indexes
+                .iter()
+                .map(|&i| events[i].event_id.as_str())
+                .collect();
+            let outcome = self.write_timeline(order_id, &ids, entries).await;
+            for &i in &indexes {
+                outcomes[i] = outcome.as_ref().map_err(StoreError::again).copied();
             }
         }
         outcomes
@@ -545,26 +546,6 @@ fn count_change(input: &Input, before: Status, after: &Order, at: DateTime<Utc>)
         Some(Milestone::Cancelled) => metrics::count(Metric::OrdersCancelled),
         None => {}
     }
-}
-
-/// `indexes` (of one order's events) in runs whose ids, joined, fit a timeline key.
-fn runs_that_fit_a_key(events: &[&Envelope], indexes: &[usize]) -> Vec<Vec<usize>> {
-    let mut runs: Vec<Vec<usize>> = Vec::new();
-    let mut bytes = 0;
-    for &i in indexes {
-        let len = events[i].event_id.len() + 1;
-        match runs.last_mut() {
-            Some(run) if bytes + len <= TIMELINE_KEY_IDS_BYTES => {
-                run.push(i);
-                bytes += len;
-            }
-            _ => {
-                runs.push(vec![i]);
-                bytes = len;
-            }
-        }
-    }
-    runs
 }
 
 impl From<OrderFailure> for HandlerError {

@@ -3,7 +3,7 @@
 //! | pk                | sk              | body          | indexes                                        |
 //! |-------------------|-----------------|---------------|------------------------------------------------|
 //! | `ORDER#<id>`      | `ORDER`         | [`Order`](crate::domain::Order) | gsi1 `USER#<userId>` / `<createdAt>#<id>` (mine, newest first); gsi2 `SWEEP` / `<dueAt>#<id>` while the sweep has something to do |
-//! | `ORDER#<id>`      | `EVENT#<eventId>[+<eventId>…]` | [`TimelineBatch`] (or, written before, one [`TimelineEntry`]) |                  |
+//! | `ORDER#<id>`      | `EVENT#<digest of the event ids>` | [`TimelineBatch`] (or, written before, one [`TimelineEntry`]) |                  |
 //! | `PRICE#<productId>` | `PRICE`       | [`PriceCopy`](crate::domain::PriceCopy) |                                                |
 //! | `COUPON#<couponId>` | `COUPON`      | [`CouponCopy`](crate::domain::CouponCopy) |                                                |
 //!
@@ -42,17 +42,17 @@ pub fn sweep_index(order: &Order) -> Option<IndexKey> {
 
 pub const TIMELINE_PREFIX: &str = "EVENT#";
 
-/// The item of these events of an order's timeline, named by all their ids: the same
-/// events again are the same item (written once); any other set is another item.
+/// The item of these events of an order's timeline, named by a digest of all their ids (a
+/// name-based UUID): the same events again are the same item (written once); any other set
+/// is another item. A digest, not the ids themselves: the key stays 39 bytes however many
+/// events a batch holds, and every byte of an item is billed.
 pub fn timeline_key(order_id: &str, event_ids: &[&str]) -> Key {
+    let name = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, event_ids.join("+").as_bytes());
     Key::new(
         order_pk(order_id),
-        format!("{TIMELINE_PREFIX}{}", event_ids.join("+")),
+        format!("{TIMELINE_PREFIX}{}", name.simple()),
     )
 }
-
-/// The longest run of event ids one timeline item is named by (a sort key holds 1,024 bytes).
-pub const TIMELINE_KEY_IDS_BYTES: usize = 900;
 
 /// Events of one order that arrived in one batch, in one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
