@@ -76,6 +76,7 @@ catalogue! {
     PaymentApproved => Payment,
     PaymentFailed => Payment,
     OrderConfirmed => Order,
+    SaleRecorded => Product,
     OrderFailed => Order,
     OrderCancelled => Order,
     StockReleased => Product,
@@ -226,6 +227,12 @@ pub struct PaymentRequested {
     pub order_id: String,
     pub user_id: String,
     pub amount: Won,
+    /// When the payment was made: its record's time, the same in every (re-)publication of
+    /// the request, so that with the payment id it keys the balance service's record of the
+    /// payment (an envelope's own time changes when it is published again). Absent from
+    /// payments made before it was added: the balance service then keeps its old record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +282,14 @@ pub struct OrderConfirmed {
     pub payment_amount: Won,
 }
 
+/// The product service's answer to `OrderConfirmed`, given again for every announcement: the
+/// order's sale is in the statistics (counted once), so the order stops announcing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaleRecorded {
+    pub order_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderFailed {
@@ -317,6 +332,14 @@ pub struct PaymentRefundRequested {
     pub order_id: String,
     pub user_id: String,
     pub amount: Won,
+    /// The payment's [`PaymentRequested::requested_at`]: where to find what was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+    /// When the payment asked for its refund: its record's time, the same in every
+    /// (re-)publication, which keys the refund in the balance service's ledger. Absent from
+    /// payments that asked before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_requested_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

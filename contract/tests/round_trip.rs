@@ -89,6 +89,7 @@ fn samples() -> Vec<Event> {
             order_id: o(),
             user_id: "u-1".into(),
             amount: Won(20_700),
+            requested_at: Some(at()),
         }
         .into(),
         BalanceDeducted {
@@ -153,6 +154,8 @@ fn samples() -> Vec<Event> {
             order_id: o(),
             user_id: "u-1".into(),
             amount: Won(20_700),
+            requested_at: Some(at()),
+            refund_requested_at: Some(at()),
         }
         .into(),
         BalanceRefunded {
@@ -353,6 +356,43 @@ fn an_undo_from_an_older_producer_does_not_say_whether_the_order_had_a_coupon() 
         Envelope::from_json(&older.to_string()).unwrap(),
         failed(None)
     );
+}
+
+#[test]
+fn a_payment_request_from_an_older_producer_has_no_times() {
+    let requested = |requested_at| {
+        envelope(
+            PaymentRequested {
+                payment_id: "pay-1".into(),
+                order_id: "o-1".into(),
+                user_id: "u-1".into(),
+                amount: Won(6_000),
+                requested_at,
+            }
+            .into(),
+        )
+    };
+    let wire: serde_json::Value = serde_json::from_str(&requested(Some(at())).to_json()).unwrap();
+    assert_eq!(wire["payload"]["requestedAt"], "2026-11-24T09:30:00Z");
+    let mut older = wire.clone();
+    older["payload"]
+        .as_object_mut()
+        .unwrap()
+        .remove("requestedAt");
+    assert_eq!(
+        Envelope::from_json(&older.to_string()).unwrap(),
+        requested(None)
+    );
+    let refund = serde_json::json!({"paymentId": "pay-1", "orderId": "o-1", "userId": "u-1", "amount": 6000});
+    let mut older = wire;
+    older["type"] = serde_json::json!("PaymentRefundRequested");
+    older["payload"] = refund;
+    match Envelope::from_json(&older.to_string()).unwrap().event {
+        Event::PaymentRefundRequested(r) => {
+            assert_eq!((r.requested_at, r.refund_requested_at), (None, None))
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

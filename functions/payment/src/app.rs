@@ -67,12 +67,15 @@ impl PaymentService {
                     amount,
                     status: Status::Pending,
                     failure_reason: None,
+                    requested_at: None,
+                    refund_requested_at: None,
                 });
                 PaymentRequested {
                     payment_id: p.payment_id,
                     order_id: order_id.to_owned(),
                     user_id: p.user_id,
                     amount,
+                    requested_at: p.requested_at,
                 }
                 .into()
             }
@@ -94,6 +97,8 @@ impl PaymentService {
                 order_id: order_id.to_owned(),
                 user_id: payment.map(|p| p.user_id.clone()).unwrap_or_default(),
                 amount,
+                requested_at: payment.and_then(|p| p.requested_at),
+                refund_requested_at: payment.and_then(|p| p.refund_requested_at),
             }
             .into(),
             Say::Cancelled { refunded } => PaymentCancelled {
@@ -144,8 +149,9 @@ impl PaymentService {
     /// `OrderCreated`: the payment; zero is approved at once.
     pub async fn create(&self, cause: &Envelope, order: &OrderCreated) -> Result<(), StoreError> {
         let payment_id = self.ports.ids.next_id();
+        let now = self.ports.clock.now();
         self.step(cause, &order.order_id, |record| {
-            domain::create(record, order, &payment_id)
+            domain::create(record, order, &payment_id, now)
         })
         .await
     }
@@ -180,6 +186,7 @@ impl PaymentService {
 
     /// `OrderFailed` / `OrderCancelled`.
     pub async fn undo(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
+        let now = self.ports.clock.now();
         self.step(cause, order_id, |record| {
             let payment = match record {
                 Some(Record::Payment(p)) => Some(p),
@@ -191,10 +198,7 @@ impl PaymentService {
             let (status, say) = domain::undo(payment);
             let next = match (payment, status) {
                 (None, _) => Some(Record::Tombstone),
-                (Some(p), Some(s)) => Some(Record::Payment(Payment {
-                    status: s,
-                    ..p.clone()
-                })),
+                (Some(p), Some(s)) => Some(Record::Payment(p.moved(s, now))),
                 (Some(_), None) => None,
             };
             Some((next, Some(say)))

@@ -1,6 +1,7 @@
 //! The payment's state machine. Pure: given the record and what arrived, the next record
 //! and what to say.
 
+use chrono::{DateTime, Utc};
 use contract::{OrderCreated, Won};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,25 @@ pub struct Payment {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// When it was made; the balance service keys its record of the payment by it (with
+    /// the id), so every request and refund request says it. Absent from older payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+    /// When it first asked for its refund; the balance service keys the refund by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_requested_at: Option<DateTime<Utc>>,
+}
+
+impl Payment {
+    /// The payment moved to `status` at `now`: the time it first asked for a refund stays.
+    pub fn moved(&self, status: Status, now: DateTime<Utc>) -> Payment {
+        let asks_refund = status == Status::Refunding;
+        Payment {
+            status,
+            refund_requested_at: self.refund_requested_at.or(asks_refund.then_some(now)),
+            ..self.clone()
+        }
+    }
 }
 
 /// What the payment service knows of an order.
@@ -74,6 +94,7 @@ pub fn create(
     record: Option<&Record>,
     order: &OrderCreated,
     payment_id: &str,
+    now: DateTime<Utc>,
 ) -> Option<(Option<Record>, Option<Say>)> {
     match record {
         None => {
@@ -89,6 +110,8 @@ pub fn create(
                     Status::Pending
                 },
                 failure_reason: None,
+                requested_at: Some(now),
+                refund_requested_at: None,
             };
             let say = if zero { Say::Approved } else { Say::Requested };
             Some((Some(Record::Payment(payment)), Some(say)))
@@ -169,7 +192,13 @@ mod tests {
             amount: Won(amount),
             status,
             failure_reason: None,
+            requested_at: None,
+            refund_requested_at: None,
         }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH
     }
 
     fn order(amount: u64) -> OrderCreated {
@@ -187,18 +216,23 @@ mod tests {
 
     #[test]
     fn an_order_is_asked_of_the_balance_once_and_a_zero_amount_approved_at_once() {
-        let Some((Some(Record::Payment(first)), say)) = create(None, &order(5), "p") else {
+        let Some((Some(Record::Payment(first)), say)) = create(None, &order(5), "p", now()) else {
             panic!("created");
         };
         assert_eq!((first.status, say), (Status::Pending, Some(Say::Requested)));
-        let again = create(Some(&Record::Payment(first)), &order(5), "p2");
+        assert_eq!(
+            first.requested_at,
+            Some(now()),
+            "the time that keys it at the balance"
+        );
+        let again = create(Some(&Record::Payment(first)), &order(5), "p2", now());
         assert_eq!(
             again,
             Some((None, Some(Say::Requested))),
             "the first payment stands"
         );
 
-        let Some((Some(Record::Payment(zero)), say)) = create(None, &order(0), "p") else {
+        let Some((Some(Record::Payment(zero)), say)) = create(None, &order(0), "p", now()) else {
             panic!("created");
         };
         assert_eq!((zero.status, say), (Status::Approved, Some(Say::Approved)));
@@ -206,9 +240,23 @@ mod tests {
 
     #[test]
     fn an_order_after_its_undo_creates_nothing_and_says_nothing() {
-        assert_eq!(create(Some(&Record::Tombstone), &order(5), "p"), None);
+        assert_eq!(
+            create(Some(&Record::Tombstone), &order(5), "p", now()),
+            None
+        );
         let refunding = Record::Payment(p(Status::Refunding, 5));
-        assert_eq!(create(Some(&refunding), &order(5), "p"), None);
+        assert_eq!(create(Some(&refunding), &order(5), "p", now()), None);
+    }
+
+    #[test]
+    fn the_time_a_refund_was_first_asked_for_stays() {
+        let later = now() + chrono::TimeDelta::seconds(5);
+        let refunding = p(Status::Pending, 5).moved(Status::Refunding, now());
+        assert_eq!(refunding.refund_requested_at, Some(now()));
+        let refunded = refunding.moved(Status::Refunded, later);
+        assert_eq!(refunded.refund_requested_at, Some(now()));
+        let cancelled = p(Status::Failed, 5).moved(Status::Cancelled, later);
+        assert_eq!(cancelled.refund_requested_at, None, "asked for none");
     }
 
     #[test]
