@@ -2,34 +2,40 @@
 //!
 //! Every handler is one atomic commit: a single conditional put when it writes one item
 //! (its events riding on it), else a transaction of the items it writes. Written per
-//! handler:
+//! handler (the table: [`crate::repo`]):
 //! - open account (`UserRegistered`): one conditional put, absent → created (1 write).
 //! - charge: account (version) + ledger entry [+ processed key]: transaction.
-//! - deduct (`PaymentRequested`): account (version) + ledger + payment record (absent) +
-//!   `BalanceDeducted`, or payment record + `BalanceDeductionFailed`: transaction.
-//! - refund (`PaymentRefundRequested`): account + ledger + payment record (version) +
-//!   `BalanceRefunded`, or the tombstone + `BalanceRefunded{0}`: transaction (the tombstone
-//!   alone: one put).
+//! - deduct (`PaymentRequested`): account (version) + the payment's ledger entry (absent),
+//!   carrying `BalanceDeducted`: a transaction of two items; or, when nothing is taken,
+//!   the payment's mark where its entry would be (absent), carrying
+//!   `BalanceDeductionFailed`: one put.
+//! - refund (`PaymentRefundRequested`): account (version) + the refund's ledger entry
+//!   (absent), carrying `BalanceRefunded`: a transaction of two items; or, when nothing was
+//!   taken yet, the tombstone mark where the deduction's entry would be (absent), carrying
+//!   `BalanceRefunded{0}`: one put.
 //!
-//! A repeated event finds the payment record and publishes the recorded answer again.
+//! The payment's entries are its de-duplication records (keyed by what every request for it
+//! says, [`PaymentKeys`](crate::repo::PaymentKeys)): a repeated event finds them and publishes the recorded answer
+//! again (the events alone: one outbox item). A payment requested before requests said
+//! `requestedAt` keeps its old `PAYMENT#` record beside the entries: three items.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contract::{BalanceDeducted, BalanceDeductionFailed, BalanceRefunded, Envelope, Event, Won};
+use chrono::{DateTime, Utc};
+use contract::{Envelope, Event, Won};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
-    Commit, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+    Commit, Decision, Expect, Index, Item, Key, Query, Write, commit_with_retries,
 };
 use platform::errors::StoreError;
-use platform::events::Cause;
 use platform::idempotency::KeyedRequest;
 use platform::ports::Ports;
 
-use crate::domain::{self, ChargeError, DeductAnswer, PaymentRecord};
+use crate::domain::{self, ChargeError};
 use crate::repo::{
-    Account, EntryType, LEDGER_PREFIX, LedgerEntry, account_key, account_pk, charge_business_key,
-    ledger_key, payment_key,
+    Account, EntryType, LEDGER_PREFIX, LedgerEntry, LedgerItem, account_key, account_pk,
+    charge_business_key, ledger_key,
 };
 
 pub struct BalanceService {
@@ -51,9 +57,14 @@ struct MoneyMove<'a> {
     kind: EntryType,
     amount: Won,
     after: Won,
-    entry_id: &'a str,
+    /// Where its ledger entry goes (it must not be there yet), and the time it says.
+    entry: Key,
+    at: DateTime<Utc>,
     payment_id: Option<&'a str>,
 }
+
+/// The most pages of the ledger one page of the listing reads (see [`BalanceService::ledger`]).
+const LEDGER_READS: usize = 10;
 
 /// A page of the ledger.
 pub struct LedgerPage {
@@ -69,6 +80,33 @@ fn account_of(item: Option<&Item>, user_id: &str) -> Result<Account, StoreError>
             amount: Won::ZERO,
         }),
     }
+}
+
+/// The account at its new amount (under the version it was read at) and the ledger entry
+/// saying why: the two writes of every movement of money.
+fn money_moved(
+    user_id: &str,
+    read: Option<&Item>,
+    moved: MoneyMove<'_>,
+) -> Result<Commit, StoreError> {
+    let account = Account {
+        user_id: user_id.to_owned(),
+        amount: moved.after,
+    };
+    let entry = LedgerEntry {
+        kind: moved.kind,
+        amount: moved.amount,
+        balance_after: moved.after,
+        at: moved.at,
+        payment_id: moved.payment_id.map(str::to_owned),
+    };
+    Ok(Commit::new()
+        .write(Write::put(
+            account_key(user_id),
+            &account,
+            Expect::after_read(read),
+        )?)
+        .write(Write::put(moved.entry, &entry, Expect::Absent)?))
 }
 
 impl BalanceService {
@@ -108,15 +146,16 @@ impl BalanceService {
             let account = account_of(item.as_ref(), user_id)?;
             let after = domain::charge(account.amount, amount)?;
             let charged = after.checked_sub(account.amount).unwrap_or_default();
-            let entry_id = self.ports.ids.next_id();
+            let at = self.ports.clock.now();
             let moved = MoneyMove {
                 kind: EntryType::Charge,
                 amount: charged,
                 after,
-                entry_id: &entry_id,
+                entry: ledger_key(user_id, at, &self.ports.ids.next_id()),
+                at,
                 payment_id: None,
             };
-            let mut commit = self.money_moved(user_id, item.as_ref(), moved)?;
+            let mut commit = money_moved(user_id, item.as_ref(), moved)?;
             if let Some(key) = &business_key {
                 commit = commit.processed(
                     key,
@@ -134,55 +173,52 @@ impl BalanceService {
         .await
     }
 
-    /// The account at its new amount (under the version it was read at) and the ledger
-    /// entry saying why: the two writes of every movement of money.
-    fn money_moved(
-        &self,
-        user_id: &str,
-        read: Option<&Item>,
-        moved: MoneyMove<'_>,
-    ) -> Result<Commit, StoreError> {
-        let now = self.ports.clock.now();
-        let account = Account {
-            user_id: user_id.to_owned(),
-            amount: moved.after,
-        };
-        let entry = LedgerEntry {
-            kind: moved.kind,
-            amount: moved.amount,
-            balance_after: moved.after,
-            at: now,
-            payment_id: moved.payment_id.map(str::to_owned),
-        };
-        Ok(Commit::new()
-            .write(Write::put(
-                account_key(user_id),
-                &account,
-                Expect::after_read(read),
-            )?)
-            .write(Write::put(
-                ledger_key(user_id, now, moved.entry_id),
-                &entry,
-                Expect::Absent,
-            )?))
-    }
-
+    /// A page of the ledger, newest first: its entries, without the payments' marks. A page
+    /// that meets marks reads on (and, past the entries it wants, again up to the last one,
+    /// for the cursor after it), at most `LEDGER_READS` pages: then it is answered short,
+    /// its cursor where the reading stopped.
     pub async fn ledger(
         &self,
         user_id: &str,
         limit: usize,
         cursor: Option<String>,
     ) -> Result<LedgerPage, StoreError> {
-        let query = Query::partition(Index::Table, account_pk(user_id))
-            .prefix(LEDGER_PREFIX)
-            .newest_first()
-            .limit(limit)
-            .after(cursor);
-        let page = self.ports.store.query(query).await?;
-        Ok(LedgerPage {
-            entries: page.parse()?,
-            cursor: page.cursor,
-        })
+        let store = self.ports.store.as_ref();
+        let query = |cursor: Option<String>, limit: usize| {
+            Query::partition(Index::Table, account_pk(user_id))
+                .prefix(LEDGER_PREFIX)
+                .newest_first()
+                .limit(limit)
+                .after(cursor)
+        };
+        let entries_of = |items: Vec<LedgerItem>| items.into_iter().filter_map(LedgerItem::entry);
+        let mut entries = Vec::with_capacity(limit);
+        let mut cursor = cursor;
+        for _ in 0..LEDGER_READS {
+            let wanted = limit.saturating_sub(entries.len()).max(1);
+            let page = store.query(query(cursor.clone(), limit)).await?;
+            let items = page.parse::<LedgerItem>()?;
+            let through = items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| matches!(item, LedgerItem::Entry(_)))
+                .nth(wanted - 1)
+                .map(|(at, _)| at + 1);
+            if let Some(through) = through.filter(|n| *n < items.len()) {
+                let page = store.query(query(cursor, through)).await?;
+                entries.extend(entries_of(page.parse()?));
+                return Ok(LedgerPage {
+                    entries,
+                    cursor: page.cursor,
+                });
+            }
+            entries.extend(entries_of(items));
+            cursor = page.cursor;
+            if cursor.is_none() || entries.len() >= limit {
+                break;
+            }
+        }
+        Ok(LedgerPage { entries, cursor })
     }
 
     /// `UserRegistered`: an account at zero, unless one exists (a charge may have come first).
@@ -203,148 +239,6 @@ impl BalanceService {
         })
         .await
     }
-
-    fn deduct_answer(
-        &self,
-        cause: &Envelope,
-        payment_id: &str,
-        order_id: &str,
-        user_id: &str,
-        amount: Won,
-        answer: DeductAnswer,
-    ) -> Envelope {
-        let event: Event = match answer {
-            DeductAnswer::Deducted(amount) => BalanceDeducted {
-                payment_id: payment_id.to_owned(),
-                order_id: order_id.to_owned(),
-                user_id: user_id.to_owned(),
-                amount,
-            }
-            .into(),
-            DeductAnswer::Failed(reason) => BalanceDeductionFailed {
-                payment_id: payment_id.to_owned(),
-                order_id: order_id.to_owned(),
-                user_id: user_id.to_owned(),
-                amount,
-                reason: reason.to_owned(),
-            }
-            .into(),
-        };
-        self.ports
-            .events
-            .envelope(Cause::Event(cause), payment_id, event)
-    }
-
-    /// `PaymentRequested`: take the amount once, never below zero.
-    pub async fn deduct(
-        &self,
-        cause: &Envelope,
-        payment_id: &str,
-        order_id: &str,
-        user_id: &str,
-        amount: Won,
-    ) -> Result<(), StoreError> {
-        let store = self.ports.store.as_ref();
-        commit_with_retries(store, || async {
-            let record_item = store.get(&payment_key(payment_id)).await?;
-            let record = record_item
-                .as_ref()
-                .map(Item::parse::<PaymentRecord>)
-                .transpose()?;
-            let item = match record {
-                None => store.get(&account_key(user_id)).await?,
-                Some(_) => None,
-            };
-            let balance = account_of(item.as_ref(), user_id)?.amount;
-            let decided = domain::deduct(record, balance, amount);
-            let mut commit = match decided.balance_after {
-                Some(after) => self.money_moved(
-                    user_id,
-                    item.as_ref(),
-                    MoneyMove {
-                        kind: EntryType::Payment,
-                        amount,
-                        after,
-                        entry_id: payment_id,
-                        payment_id: Some(payment_id),
-                    },
-                )?,
-                None => Commit::new(),
-            };
-            if let Some(next) = decided.record {
-                commit = commit.write(Write::put(payment_key(payment_id), &next, Expect::Absent)?);
-            }
-            let answer =
-                self.deduct_answer(cause, payment_id, order_id, user_id, amount, decided.answer);
-            Ok(Decision::Commit(commit.event(answer), ()))
-        })
-        .await
-    }
-
-    /// `PaymentRefundRequested`: give back what was taken, once; if nothing was taken yet,
-    /// leave a tombstone so that a late deduction takes nothing.
-    pub async fn refund(
-        &self,
-        cause: &Envelope,
-        payment_id: &str,
-        order_id: &str,
-        user_id: &str,
-    ) -> Result<(), StoreError> {
-        let store = self.ports.store.as_ref();
-        commit_with_retries(store, || async {
-            let record_item = store.get(&payment_key(payment_id)).await?;
-            let record = record_item
-                .as_ref()
-                .map(Item::parse::<PaymentRecord>)
-                .transpose()?;
-            let refunded = |amount: Won| {
-                let event = BalanceRefunded {
-                    payment_id: payment_id.to_owned(),
-                    order_id: order_id.to_owned(),
-                    user_id: user_id.to_owned(),
-                    amount,
-                };
-                self.ports
-                    .events
-                    .envelope(Cause::Event(cause), payment_id, event)
-            };
-            let item = match record {
-                Some(PaymentRecord::Deducted { .. }) => store.get(&account_key(user_id)).await?,
-                _ => None,
-            };
-            let balance = account_of(item.as_ref(), user_id)?.amount;
-            let decided = domain::refund(record, balance).map_err(StoreError::corrupt)?;
-            let mut commit = match decided.balance_after {
-                Some(after) => {
-                    let entry_id = format!("{payment_id}-refund");
-                    self.money_moved(
-                        user_id,
-                        item.as_ref(),
-                        MoneyMove {
-                            kind: EntryType::Refund,
-                            amount: decided.refunded,
-                            after,
-                            entry_id: &entry_id,
-                            payment_id: Some(payment_id),
-                        },
-                    )?
-                }
-                None => Commit::new(),
-            };
-            if let Some(next) = decided.record {
-                commit = commit.write(Write::put(
-                    payment_key(payment_id),
-                    &next,
-                    Expect::after_read(record_item.as_ref()),
-                )?);
-            }
-            Ok(Decision::Commit(
-                commit.event(refunded(decided.refunded)),
-                (),
-            ))
-        })
-        .await
-    }
 }
 
 /// The balance service's consuming functions: `UserRegistered`, `PaymentRequested`,
@@ -356,16 +250,8 @@ impl EventHandler for BalanceConsumer {
     async fn handle(&self, event: &Envelope, _attempt: u32) -> Result<(), HandlerError> {
         match &event.event {
             Event::UserRegistered(e) => self.0.open_account(&e.user_id).await?,
-            Event::PaymentRequested(e) => {
-                self.0
-                    .deduct(event, &e.payment_id, &e.order_id, &e.user_id, e.amount)
-                    .await?
-            }
-            Event::PaymentRefundRequested(e) => {
-                self.0
-                    .refund(event, &e.payment_id, &e.order_id, &e.user_id)
-                    .await?
-            }
+            Event::PaymentRequested(e) => self.0.deduct(event, e).await?,
+            Event::PaymentRefundRequested(e) => self.0.refund(event, e).await?,
             other => tracing::warn!(
                 r#type = other.event_type().name(),
                 "not for the balance service; ignored"
@@ -374,3 +260,8 @@ impl EventHandler for BalanceConsumer {
         Ok(())
     }
 }
+
+mod payments;
+
+#[cfg(test)]
+mod tests;

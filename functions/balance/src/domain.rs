@@ -36,8 +36,10 @@ pub fn charge(balance: Won, amount: i64) -> Result<Won, ChargeError> {
         .ok_or(ChargeError::OverLimit)
 }
 
-/// What the balance service did for one payment: its de-duplication record and the
-/// tombstone that keeps a late deduction from happening after a refund request.
+/// What the balance service did for one payment, as its items say (the entries of what was
+/// taken and given back, or the mark of a deduction that took nothing: see [`crate::repo`]):
+/// the de-duplication record, and the tombstone that keeps a late deduction from happening
+/// after a refund request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentRecord {
