@@ -116,12 +116,20 @@ fn stock(w: &Snapshot<'_>) -> BTreeMap<String, u64> {
     stock
 }
 
-/// Ledger entries by user.
+/// Ledger entries (movements of money, not the marks of payments that took none) by user.
 fn ledger(w: &Snapshot<'_>) -> Vec<(String, balance_service::repo::LedgerEntry)> {
-    parsed(w.items(Service::Balance), |i| i.key.sk.starts_with("TX#"))
-        .into_iter()
-        .map(|(i, e)| (i.key.pk.trim_start_matches("ACCOUNT#").to_owned(), e))
-        .collect()
+    use balance_service::repo::{LEDGER_PREFIX, LedgerItem};
+    parsed::<LedgerItem>(w.items(Service::Balance), |i| {
+        i.key.sk.starts_with(LEDGER_PREFIX)
+    })
+    .into_iter()
+    .filter_map(|(i, item)| {
+        Some((
+            i.key.pk.trim_start_matches("ACCOUNT#").to_owned(),
+            item.entry()?,
+        ))
+    })
+    .collect()
 }
 
 fn balances(w: &Snapshot<'_>) -> BTreeMap<String, u64> {

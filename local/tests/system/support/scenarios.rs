@@ -363,6 +363,26 @@ pub async fn insufficient_balance_fails_the_order_and_restores_stock_and_coupon(
         lee.await_order(&again, &["CONFIRMED", "FAILED"]).await["status"],
         "CONFIRMED"
     );
+    // The refused deduction moved no money: the ledger, read one entry a page, lists the
+    // charges and the payment only.
+    let (mut kinds, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = lee
+            .get(&format!("/balance/transactions?limit=1{cursor}"))
+            .await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 1, "{page}");
+        kinds.extend(
+            items
+                .iter()
+                .filter_map(|e| e["type"].as_str().map(str::to_owned)),
+        );
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(kinds, ["PAYMENT", "CHARGE", "CHARGE"]);
 }
 
 /// The payment is approved, then the stock runs out (the stock step hears of the order only
