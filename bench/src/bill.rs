@@ -680,7 +680,7 @@ async fn sweep_rounds(
         swept += report.due;
         settle(sqs, names, &system.invocations).await?;
     }
-    Err(format!("orders were still due after {MOST_ROUNDS} sweeps").into())
+    Err(format!("orders were still due after {MOST_ROUNDS} sweeps"))
 }
 
 fn report(
