@@ -3,7 +3,7 @@
 //!   the order (absent) [+ its coupon copy (version), marked held by the order]
 //!   [+ the `Idempotency-Key`] + `OrderCreated`: one put of the order carrying its event,
 //!   a transaction with the copy or the key.
-//! - a step result, an undo answer, cancel, the sweep: the order (version) + what the
+//! - a step result, an undo answer, `SaleRecorded`, cancel, the sweep: the order (version) + what the
 //!   transition publishes [+ the coupon copy, released when the order ends FAILED or
 //!   CANCELLED]: a transaction when it touches the coupon, else one conditional put of
 //!   the order carrying its events.
@@ -53,7 +53,8 @@ pub struct OrderSettings {
     /// `ORDER_TTL_SECONDS`: a PENDING order older than this is failed by the sweep.
     pub order_ttl: Duration,
     /// `UNDO_GRACE_SECONDS`: how long FAILING/CANCELLING orders wait for undo answers before
-    /// the sweep publishes `OrderFailed`/`OrderCancelled` again.
+    /// the sweep publishes `OrderFailed`/`OrderCancelled` again, and CONFIRMED ones for
+    /// `SaleRecorded` before it announces `OrderConfirmed` again.
     pub undo_grace: Duration,
 }
 
@@ -559,7 +560,7 @@ impl From<OrderFailure> for HandlerError {
 }
 
 /// The event types of an order's saga: what the timeline records.
-pub const SAGA_EVENTS: [&str; 20] = [
+pub const SAGA_EVENTS: [&str; 21] = [
     "OrderCreated",
     "StockReserved",
     "StockReservationFailed",
@@ -571,6 +572,7 @@ pub const SAGA_EVENTS: [&str; 20] = [
     "PaymentApproved",
     "PaymentFailed",
     "OrderConfirmed",
+    "SaleRecorded",
     "OrderFailed",
     "OrderCancelled",
     "StockReleased",
@@ -613,6 +615,7 @@ impl EventHandler for OrderConsumer {
             Event::StockReleased(e) => Some((&e.order_id, Input::Undone(Stock, e.released))),
             Event::CouponRestored(e) => Some((&e.order_id, Input::Undone(Coupon, e.restored))),
             Event::PaymentCancelled(e) => Some((&e.order_id, Input::Undone(Payment, e.refunded))),
+            Event::SaleRecorded(e) => Some((&e.order_id, Input::SaleRecorded)),
             _ => None,
         };
         match answer {

@@ -156,18 +156,21 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
     /// When the sweep announces again: the undo of a FAILING / CANCELLING order whose answers
-    /// are missing, or a recent confirmation.
+    /// are missing, or a confirmation whose sale the product service has not yet recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce_again_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub was_confirmed: bool,
-    /// For CONFIRMED: how many more times the sweep announces the confirmation.
+    /// For CONFIRMED: how many more times the sweep announces the confirmation if its sale is
+    /// still unrecorded.
     #[serde(default)]
     pub announcements_left: u8,
 }
 
-/// How many times a confirmation is announced again, one grace period apart.
-pub const CONFIRMATION_REPEATS: u8 = 2;
+/// How many times, at most, a confirmation is announced again, one grace period apart, while
+/// the product service has not answered `SaleRecorded` (a lost `OrderConfirmed` or a lost
+/// answer). Normally none: the answer comes first.
+pub const CONFIRMATION_REPEATS: u8 = 5;
 
 impl Order {
     /// A new order: PENDING, every step pending (the coupon's only if it has one), due to
@@ -231,6 +234,9 @@ pub enum Input {
     Sweep,
     /// The owner asks to cancel.
     Cancel,
+    /// The product service counted the confirmed order's sale (`SaleRecorded`): the
+    /// confirmation arrived, and need not be announced again.
+    SaleRecorded,
 }
 
 /// What the order publishes.
@@ -358,11 +364,17 @@ pub fn transition(
         (Status::Confirmed, Input::Sweep)
             if order.announce_again_at.is_some_and(|due| now >= due) =>
         {
-            // Nobody acknowledges a confirmation, so it is announced again a few times in
-            // case it was lost on the way; its consumer counts a sale once per order.
+            // No `SaleRecorded` yet: the confirmation (or its answer) may have been lost on
+            // the way, so it is announced again, a bounded number of times; the product
+            // service counts a sale once per order and answers every announcement.
             next.announcements_left = order.announcements_left.saturating_sub(1);
             next.announce_again_at = (next.announcements_left > 0).then(|| now + grace);
             vec![Emit::Confirmed]
+        }
+        (Status::Confirmed, Input::SaleRecorded) if order.announce_again_at.is_some() => {
+            next.announcements_left = 0;
+            next.announce_again_at = None;
+            vec![]
         }
         (status, Input::Cancel) => return Err(NotCancellable(status)),
         // Everything else changes nothing: duplicates after the end, undo answers for an order
@@ -456,7 +468,7 @@ mod tests {
     const GRACE: Duration = Duration::seconds(30);
 
     fn inputs() -> Vec<Input> {
-        let mut all = vec![Input::Sweep, Input::Cancel];
+        let mut all = vec![Input::Sweep, Input::Cancel, Input::SaleRecorded];
         for step in [Step::Stock, Step::Coupon, Step::Payment] {
             for ok in [true, false] {
                 all.push(Input::StepResult(step, ok));
@@ -663,8 +675,7 @@ mod tests {
         assert_eq!(again.sweep_due_at(), Some(due + GRACE));
     }
 
-    #[test]
-    fn a_confirmation_is_announced_again_a_bounded_number_of_times() {
+    fn confirmed() -> Order {
         let mut o = order(Status::Pending, false);
         for step in [Step::Stock, Step::Payment] {
             o = transition(&o, &Input::StepResult(step, true), t0(), GRACE)
@@ -672,7 +683,18 @@ mod tests {
                 .unwrap()
                 .0;
         }
+        o
+    }
+
+    #[test]
+    fn an_unanswered_confirmation_is_announced_again_a_bounded_number_of_times() {
+        let mut o = confirmed();
         assert_eq!(o.status, Status::Confirmed);
+        assert_eq!(
+            o.sweep_due_at(),
+            Some(t0() + GRACE),
+            "until its sale is recorded"
+        );
         let mut now = t0();
         for _ in 0..CONFIRMATION_REPEATS {
             now += GRACE;
@@ -683,9 +705,40 @@ mod tests {
             );
             o = next;
         }
-        assert_eq!(o.sweep_due_at(), None);
+        assert_eq!(o.sweep_due_at(), None, "given up");
         assert!(
             transition(&o, &Input::Sweep, now + GRACE, GRACE)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_recorded_sale_ends_the_announcements_once() {
+        // Given a confirmed order, when the product service answers SaleRecorded,
+        let o = confirmed();
+        let (o, emits) = transition(&o, &Input::SaleRecorded, t0(), GRACE)
+            .unwrap()
+            .unwrap();
+        // then nothing is published and the sweep has nothing more to do for it,
+        assert_eq!((o.status, emits), (Status::Confirmed, vec![]));
+        assert_eq!(o.sweep_due_at(), None);
+        // and the answer again (or a sweep after it) changes nothing.
+        assert!(
+            transition(&o, &Input::SaleRecorded, t0(), GRACE)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            transition(&o, &Input::Sweep, t0() + GRACE, GRACE)
+                .unwrap()
+                .is_none()
+        );
+        // Given a pending order, an early SaleRecorded (impossible, but cheap to say) does
+        // nothing either.
+        let pending = order(Status::Pending, false);
+        assert!(
+            transition(&pending, &Input::SaleRecorded, t0(), GRACE)
                 .unwrap()
                 .is_none()
         );

@@ -6,7 +6,9 @@
 //!   or removed in place on its shards (an add, never below zero), with no version to race.
 //! - reserve (`OrderCreated`), release (`OrderFailed`/`OrderCancelled`): in [`stock`].
 //! - sales (`OrderConfirmed`; `OrderCancelled` of a confirmed order): the day's statistic of
-//!   each product moved in place (created if absent) + the sale record (absent / version).
+//!   each product moved in place (created if absent) + the sale record (absent / version)
+//!   [+ `SaleRecorded`, the answer to a confirmation]. A confirmation announced again is
+//!   answered again: the record as it is (version) carrying `SaleRecorded`, one put.
 //!
 //! A repeated event finds its record and answers again what was recorded.
 
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered};
+use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistered, SaleRecorded};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::shards::{self, Recent, ShortShards};
 use platform::docstore::{
@@ -321,26 +323,45 @@ impl ProductService {
         Ok(out)
     }
 
-    /// `OrderConfirmed`: add the order's lines to the day's statistics, once.
+    /// `OrderConfirmed`: add the order's lines to the day's statistics, once, and answer
+    /// `SaleRecorded` every time (the order announces its confirmation until it hears it).
     pub async fn count_sale(
         &self,
+        cause: &Envelope,
         order_id: &str,
         items: &[OrderItem],
-        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let day = day_of(at);
-        self.move_sale(order_id, |sale| domain::count_sale(sale, &day, items))
-            .await
+        let day = day_of(cause.occurred_at);
+        let recorded = SaleRecorded {
+            order_id: order_id.to_owned(),
+        };
+        let answer = self
+            .ports
+            .events
+            .envelope(Cause::Event(cause), order_id, recorded);
+        self.move_sale(
+            order_id,
+            |sale| domain::count_sale(sale, &day, items),
+            Some(answer),
+        )
+        .await
     }
 
     /// `OrderCancelled` of a confirmed order: take its lines back out (or make sure a late
     /// confirmation never counts them).
     pub async fn reverse_sale(&self, order_id: &str) -> Result<(), StoreError> {
-        self.move_sale(order_id, domain::reverse_sale).await
+        self.move_sale(order_id, domain::reverse_sale, None).await
     }
 
-    /// Moves the sale record as `decide` says and the day's statistics with it, in one commit.
-    async fn move_sale<F>(&self, order_id: &str, decide: F) -> Result<(), StoreError>
+    /// Moves the sale record as `decide` says and the day's statistics with it, in one commit
+    /// carrying `answer`. When there is nothing to move (decided before), the record as it
+    /// is carries the answer again.
+    async fn move_sale<F>(
+        &self,
+        order_id: &str,
+        decide: F,
+        answer: Option<Envelope>,
+    ) -> Result<(), StoreError>
     where
         F: Fn(Option<&Sale>) -> Option<SaleMove>,
     {
@@ -349,9 +370,19 @@ impl ProductService {
             let record_item = store.get(&sale_key(order_id)).await?;
             let current = record_item.as_ref().map(Item::parse::<Sale>).transpose()?;
             let Some(decided) = decide(current.as_ref()) else {
-                return Ok(Decision::Done(()));
+                let again = match (&answer, &current) {
+                    (Some(answer), Some(sale)) => Commit::new()
+                        .write(Write::put(
+                            sale_key(order_id),
+                            sale,
+                            Expect::after_read(record_item.as_ref()),
+                        )?)
+                        .event(answer.clone()),
+                    _ => return Ok(Decision::Done(())),
+                };
+                return Ok(Decision::Commit(again, ()));
             };
-            let mut commit = Commit::new().write(Write::put(
+            let mut commit = Commit::new().events(answer.clone()).write(Write::put(
                 sale_key(order_id),
                 &decided.record,
                 Expect::after_read(record_item.as_ref()),
@@ -389,11 +420,7 @@ impl EventHandler for ProductConsumer {
                     self.0.reverse_sale(&e.order_id).await?;
                 }
             }
-            Event::OrderConfirmed(e) => {
-                self.0
-                    .count_sale(&e.order_id, &e.items, event.occurred_at)
-                    .await?
-            }
+            Event::OrderConfirmed(e) => self.0.count_sale(event, &e.order_id, &e.items).await?,
             other => tracing::warn!(
                 r#type = other.event_type().name(),
                 "not for the product service; ignored"
