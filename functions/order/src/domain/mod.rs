@@ -283,7 +283,10 @@ pub fn transition(
                 next.status = Status::Confirmed;
                 next.was_confirmed = true;
                 next.announcements_left = CONFIRMATION_REPEATS;
-                next.announce_again_at = Some(now + grace);
+                // Not before the order's expiry: that is its place in the sweep index since
+                // it was placed, so confirming moves nothing there (a move is two index
+                // writes), and the answer normally comes within a second.
+                next.announce_again_at = Some((now + grace).max(order.expires_at));
                 vec![Emit::Confirmed]
             } else {
                 vec![]
@@ -692,10 +695,15 @@ mod tests {
         assert_eq!(o.status, Status::Confirmed);
         assert_eq!(
             o.sweep_due_at(),
-            Some(t0() + GRACE),
-            "until its sale is recorded"
+            Some(o.expires_at),
+            "until its sale is recorded, where it was in the sweep's index"
         );
-        let mut now = t0();
+        assert!(
+            transition(&o, &Input::Sweep, o.expires_at - GRACE, GRACE)
+                .unwrap()
+                .is_none()
+        );
+        let mut now = o.expires_at - GRACE;
         for _ in 0..CONFIRMATION_REPEATS {
             now += GRACE;
             let (next, emits) = transition(&o, &Input::Sweep, now, GRACE).unwrap().unwrap();
