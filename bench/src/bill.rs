@@ -102,6 +102,9 @@ struct Count {
 struct Facts {
     /// The DynamoDB table the request is for (a transaction: its first item's).
     table: Option<String>,
+    /// What kind of item it is for: its sort key up to the first `#` (a transaction: its
+    /// first item's; a batch or a query: none).
+    kind: Option<String>,
     consistent_read: bool,
     write_units: f64,
     /// SNS: billed requests and messages published.
@@ -129,6 +132,7 @@ impl Intercept for Count {
         let facts = match self.service {
             "dynamodb" => Facts {
                 table: table_name(input),
+                kind: item_kind(input),
                 consistent_read: consistent_read(input),
                 write_units: write_capacity(input),
                 changes: index_writes::changes(input, self.requests.indexed.projection()),
@@ -158,8 +162,12 @@ impl Intercept for Count {
         let output = context.output_or_error().and_then(Result::ok);
         let failed = output.is_none();
         let facts = cfg.load::<Facts>().cloned().unwrap_or_default();
-        if let Some(table) = &facts.table {
-            operation = format!("{operation} ({})", service_of(table));
+        match (&facts.table, &facts.kind) {
+            (Some(table), Some(kind)) => {
+                operation = format!("{operation} ({} {kind})", service_of(table));
+            }
+            (Some(table), None) => operation = format!("{operation} ({})", service_of(table)),
+            _ => {}
         }
         let mut tally = Tally {
             requests: 1,
@@ -324,6 +332,48 @@ fn table_name(input: &Input) -> Option<String> {
                 .or_else(|| first.condition_check().map(|c| c.table_name()))
         });
     name.map(str::to_owned)
+}
+
+/// The kind of item a single-item request (or a transaction's first item) is for: its sort
+/// key up to the first `#` (`ORDER`, `EVENT`, `RESERVATION`, `TX`…).
+fn item_kind(input: &Input) -> Option<String> {
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
+    use aws_sdk_dynamodb::operation::get_item::GetItemInput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+    let attributes = input
+        .downcast_ref::<PutItemInput>()
+        .and_then(PutItemInput::item)
+        .or_else(|| {
+            input
+                .downcast_ref::<GetItemInput>()
+                .and_then(GetItemInput::key)
+        })
+        .or_else(|| {
+            input
+                .downcast_ref::<UpdateItemInput>()
+                .and_then(UpdateItemInput::key)
+        })
+        .or_else(|| {
+            input
+                .downcast_ref::<DeleteItemInput>()
+                .and_then(DeleteItemInput::key)
+        })
+        .or_else(|| {
+            let first = input
+                .downcast_ref::<TransactWriteItemsInput>()?
+                .transact_items()
+                .first()?;
+            first
+                .put()
+                .map(|p| p.item())
+                .or_else(|| first.update().map(|u| u.key()))
+                .or_else(|| first.delete().map(|d| d.key()))
+                .or_else(|| first.condition_check().map(|c| c.key()))
+        })?;
+    let sk = attributes.get("sk")?.as_s().ok()?;
+    Some(sk.split('#').next().unwrap_or(sk).to_owned())
 }
 
 fn consistent_read(input: &Input) -> bool {
