@@ -127,6 +127,7 @@ fn samples() -> Vec<Event> {
             payment_amount: Won(20_700),
         }
         .into(),
+        SaleRecorded { order_id: o() }.into(),
         OrderFailed {
             order_id: o(),
             reason: FailureReason::OutOfStock,
@@ -195,7 +196,7 @@ fn samples_cover_the_whole_catalogue() {
     let sampled: BTreeSet<EventType> = samples().iter().map(Event::event_type).collect();
     let all: BTreeSet<EventType> = EventType::ALL.iter().copied().collect();
     assert_eq!(sampled, all);
-    assert_eq!(EventType::ALL.len(), 24);
+    assert_eq!(EventType::ALL.len(), 25);
 }
 
 #[test]
