@@ -686,6 +686,62 @@ pub async fn many_items_are_read_at_once_in_the_order_asked(s: Subject) {
     assert_eq!(store.get_many(&[]).await.unwrap(), Vec::new());
 }
 
+/// The item at `key` as an eventual read answers it once it has caught up with a strong
+/// one (at once on the memory store and DynamoDB Local; within a second or so on DynamoDB).
+async fn read_eventually(store: &dyn DocStore, key: &Key) -> Option<super::Item> {
+    let now = store.get(key).await.unwrap();
+    for _ in 0..60 {
+        let eventual = store.get_eventual(key).await.unwrap();
+        if eventual == now {
+            return eventual;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{key:?}: an eventual read never caught up with {now:?}");
+}
+
+/// `get_eventual` answers what the committed writes left — created, replaced, counted,
+/// deleted — with its version, index keys and counters, as `get` does.
+pub async fn an_eventual_read_answers_what_a_committed_write_left(s: Subject) {
+    let store = s.store.as_ref();
+    let key = Key::new("P#e", "P");
+    assert_eq!(
+        store.get_eventual(&key).await.unwrap(),
+        None,
+        "never written"
+    );
+    let listed = Some(IndexKey::new("PRODUCTS", "pen#e"));
+    let create = put(
+        "P#e",
+        "P",
+        json!({"name": "pen", "stock": 5}),
+        Expect::Absent,
+    )
+    .indexed(listed.clone(), None)
+    .counting(["stock"]);
+    store.commit(Commit::new().write(create)).await.unwrap();
+    let item = read_eventually(store, &key).await.expect("created");
+    assert_eq!(
+        (item.version, &item.body, &item.gsi1),
+        (1, &json!({"name": "pen", "stock": 5}), &listed)
+    );
+    let renamed = Write::replace(&item, &json!({"name": "ink pen", "stock": 5})).unwrap();
+    store.commit(Commit::new().write(renamed)).await.unwrap();
+    let take = Write::add(key.clone(), [("stock", -2)]);
+    store.commit(Commit::new().write(take)).await.unwrap();
+    let item = read_eventually(store, &key).await.expect("still there");
+    assert_eq!(
+        (item.version, item.body),
+        (3, json!({"name": "ink pen", "stock": 3}))
+    );
+    let gone = Write::Delete {
+        key: key.clone(),
+        expect: Expect::Version(3),
+    };
+    store.commit(Commit::new().write(gone)).await.unwrap();
+    assert_eq!(read_eventually(store, &key).await, None, "deleted");
+}
+
 #[macro_export]
 macro_rules! docstore_conformance {
     ($subject:expr) => {
@@ -703,6 +759,7 @@ macro_rules! docstore_conformance {
             counters_need_an_object_holding_integers,
             a_foreign_cursor_is_refused,
             many_items_are_read_at_once_in_the_order_asked,
+            an_eventual_read_answers_what_a_committed_write_left,
         );
     };
     (@cases $subject:expr; $($case:ident),* $(,)?) => {

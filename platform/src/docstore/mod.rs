@@ -29,8 +29,11 @@ use crate::errors::StoreError;
 pub mod dynamodb;
 pub mod limits;
 pub mod memory;
+mod reads;
 pub mod refusing;
 pub mod shards;
+
+pub use reads::ConditionedReads;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -444,7 +447,24 @@ impl Page {
 
 #[async_trait]
 pub trait DocStore: Send + Sync {
+    /// The item at `key` as it is now: every write committed before is seen (DynamoDB: a
+    /// strongly consistent `GetItem`, one read unit per 4 KiB).
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// The item at `key` as it was a moment ago: DynamoDB reads it eventually consistent,
+    /// for half the read units of [`DocStore::get`], and may miss writes of the last second
+    /// or so — even answer absent an item written that recently.
+    ///
+    /// Only for a read whose decision is committed under a condition on that same item: its
+    /// version ([`Expect::after_read`] of what was read) or [`Expect::Absent`] on that key.
+    /// A stale read then fails the condition, and the retry reads again; read through
+    /// [`ConditionedReads`], that retry reads strongly. Never for what is answered to a
+    /// client, nor for a decision that writes nothing to the item read.
+    ///
+    /// By default a [`DocStore::get`]: the memory store is always consistent.
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get(key).await
+    }
 
     /// The items at `keys`, in their order (`None`: absent), as they were a moment ago:
     /// DynamoDB reads them in `BatchGetItem`s, eventually consistent. For a sum over shards,

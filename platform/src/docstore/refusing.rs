@@ -51,6 +51,11 @@ impl DocStore for Refusing {
         self.inner.get(key).await
     }
 
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.refused(Call::Read)?;
+        self.inner.get_eventual(key).await
+    }
+
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         self.refused(Call::Read)?;
         self.inner.get_many(keys).await
@@ -123,6 +128,11 @@ mod tests {
         );
         let (_, store, _) = refusing_first(1);
         assert!(matches!(store.get(&key).await, Err(StoreError::Throttled)));
+        let (_, store, _) = refusing_first(1);
+        assert!(matches!(
+            store.get_eventual(&key).await,
+            Err(StoreError::Throttled)
+        ));
     }
 
     #[tokio::test]

@@ -143,6 +143,13 @@ impl crate::docstore::DocStore for TeeStore {
         self.inner.get(key).await
     }
 
+    async fn get_eventual(
+        &self,
+        key: &crate::docstore::Key,
+    ) -> Result<Option<crate::docstore::Item>, crate::errors::StoreError> {
+        self.inner.get_eventual(key).await
+    }
+
     async fn query(
         &self,
         query: crate::docstore::Query,

@@ -309,6 +309,20 @@ where
 }
 
 impl DynamoDocStore {
+    /// One `GetItem`, strongly consistent or not.
+    async fn get_item(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(dynamo::store_error)?;
+        out.item.as_ref().map(item_from).transpose()
+    }
+
     /// The cheap path: one conditional single-item write (a put with the events it carries).
     async fn write_one(&self, write: &Write, events: &[Envelope]) -> Result<(), CommitError> {
         let (expression, values) = write.expect().map(condition).unwrap_or_default();
@@ -391,16 +405,12 @@ impl DynamoDocStore {
 #[async_trait]
 impl DocStore for DynamoDocStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attributes(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo::store_error)?;
-        out.item.as_ref().map(item_from).transpose()
+        self.get_item(key, true).await
+    }
+
+    /// Half the read units of a strong read; may be a second or so behind.
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get_item(key, false).await
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {

@@ -1,0 +1,168 @@
+//! Reads that feed a conditional write, at half the price: see [`ConditionedReads`].
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use super::{DocStore, Item, Key};
+use crate::errors::StoreError;
+
+/// The reads of one handler's read-decide-commit attempts (inside [`super::commit_with_retries`]
+/// or a loop of its own), for items whose decision is committed under a condition on the
+/// item read (see [`DocStore::get_eventual`]).
+///
+/// The first read of a key is eventually consistent: half the read units, and usually what
+/// a strong read would have answered. Every later read of that key is strong. A handler reads
+/// a key again only when an attempt was refused — its condition failed, as after a stale
+/// read, or the store throttled it — so the retry decides from the item as it is now: a
+/// stale read costs one more attempt, never a second stale decision, and the bounded
+/// attempts are not spent on reads that keep lagging.
+pub struct ConditionedReads<'a> {
+    store: &'a dyn DocStore,
+    /// The keys read so far (a lock for `&self` reads; never held across an await).
+    read: Mutex<BTreeSet<Key>>,
+}
+
+impl<'a> ConditionedReads<'a> {
+    pub fn new(store: &'a dyn DocStore) -> ConditionedReads<'a> {
+        ConditionedReads {
+            store,
+            read: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The item at `key`: eventually consistent the first time, strongly after.
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let first = self
+            .read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+        if first {
+            self.store.get_eventual(key).await
+        } else {
+            self.store.get(key).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::docstore::memory::MemoryDocStore;
+    use crate::docstore::{
+        Commit, CommitError, Decision, Expect, Page, Query, Write, commit_with_retries,
+    };
+    use crate::outbox::MemoryOutbox;
+
+    /// A store whose eventual reads lag: they answer the items as they were when
+    /// [`Lagging::freeze`] was last called. Counts both kinds of read.
+    struct Lagging {
+        now: MemoryDocStore,
+        then: Mutex<Vec<Item>>,
+        strong: AtomicU32,
+        eventual: AtomicU32,
+    }
+
+    impl Lagging {
+        fn new() -> Lagging {
+            Lagging {
+                now: MemoryDocStore::new(Arc::new(MemoryOutbox::new())),
+                then: Mutex::new(Vec::new()),
+                strong: AtomicU32::new(0),
+                eventual: AtomicU32::new(0),
+            }
+        }
+
+        fn freeze(&self) {
+            *self.then.lock().unwrap_or_else(|p| p.into_inner()) = self.now.items();
+        }
+
+        fn reads(&self) -> (u32, u32) {
+            (
+                self.eventual.load(Ordering::SeqCst),
+                self.strong.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    #[async_trait]
+    impl DocStore for Lagging {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.strong.fetch_add(1, Ordering::SeqCst);
+            self.now.get(key).await
+        }
+
+        async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.eventual.fetch_add(1, Ordering::SeqCst);
+            let then = self.then.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(then.iter().find(|item| item.key == *key).cloned())
+        }
+
+        async fn query(&self, query: Query) -> Result<Page, StoreError> {
+            self.now.query(query).await
+        }
+
+        async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
+            self.now.commit(commit).await
+        }
+
+        async fn processed(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.now.processed(key).await
+        }
+    }
+
+    /// Adds one to the counter at `key` under the version read (absent: creates it at 1).
+    async fn add_one(store: &dyn DocStore, reads: &ConditionedReads<'_>, key: &Key) -> u64 {
+        let answer: Result<u64, StoreError> = commit_with_retries(store, || async {
+            let item = reads.get(key).await?;
+            let count = item.as_ref().and_then(|i| i.body.as_u64()).unwrap_or(0) + 1;
+            let write = Write::put(key.clone(), &count, Expect::after_read(item.as_ref()))?;
+            Ok(Decision::Commit(Commit::new().write(write), count))
+        })
+        .await;
+        answer.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn the_first_read_of_a_key_is_eventual_and_every_later_one_strong() {
+        let store = Lagging::new();
+        let reads = ConditionedReads::new(&store);
+        let (a, b) = (Key::new("A", "A"), Key::new("B", "B"));
+        for key in [&a, &a, &b, &a] {
+            reads.get(key).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(store.reads(), (2, 2), "(eventual, strong)");
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_fails_its_condition_and_the_retry_reads_strongly_and_applies_once() {
+        // Given a counter at 2 whose eventual reads still see it at 1
+        let store = Lagging::new();
+        let key = Key::new("COUNTER", "C");
+        add_one(&store, &ConditionedReads::new(&store), &key).await;
+        store.freeze();
+        add_one(&store, &ConditionedReads::new(&store), &key).await;
+        // When one more is added through reads that start stale
+        let reads = ConditionedReads::new(&store);
+        let counted = add_one(&store, &reads, &key).await;
+        // Then it lands once, on the fresh value, after one stale attempt
+        assert_eq!(counted, 3);
+        let item = store.now.get(&key).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(item.map(|i| (i.version, i.body)), Some((3, 3.into())));
+        // Each handler read once eventually; the stale one was read again, strongly.
+        assert_eq!(store.reads(), (3, 1), "(eventual, strong)");
+
+        // And an item that eventual reads still answer absent is not created twice
+        let fresh = Key::new("NEW", "N");
+        add_one(&store, &ConditionedReads::new(&store), &fresh).await;
+        assert_eq!(
+            add_one(&store, &ConditionedReads::new(&store), &fresh).await,
+            2
+        );
+    }
+}
