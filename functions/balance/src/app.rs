@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use contract::{Envelope, Event, Won};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
-    Commit, Decision, Expect, Index, Item, Key, Query, Write, commit_with_retries,
+    Commit, ConditionedReads, Decision, Expect, Index, Item, Key, Query, Write, commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::idempotency::KeyedRequest;
@@ -224,8 +224,11 @@ impl BalanceService {
     /// `UserRegistered`: an account at zero, unless one exists (a charge may have come first).
     pub async fn open_account(&self, user_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        // Eventual: an account is never deleted, so one seen is there; one missed is
+        // created only if absent.
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            if store.get(&account_key(user_id)).await?.is_some() {
+            if reads.get(&account_key(user_id)).await?.is_some() {
                 return Ok(Decision::Done(()));
             }
             let account = Account {

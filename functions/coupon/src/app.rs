@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use contract::{CouponIssued, Envelope, Event, OrderCreated};
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::{
-    Commit, Decision, Expect, Index, IndexKey, Item, Key, Query, Write, commit_with_retries,
+    Commit, ConditionedReads, Decision, Expect, Index, IndexKey, Item, Key, Query, Write,
+    commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -81,8 +82,11 @@ impl CouponService {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        // Eventual: a coupon is never deleted, so one seen is there; one missed is created
+        // only if absent.
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            if store.get(&coupon_key(&issued.coupon_id)).await?.is_some() {
+            if reads.get(&coupon_key(&issued.coupon_id)).await?.is_some() {
                 return Ok(Decision::Done(()));
             }
             let coupon = Coupon {
@@ -159,12 +163,18 @@ impl CouponService {
     /// [`domain::restore`]).
     pub async fn restore(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let record_item = store.get(&use_key(order_id)).await?;
+            // Eventual: every decision writes the record under the version read (absent:
+            // expecting it absent), but on a record already `Restored` or `Tombstone`, which
+            // is final: a read that shows one shows it as it is.
+            let record_item = reads.get(&use_key(order_id)).await?;
             let record = record_item
                 .as_ref()
                 .map(Item::parse::<CouponUse>)
                 .transpose()?;
+            // Strong: a coupon not held for this order is left alone, with no condition
+            // to catch a stale read that missed it being used.
             let item = match &record {
                 Some(CouponUse::Used { coupon_id }) => store.get(&coupon_key(coupon_id)).await?,
                 _ => None,

@@ -30,7 +30,8 @@ use contract::{
 };
 use platform::batch::{EventHandler, HandlerError, Outcome};
 use platform::docstore::{
-    Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+    Commit, CommitError, ConditionedReads, Decision, Expect, Index, Item, Query, Write,
+    commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -419,8 +420,12 @@ impl OrderService {
         as_of: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        // Eventual: a copy read is replaced under its version, and one missed is written
+        // expecting it absent. A copy as new as this price ends the work with no write, and
+        // rightly: copies only move forward, so the current one is at least as new.
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let item = store.get(&price_key(product_id)).await?;
+            let item = reads.get(&price_key(product_id)).await?;
             if let Some(current) = item.as_ref().map(Item::parse::<PriceCopy>).transpose()?
                 && current.as_of >= as_of
             {

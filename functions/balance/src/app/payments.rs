@@ -5,7 +5,9 @@ use contract::{
     BalanceDeducted, BalanceDeductionFailed, BalanceRefunded, Envelope, Event,
     PaymentRefundRequested, PaymentRequested, Won,
 };
-use platform::docstore::{Commit, Decision, Expect, Item, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, ConditionedReads, Decision, Expect, Item, Write, commit_with_retries,
+};
 use platform::errors::StoreError;
 use platform::events::Cause;
 
@@ -73,9 +75,20 @@ impl BalanceService {
     }
 
     /// What was recorded for the payment at `keys`; with `refund`, whether it was refunded.
-    async fn recorded(&self, keys: &PaymentKeys, refund: bool) -> Result<Recorded, StoreError> {
-        let store = self.ports.store.as_ref();
-        let item = store.get(&keys.record).await?;
+    ///
+    /// Read eventually: a stale read leads to the decision the item as it is would, or to a
+    /// write whose condition refuses it. A record or refund entry answered absent is then
+    /// written expecting it absent. The ledger's entries and marks are never rewritten, so
+    /// one seen is seen as it is. The old layout's record changes once, `Deducted` to
+    /// `Refunded`: both answer a deduction alike, and a refund replaces the record expecting
+    /// the version read.
+    async fn recorded(
+        &self,
+        reads: &ConditionedReads<'_>,
+        keys: &PaymentKeys,
+        refund: bool,
+    ) -> Result<Recorded, StoreError> {
+        let item = reads.get(&keys.record).await?;
         let Some(read) = &item else {
             return Ok(Recorded { item, record: None });
         };
@@ -89,7 +102,7 @@ impl BalanceService {
         let mut record = repo::ledger_record(read)?;
         if refund
             && matches!(record, PaymentRecord::Deducted { .. })
-            && let Some(entry) = store.get(&keys.refund).await?
+            && let Some(entry) = reads.get(&keys.refund).await?
         {
             record = repo::refunded(&entry)?;
         }
@@ -109,8 +122,11 @@ impl BalanceService {
         let (payment_id, user_id) = (request.payment_id.as_str(), request.user_id.as_str());
         let now = self.ports.clock.now();
         let keys = PaymentKeys::of(user_id, payment_id, request.requested_at, None, now);
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let recorded = self.recorded(&keys, false).await?;
+            let recorded = self.recorded(&reads, &keys, false).await?;
+            // Strong: a deduction refused for the balance writes nothing to the account,
+            // so a stale balance would refuse it with no condition to catch that.
             let item = match recorded.record {
                 None => store.get(&account_key(user_id)).await?,
                 Some(_) => None,
@@ -170,10 +186,12 @@ impl BalanceService {
                 .events
                 .envelope(Cause::Event(cause), payment_id, event)
         };
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let recorded = self.recorded(&keys, true).await?;
+            let recorded = self.recorded(&reads, &keys, true).await?;
+            // Eventual: a refund always writes the account, under the version read.
             let item = match recorded.record {
-                Some(PaymentRecord::Deducted { .. }) => store.get(&account_key(user_id)).await?,
+                Some(PaymentRecord::Deducted { .. }) => reads.get(&account_key(user_id)).await?,
                 _ => None,
             };
             let balance = account_of(item.as_ref(), user_id)?.amount;

@@ -20,7 +20,8 @@ use contract::{Envelope, Event, OrderItem, ProductPriceChanged, ProductRegistere
 use platform::batch::{EventHandler, HandlerError};
 use platform::docstore::shards::{self, Recent, ShortShards};
 use platform::docstore::{
-    Commit, CommitError, Decision, Expect, Index, Item, Query, Write, commit_with_retries,
+    Commit, CommitError, ConditionedReads, Decision, Expect, Index, Item, Query, Write,
+    commit_with_retries,
 };
 use platform::errors::StoreError;
 use platform::events::Cause;
@@ -366,8 +367,13 @@ impl ProductService {
         F: Fn(Option<&Sale>) -> Option<SaleMove>,
     {
         let store = self.ports.store.as_ref();
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let record_item = store.get(&sale_key(order_id)).await?;
+            // Eventual: every decision writes the record under the version read (absent:
+            // expecting it absent), the statistics only with it; but a reversal on a record
+            // already `Reversed` or `CancelledFirst`, which is final: a read that shows one
+            // shows it as it is.
+            let record_item = reads.get(&sale_key(order_id)).await?;
             let current = record_item.as_ref().map(Item::parse::<Sale>).transpose()?;
             let Some(decided) = decide(current.as_ref()) else {
                 let again = match (&answer, &current) {

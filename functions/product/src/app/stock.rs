@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use contract::{Envelope, OrderItem};
 use platform::docstore::shards::{self, take_from};
 use platform::docstore::{
-    Commit, CommitError, ConflictAt, Expect, Item, MAX_ATTEMPTS, Retries, Write,
+    Commit, CommitError, ConditionedReads, ConflictAt, Expect, Item, MAX_ATTEMPTS, Retries, Write,
     commit_with_retries,
 };
 use platform::errors::StoreError;
@@ -241,8 +241,13 @@ impl ProductService {
     /// from (decided by [`domain::release`]).
     pub async fn release(&self, cause: &Envelope, order_id: &str) -> Result<(), StoreError> {
         let store = self.ports.store.as_ref();
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let record_item = store.get(&reservation_key(order_id)).await?;
+            // Eventual: every decision writes the record under the version read (absent:
+            // expecting it absent), and the stock given back only with it; but on a record
+            // already `Released` or `Tombstone`, which is final: a read that shows one shows
+            // it as it is.
+            let record_item = reads.get(&reservation_key(order_id)).await?;
             let record = record_item
                 .as_ref()
                 .map(Item::parse::<Reservation>)
