@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod run;
+pub mod stale;
 pub mod world;
 
 pub use run::{Faults, Report, Sabotage, SimConfig, run_seed};

@@ -43,6 +43,9 @@ pub struct Faults {
     /// A transaction is refused as meeting another on one of its items
     /// (`TransactionConflict`): nothing done, retried likewise.
     pub transaction_conflict: f64,
+    /// An eventually consistent read answers the item as it was at some moment of the last
+    /// second (an older version, or absent) rather than as it is.
+    pub stale_read: f64,
 }
 
 impl Default for Faults {
@@ -57,6 +60,7 @@ impl Default for Faults {
             race: 0.3,
             throttle: 0.02,
             transaction_conflict: 0.05,
+            stale_read: 0.5,
         }
     }
 }
@@ -75,6 +79,7 @@ impl Faults {
             race: f(self.race),
             throttle: f(self.throttle),
             transaction_conflict: f(self.transaction_conflict),
+            stale_read: f(self.stale_read),
         }
     }
 
@@ -89,6 +94,7 @@ impl Faults {
             race: 0.0,
             throttle: 0.0,
             transaction_conflict: 0.0,
+            stale_read: 0.0,
         }
     }
 }
@@ -300,12 +306,15 @@ impl Sim {
         self.w
             .refusals
             .set_rates(faults.throttle, faults.transaction_conflict);
+        self.w.stale_reads.set_rate(faults.stale_read);
         self.chaos().await;
         self.w.refusals.set_rates(0.0, 0.0);
+        self.w.stale_reads.set_rate(0.0);
         let (throttled, conflicts) = self.w.refusals.refused();
         for (fault, count) in [
             ("store call throttled", throttled),
             ("transaction conflict", conflicts),
+            ("stale read", self.w.stale_reads.served()),
         ] {
             if count > 0 {
                 *self.report.faults.entry(fault).or_default() += count;

@@ -1,6 +1,7 @@
 //! The simulated world: the local system's wiring on in-memory stores, a manual clock
 //! skewed per service, stores that yield before every call so that concurrent requests
-//! really interleave, and a relay cursor per outbox.
+//! really interleave (whose eventual reads may lag: [`crate::stale`]), and a relay cursor
+//! per outbox.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,8 @@ use platform::ports::Ports;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::stale::{LaggingStore, StaleReads};
+
 /// A clock `offset` away from the world's.
 struct SkewedClock {
     base: ManualClock,
@@ -37,13 +40,18 @@ impl Clock for SkewedClock {
 
 /// Yields to the scheduler before every call, so two requests run together interleave
 /// their reads and writes (on one thread, in an order fixed by the seed).
-struct YieldingStore(Arc<MemoryDocStore>);
+struct YieldingStore(Arc<dyn DocStore>);
 
 #[async_trait]
 impl DocStore for YieldingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         tokio::task::yield_now().await;
         self.0.get(key).await
+    }
+
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.get_eventual(key).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
@@ -131,6 +139,7 @@ pub struct SimWorld {
     pub relayed: BTreeMap<Service, usize>,
     pub handlers: HashMap<String, Arc<dyn EventHandler>>,
     pub refusals: Arc<StoreRefusals>,
+    pub stale_reads: Arc<StaleReads>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -165,6 +174,7 @@ impl SimWorld {
         let config = LocalConfig::from_env(&env).expect("the simulation's configuration is valid");
         let stores = RefCell::new(BTreeMap::new());
         let refusals = Arc::new(StoreRefusals::new(seed));
+        let stale_reads = Arc::new(StaleReads::new(seed));
         let world = World::build(
             config,
             Arc::new(clock.clone()),
@@ -177,8 +187,9 @@ impl SimWorld {
                     offset: skews[&service],
                 };
                 let hook = refusals.clone();
+                let lagging = LaggingStore::new(store, clock.clone(), stale_reads.clone());
                 let refusing = Refusing::new(
-                    Arc::new(YieldingStore(store)),
+                    Arc::new(YieldingStore(Arc::new(lagging))),
                     Arc::new(move |call| hook.refuse(call)),
                 );
                 Ports::new(Arc::new(refusing), Arc::new(skewed), ids.clone())
@@ -197,6 +208,7 @@ impl SimWorld {
             relayed: Service::ALL.iter().map(|s| (*s, 0)).collect(),
             handlers,
             refusals,
+            stale_reads,
         }
     }
 

@@ -99,6 +99,20 @@ fn the_checker_catches_a_handler_without_de_duplication() {
     );
 }
 
+#[test]
+fn eventual_reads_are_answered_stale_and_the_run_holds() {
+    // The fault is wired: some seed among the first forty answers an eventual read with an
+    // older version (or absent), and the seeds above show no violation all the same.
+    let stale = (1..=40).find(|seed| {
+        let report = run_seed(&SimConfig {
+            orders: ORDERS,
+            ..SimConfig::new(*seed)
+        });
+        report.faults.get("stale read").is_some_and(|n| *n > 0)
+    });
+    assert!(stale.is_some(), "no seed served a stale read");
+}
+
 /// Seed 202 loses an `OrderConfirmed` on its way to the product service. Announced once
 /// (the design before the sweep re-announced confirmations), that order's sale never
 /// reaches the statistics; announced again, it does.
