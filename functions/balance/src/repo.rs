@@ -120,8 +120,9 @@ impl PaymentKeys {
     /// service reads it from its record), nothing stable but the id keys it: its record is
     /// `PAYMENT#<id>` as written before, beside entries keyed by the time they are written
     /// (`now`), so that what the old layout did for it is found and finished in that layout,
-    /// a transaction of three items. Deploy the balance service before the payment service,
-    /// so that no request saying `requestedAt` meets code that writes the old layout.
+    /// a transaction of three items. A request that says `requestedAt` but finds nothing in
+    /// the ledger also looks there (a balance service deployed after the payment service
+    /// kept it in the old layout), so the services may be deployed in any order.
     pub fn of(
         user_id: &str,
         payment_id: &str,

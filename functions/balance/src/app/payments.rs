@@ -1,6 +1,7 @@
 //! The payment handlers: deduct (`PaymentRequested`) and refund (`PaymentRefundRequested`),
 //! each once per payment, on the items [`PaymentKeys`] names (what each writes: [`super`]).
 
+use chrono::{DateTime, Utc};
 use contract::{
     BalanceDeducted, BalanceDeductionFailed, BalanceRefunded, Envelope, Event,
     PaymentRefundRequested, PaymentRequested, Won,
@@ -15,21 +16,42 @@ use super::{BalanceService, MoneyMove, account_of, money_moved};
 use crate::domain::{self, DeductAnswer, PaymentRecord};
 use crate::repo::{self, EntryType, PaymentKeys, account_key};
 
-/// What was recorded for a payment, and the item that said it.
+/// What was recorded for a payment, the item that said it, and the layout it is kept in.
 struct Recorded {
     item: Option<Item>,
     record: Option<PaymentRecord>,
+    keys: PaymentKeys,
 }
+
+/// Where a payment's record may be: in the ledger (a request saying `requestedAt`), and in
+/// the old layout (`PAYMENT#<id>`), where a balance service deployed after the payment
+/// service may have kept it for a request that already said `requestedAt`.
+struct Layouts {
+    ledger: PaymentKeys,
+    old: PaymentKeys,
+}
+
+impl Layouts {
+    fn of(user_id: &str, payment_id: &str, request: RequestTimes, now: DateTime<Utc>) -> Layouts {
+        Layouts {
+            ledger: PaymentKeys::of(user_id, payment_id, request.0, request.1, now),
+            old: PaymentKeys::of(user_id, payment_id, None, None, now),
+        }
+    }
+}
+
+/// A request's `requestedAt` and `refundRequestedAt`.
+type RequestTimes = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// The commit of what was decided for a payment: `moved` money and its entry, and its `next`
 /// record, unless the entry is that record (the ledger keeps it).
 fn payment_commit(
     user_id: &str,
-    keys: &PaymentKeys,
     recorded: &Recorded,
     moved: Option<(MoneyMove<'_>, Option<&Item>)>,
     next: Option<PaymentRecord>,
 ) -> Result<Commit, StoreError> {
+    let keys = &recorded.keys;
     let in_entry = moved.is_some() && keys.in_ledger();
     let mut commit = match moved {
         Some((moved, account)) => money_moved(user_id, account, moved)?,
@@ -74,7 +96,8 @@ impl BalanceService {
             .envelope(Cause::Event(cause), payment_id, event)
     }
 
-    /// What was recorded for the payment at `keys`; with `refund`, whether it was refunded.
+    /// What was recorded for the payment, in the layout that keeps it; with `refund`, whether
+    /// it was refunded.
     ///
     /// Read eventually: a stale read leads to the decision the item as it is would, or to a
     /// write whose condition refuses it. A record or refund entry answered absent is then
@@ -82,21 +105,38 @@ impl BalanceService {
     /// one seen is seen as it is. The old layout's record changes once, `Deducted` to
     /// `Refunded`: both answer a deduction alike, and a refund replaces the record expecting
     /// the version read.
+    ///
+    /// A record absent from the ledger is looked for in the old layout too: a payment
+    /// requested while the payment service already said `requestedAt` but the balance
+    /// service did not yet read it was kept there, and is finished there (deducted once,
+    /// refunded once), whichever service a deployment updated first.
     async fn recorded(
         &self,
         reads: &ConditionedReads<'_>,
-        keys: &PaymentKeys,
+        layouts: &Layouts,
         refund: bool,
     ) -> Result<Recorded, StoreError> {
-        let item = reads.get(&keys.record).await?;
+        let mut keys = layouts.ledger.clone();
+        let mut item = reads.get(&keys.record).await?;
+        if item.is_none() && keys.in_ledger() {
+            let old = reads.get(&layouts.old.record).await?;
+            if old.is_some() {
+                (keys, item) = (layouts.old.clone(), old);
+            }
+        }
         let Some(read) = &item else {
-            return Ok(Recorded { item, record: None });
+            return Ok(Recorded {
+                item,
+                record: None,
+                keys,
+            });
         };
         if !keys.in_ledger() {
             let record = read.parse::<PaymentRecord>()?;
             return Ok(Recorded {
                 item,
                 record: Some(record),
+                keys,
             });
         }
         let mut record = repo::ledger_record(read)?;
@@ -109,6 +149,7 @@ impl BalanceService {
         Ok(Recorded {
             item,
             record: Some(record),
+            keys,
         })
     }
 
@@ -121,10 +162,10 @@ impl BalanceService {
         let store = self.ports.store.as_ref();
         let (payment_id, user_id) = (request.payment_id.as_str(), request.user_id.as_str());
         let now = self.ports.clock.now();
-        let keys = PaymentKeys::of(user_id, payment_id, request.requested_at, None, now);
+        let layouts = Layouts::of(user_id, payment_id, (request.requested_at, None), now);
         let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let recorded = self.recorded(&reads, &keys, false).await?;
+            let recorded = self.recorded(&reads, &layouts, false).await?;
             // Strong: a deduction refused for the balance writes nothing to the account,
             // so a stale balance would refuse it with no condition to catch that.
             let item = match recorded.record {
@@ -138,13 +179,13 @@ impl BalanceService {
                     kind: EntryType::Payment,
                     amount: request.amount,
                     after,
-                    entry: keys.deduction.clone(),
+                    entry: recorded.keys.deduction.clone(),
                     at: now,
                     payment_id: Some(payment_id),
                 };
                 (moved, item.as_ref())
             });
-            let commit = payment_commit(user_id, &keys, &recorded, moved, decided.record)?;
+            let commit = payment_commit(user_id, &recorded, moved, decided.record)?;
             let answer = self.deduct_answer(
                 cause,
                 payment_id,
@@ -168,13 +209,8 @@ impl BalanceService {
         let store = self.ports.store.as_ref();
         let (payment_id, user_id) = (request.payment_id.as_str(), request.user_id.as_str());
         let now = self.ports.clock.now();
-        let keys = PaymentKeys::of(
-            user_id,
-            payment_id,
-            request.requested_at,
-            request.refund_requested_at,
-            now,
-        );
+        let times = (request.requested_at, request.refund_requested_at);
+        let layouts = Layouts::of(user_id, payment_id, times, now);
         let refunded = |amount: Won| {
             let event = BalanceRefunded {
                 payment_id: payment_id.to_owned(),
@@ -188,7 +224,7 @@ impl BalanceService {
         };
         let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let recorded = self.recorded(&reads, &keys, true).await?;
+            let recorded = self.recorded(&reads, &layouts, true).await?;
             // Eventual: a refund always writes the account, under the version read.
             let item = match recorded.record {
                 Some(PaymentRecord::Deducted { .. }) => reads.get(&account_key(user_id)).await?,
@@ -201,13 +237,13 @@ impl BalanceService {
                     kind: EntryType::Refund,
                     amount: decided.refunded,
                     after,
-                    entry: keys.refund.clone(),
+                    entry: recorded.keys.refund.clone(),
                     at: now,
                     payment_id: Some(payment_id),
                 };
                 (moved, item.as_ref())
             });
-            let commit = payment_commit(user_id, &keys, &recorded, moved, decided.record)?;
+            let commit = payment_commit(user_id, &recorded, moved, decided.record)?;
             Ok(Decision::Commit(
                 commit.event(refunded(decided.refunded)),
                 (),

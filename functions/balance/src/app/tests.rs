@@ -293,6 +293,32 @@ async fn a_payment_requested_before_requests_said_their_time_keeps_its_old_recor
     );
 }
 
+#[tokio::test]
+async fn a_payment_kept_in_the_old_layout_is_finished_there_when_requests_say_their_time() {
+    // Given a deduction made by a balance service that did not yet read `requestedAt` (the
+    // payment service was deployed first): kept in the old layout,
+    let mut w = world();
+    w.charge(10_000).await;
+    let at = w.clock_now();
+    w.clock.advance(TimeDelta::seconds(1));
+    let old = requested("pay-1", 9_000, None);
+    assert_eq!(w.deduct("e-1", &old).await, (6.0, vec![Ok(9_000)]));
+    // when the same request, saying its time, comes again to this balance service,
+    let request = requested("pay-1", 9_000, Some(at));
+    // then nothing more is taken, and the recorded answer is given again;
+    assert_eq!(w.deduct("e-1", &request).await, (1.0, vec![Ok(9_000)]));
+    assert_eq!(w.balance().await, 1_000);
+    // and its refund finds what was taken, and gives it back once.
+    let refund = refund_requested(&request);
+    assert_eq!(w.refund("e-2", &refund).await, (6.0, vec![Ok(9_000)]));
+    assert_eq!(w.refund("e-3", &refund).await, (1.0, vec![Ok(9_000)]));
+    assert_eq!(w.balance().await, 10_000);
+    assert_eq!(
+        w.listed(20).await,
+        [["REFUND 9000", "PAYMENT 9000", "CHARGE 10000"]]
+    );
+}
+
 impl World {
     fn clock_now(&self) -> DateTime<Utc> {
         platform::clock::Clock::now(&self.clock)
