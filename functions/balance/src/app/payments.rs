@@ -99,17 +99,17 @@ impl BalanceService {
     /// What was recorded for the payment, in the layout that keeps it; with `refund`, whether
     /// it was refunded.
     ///
-    /// Read eventually: a stale read leads to the decision the item as it is would, or to a
-    /// write whose condition refuses it. A record or refund entry answered absent is then
-    /// written expecting it absent. The ledger's entries and marks are never rewritten, so
-    /// one seen is seen as it is. The old layout's record changes once, `Deducted` to
-    /// `Refunded`: both answer a deduction alike, and a refund replaces the record expecting
-    /// the version read.
+    /// Read eventually (but for the fallback below): a stale read leads to the decision the
+    /// item as it is would, or to a write whose condition refuses it. A record or refund
+    /// entry answered absent is then written expecting it absent. The ledger's entries and
+    /// marks are never rewritten, so one seen is seen as it is. The old layout's record
+    /// changes once, `Deducted` to `Refunded`: both answer a deduction alike, and a refund
+    /// replaces the record expecting the version read.
     ///
-    /// A record absent from the ledger is looked for in the old layout too: a payment
-    /// requested while the payment service already said `requestedAt` but the balance
-    /// service did not yet read it was kept there, and is finished there (deducted once,
-    /// refunded once), whichever service a deployment updated first.
+    /// A record absent from the ledger is looked for in the old layout too, strongly: a
+    /// payment requested while the payment service already said `requestedAt` but the
+    /// balance service did not yet read it was kept there, and is finished there (deducted
+    /// once, refunded once), whichever service a deployment updated first.
     async fn recorded(
         &self,
         reads: &ConditionedReads<'_>,
@@ -119,7 +119,9 @@ impl BalanceService {
         let mut keys = layouts.ledger.clone();
         let mut item = reads.get(&keys.record).await?;
         if item.is_none() && keys.in_ledger() {
-            let old = reads.get(&layouts.old.record).await?;
+            // Strong: an old record missed would be decided again in the ledger, whose
+            // writes expect nothing of the old record's key.
+            let old = self.ports.store.get(&layouts.old.record).await?;
             if old.is_some() {
                 (keys, item) = (layouts.old.clone(), old);
             }
