@@ -113,23 +113,29 @@ fn eventual_reads_are_answered_stale_and_the_run_holds() {
     assert!(stale.is_some(), "no seed served a stale read");
 }
 
-/// Seed 202 loses an `OrderConfirmed` on its way to the product service. Announced once
-/// (the design before the sweep re-announced confirmations), that order's sale never
-/// reaches the statistics; announced again, it does.
+/// A run that loses an `OrderConfirmed` on its way to the product service (seed 202 did
+/// first; which seeds do moves as the handlers' reads change). Announced once (the design
+/// before the sweep re-announced confirmations), that order's sale never reaches the
+/// statistics; announced again, it does.
 #[test]
-fn regression_seed_202_a_lost_confirmation_is_announced_again() {
-    let once = run_seed(&SimConfig {
-        sabotage: Some(Sabotage::AnnounceConfirmationsOnce),
-        ..SimConfig::new(202)
-    });
-    assert!(
+fn regression_a_lost_confirmation_is_announced_again() {
+    let caught = (202..=240).find(|seed| {
+        let once = run_seed(&SimConfig {
+            sabotage: Some(Sabotage::AnnounceConfirmationsOnce),
+            ..SimConfig::new(*seed)
+        });
         once.violations
             .iter()
-            .any(|v| v.starts_with("statistics of")),
-        "{:?}",
-        once.violations
+            .any(|v| v.starts_with("statistics of"))
+    });
+    let Some(seed) = caught else {
+        panic!("no seed from 202 to 240 lost a confirmation announced once");
+    };
+    let fixed = run_seed(&SimConfig::new(seed));
+    assert!(
+        fixed.violations.is_empty(),
+        "seed {seed}: {:?}",
+        fixed.violations
     );
-    let fixed = run_seed(&SimConfig::new(202));
-    assert!(fixed.violations.is_empty(), "{:?}", fixed.violations);
     assert!(fixed.faults.get("message lost").is_some_and(|n| *n > 0));
 }
