@@ -130,14 +130,17 @@ impl Intercept for Count {
     ) -> Result<(), BoxError> {
         let input = context.input();
         let facts = match self.service {
-            "dynamodb" => Facts {
-                table: table_name(input),
-                kind: item_kind(input),
-                consistent_read: consistent_read(input),
-                write_units: write_capacity(input),
-                changes: index_writes::changes(input, self.requests.indexed.projection()),
-                ..Facts::default()
-            },
+            "dynamodb" => {
+                let (table, kind) = addressed(input);
+                Facts {
+                    table,
+                    kind,
+                    consistent_read: consistent_read(input),
+                    write_units: write_capacity(input),
+                    changes: index_writes::changes(input, self.requests.indexed.projection()),
+                    ..Facts::default()
+                }
+            }
             "sns" => Facts {
                 published: sns_billed(input),
                 ..Facts::default()
@@ -289,91 +292,49 @@ fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
-fn table_name(input: &Input) -> Option<String> {
+/// The table a DynamoDB request is for (a transaction: its first item's), and the kind of
+/// item when it names one (not a query or a batch): its sort key up to the first `#`
+/// (`ORDER`, `EVENT`, `RESERVATION`, `TX`…).
+fn addressed(input: &Input) -> (Option<String>, Option<String>) {
     use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
     use aws_sdk_dynamodb::operation::get_item::GetItemInput;
     use aws_sdk_dynamodb::operation::put_item::PutItemInput;
     use aws_sdk_dynamodb::operation::query::QueryInput;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
     use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
-    let name = input
-        .downcast_ref::<GetItemInput>()
-        .and_then(GetItemInput::table_name)
-        .or_else(|| {
-            input
-                .downcast_ref::<PutItemInput>()
-                .and_then(PutItemInput::table_name)
-        })
-        .or_else(|| {
-            input
-                .downcast_ref::<QueryInput>()
-                .and_then(QueryInput::table_name)
-        })
-        .or_else(|| {
-            input
-                .downcast_ref::<DeleteItemInput>()
-                .and_then(DeleteItemInput::table_name)
-        })
-        .or_else(|| {
-            input
-                .downcast_ref::<UpdateItemInput>()
-                .and_then(UpdateItemInput::table_name)
-        })
-        .or_else(|| {
-            let first = input
-                .downcast_ref::<TransactWriteItemsInput>()?
-                .transact_items()
-                .first()?;
-            first
-                .put()
-                .map(|p| p.table_name())
-                .or_else(|| first.update().map(|u| u.table_name()))
-                .or_else(|| first.delete().map(|d| d.table_name()))
-                .or_else(|| first.condition_check().map(|c| c.table_name()))
-        });
-    name.map(str::to_owned)
-}
-
-/// The kind of item a single-item request (or a transaction's first item) is for: its sort
-/// key up to the first `#` (`ORDER`, `EVENT`, `RESERVATION`, `TX`…).
-fn item_kind(input: &Input) -> Option<String> {
-    use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
-    use aws_sdk_dynamodb::operation::get_item::GetItemInput;
-    use aws_sdk_dynamodb::operation::put_item::PutItemInput;
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
-    use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
-    let attributes = input
-        .downcast_ref::<PutItemInput>()
-        .and_then(PutItemInput::item)
-        .or_else(|| {
-            input
-                .downcast_ref::<GetItemInput>()
-                .and_then(GetItemInput::key)
-        })
-        .or_else(|| {
-            input
-                .downcast_ref::<UpdateItemInput>()
-                .and_then(UpdateItemInput::key)
-        })
-        .or_else(|| {
-            input
-                .downcast_ref::<DeleteItemInput>()
-                .and_then(DeleteItemInput::key)
-        })
-        .or_else(|| {
-            let first = input
-                .downcast_ref::<TransactWriteItemsInput>()?
-                .transact_items()
-                .first()?;
-            first
-                .put()
-                .map(|p| p.item())
-                .or_else(|| first.update().map(|u| u.key()))
-                .or_else(|| first.delete().map(|d| d.key()))
-                .or_else(|| first.condition_check().map(|c| c.key()))
-        })?;
-    let sk = attributes.get("sk")?.as_s().ok()?;
-    Some(sk.split('#').next().unwrap_or(sk).to_owned())
+    let (table, key) = if let Some(get) = input.downcast_ref::<GetItemInput>() {
+        (get.table_name(), get.key())
+    } else if let Some(put) = input.downcast_ref::<PutItemInput>() {
+        (put.table_name(), put.item())
+    } else if let Some(query) = input.downcast_ref::<QueryInput>() {
+        (query.table_name(), None)
+    } else if let Some(delete) = input.downcast_ref::<DeleteItemInput>() {
+        (delete.table_name(), delete.key())
+    } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+        (update.table_name(), update.key())
+    } else if let Some(first) = input
+        .downcast_ref::<TransactWriteItemsInput>()
+        .and_then(|t| t.transact_items().first())
+    {
+        if let Some(put) = first.put() {
+            (Some(put.table_name()), Some(put.item()))
+        } else if let Some(update) = first.update() {
+            (Some(update.table_name()), Some(update.key()))
+        } else if let Some(delete) = first.delete() {
+            (Some(delete.table_name()), Some(delete.key()))
+        } else if let Some(check) = first.condition_check() {
+            (Some(check.table_name()), Some(check.key()))
+        } else {
+            (None, None)
+        }
+    } else {
+        (None, None)
+    };
+    let kind = key
+        .and_then(|k| k.get("sk"))
+        .and_then(|sk| sk.as_s().ok())
+        .map(|sk| sk.split('#').next().unwrap_or(sk).to_owned());
+    (table.map(str::to_owned), kind)
 }
 
 fn consistent_read(input: &Input) -> bool {
