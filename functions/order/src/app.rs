@@ -564,31 +564,6 @@ impl From<OrderFailure> for HandlerError {
     }
 }
 
-/// The event types of an order's saga: what the timeline records.
-pub const SAGA_EVENTS: [&str; 21] = [
-    "OrderCreated",
-    "StockReserved",
-    "StockReservationFailed",
-    "CouponUsed",
-    "CouponUseFailed",
-    "PaymentRequested",
-    "BalanceDeducted",
-    "BalanceDeductionFailed",
-    "PaymentApproved",
-    "PaymentFailed",
-    "OrderConfirmed",
-    "SaleRecorded",
-    "OrderFailed",
-    "OrderCancelled",
-    "StockReleased",
-    "CouponRestored",
-    "PaymentRefundRequested",
-    "BalanceRefunded",
-    "PaymentCancelled",
-    "OrderFailureCompleted",
-    "OrderCancellationCompleted",
-];
-
 /// The order service's saga consumer: catalogue copies, step results and undo answers.
 pub struct OrderConsumer(pub Arc<OrderService>);
 
