@@ -15,6 +15,8 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIterato
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use contract::Service;
 use platform::batch::{SqsFunction, fill_batch, sqs_message};
 use platform::clock::{Clock, SystemClock};
@@ -499,8 +501,8 @@ async fn receive(
     }
 }
 
-/// A stream record as the event source's filter sees it: its event name and the text and
-/// number attributes of its new image.
+/// A stream record as the event source's filter sees it: its event name and the text,
+/// number and binary attributes of its new image.
 fn filtered_view(record: &aws_sdk_dynamodbstreams::types::Record) -> serde_json::Value {
     let image: serde_json::Map<String, serde_json::Value> = record
         .dynamodb()
@@ -511,6 +513,8 @@ fn filtered_view(record: &aws_sdk_dynamodbstreams::types::Record) -> serde_json:
             let typed = match value {
                 StreamValue::S(s) => serde_json::json!({ "S": s }),
                 StreamValue::N(n) => serde_json::json!({ "N": n }),
+                // As Lambda's filter sees binary: base64.
+                StreamValue::B(b) => serde_json::json!({ "B": BASE64.encode(b.as_ref()) }),
                 _ => return None,
             };
             Some((name.clone(), typed))
@@ -535,8 +539,7 @@ fn outbox_record(
     let events = outbox::decode_events(
         image
             .get(outbox::EVENTS_ATTRIBUTE)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str),
+            .and_then(platform::dynamo::stream_stored),
     );
     let written_at = change
         .approximate_creation_date_time()

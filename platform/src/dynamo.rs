@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 pub use aws_sdk_dynamodb::Client;
 
 use crate::errors::StoreError;
+use crate::packing::{self, Packed, Stored};
 
 /// The reason code DynamoDB gives a transaction item whose condition failed.
 pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
@@ -84,6 +85,34 @@ pub fn condition_failed_at(codes: &[Option<String>], index: usize) -> bool {
 }
 
 /// A TTL attribute: epoch seconds as a number.
+/// JSON text as an attribute value: a string, or binary when deflated is smaller
+/// ([`crate::packing`]).
+pub fn packed(text: String) -> AttributeValue {
+    match packing::pack(text) {
+        Packed::Text(text) => AttributeValue::S(text),
+        Packed::Deflated(bytes) => AttributeValue::B(bytes.into()),
+    }
+}
+
+/// The stored form of a [`packed`] value (`None`: neither a string nor binary).
+pub fn stored(value: &AttributeValue) -> Option<Stored<'_>> {
+    match value {
+        AttributeValue::S(text) => Some(Stored::Text(text)),
+        AttributeValue::B(bytes) => Some(Stored::Deflated(bytes.as_ref())),
+        _ => None,
+    }
+}
+
+/// [`stored`], of a value as DynamoDB Streams' own client reads it.
+pub fn stream_stored(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Option<Stored<'_>> {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
+    match value {
+        StreamValue::S(text) => Some(Stored::Text(text)),
+        StreamValue::B(bytes) => Some(Stored::Deflated(bytes.as_ref())),
+        _ => None,
+    }
+}
+
 pub fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(at.timestamp().to_string())
 }

@@ -29,6 +29,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
+pub mod packing;
 pub mod ports;
 pub mod publish;
 pub mod relay;

@@ -3,7 +3,8 @@
 //! if its state change committed.
 //!
 //! In DynamoDB the events ride on the item whose change they announce: the item written
-//! carries them, as a JSON array in its `events` attribute, and the table's stream record of
+//! carries them, as a JSON array in its `events` attribute (deflated when that is smaller:
+//! [`crate::packing`]), and the table's stream record of
 //! that write (its new image) is what the relay reads. A change that writes no item (only
 //! deletes or checks) carries its events on an outbox item, `pk = OUTBOX#<first event id>`,
 //! `sk = OUTBOX`, with a TTL. The relay's stream filter passes only records whose new image
@@ -29,6 +30,7 @@ use tokio::sync::futures::Notified;
 use crate::dynamo::epoch_seconds;
 #[cfg(feature = "aws")]
 use crate::errors::StoreError;
+use crate::packing::{self, Stored};
 use crate::relay::OutboxRecord;
 
 /// The attribute of an item (or outbox item) that carries the events of its write.
@@ -39,19 +41,21 @@ pub const OUTBOX_SK: &str = "OUTBOX";
 /// a day more leaves room to inspect what was published.
 pub const OUTBOX_RETENTION: Duration = Duration::days(2);
 
-/// The `events` attribute's value: the envelopes as one JSON array.
+/// The `events` attribute's text: the envelopes as one JSON array.
 pub fn encode_events(events: &[Envelope]) -> String {
     let each: Vec<String> = events.iter().map(Envelope::to_json).collect();
     format!("[{}]", each.join(","))
 }
 
-/// The events an item's `events` attribute carries (`None`: absent or not a string). The one
-/// decoder of carried events: the relay's stream handler, the local stream reader and the
-/// tests' stream probe all read through it.
-pub fn decode_events(events: Option<&str>) -> Result<Vec<Envelope>, String> {
-    let json = events.ok_or("a stream record without readable events")?;
+/// The events an item's `events` attribute carries (`None`: absent, or neither text nor
+/// binary). The one decoder of carried events: the relay's stream handler, the local stream
+/// reader and the tests' stream probe all read through it.
+pub fn decode_events(events: Option<Stored<'_>>) -> Result<Vec<Envelope>, String> {
+    let stored = events.ok_or("a stream record without readable events")?;
+    let json = packing::unpack(stored)
+        .map_err(|e| format!("a stream record whose events cannot be read: {e}"))?;
     // Each element as the text it is, parsed once, by the envelope's own decoder.
-    let list: Vec<&serde_json::value::RawValue> = serde_json::from_str(json)
+    let list: Vec<&serde_json::value::RawValue> = serde_json::from_str(&json)
         .map_err(|e| format!("a stream record whose events are not a JSON array: {e}"))?;
     list.iter()
         .map(|event| {
@@ -73,7 +77,7 @@ pub fn dynamo_item(events: &[Envelope], now: DateTime<Utc>) -> HashMap<String, A
         ("sk".to_owned(), AttributeValue::S(OUTBOX_SK.to_owned())),
         (
             EVENTS_ATTRIBUTE.to_owned(),
-            AttributeValue::S(encode_events(events)),
+            crate::dynamo::packed(encode_events(events)),
         ),
         ("ttl".to_owned(), epoch_seconds(now + OUTBOX_RETENTION)),
     ])

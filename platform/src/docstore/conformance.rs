@@ -208,6 +208,66 @@ pub async fn events_are_written_once_by_every_shape_of_commit(s: Subject) {
     assert_eq!((item.version, item.body), (3, json!(3)));
 }
 
+/// A document and events long enough to be stored deflated (see [`crate::packing`]) read
+/// back as written: by key, eventually, by query, by index, as a counter's item; and its
+/// events are published as they were.
+pub async fn long_documents_and_their_events_read_back_as_written(s: Subject) {
+    let store = &s.store;
+    let lines: Vec<serde_json::Value> = (0..40)
+        .map(|i| json!({"productId": format!("p-{}", i % 3), "quantity": i, "unitPrice": 1000}))
+        .collect();
+    let body = json!({"orderId": "o-long", "items": lines, "note": "한글도 그대로"});
+    let events: Vec<Envelope> = (1..=6).map(event).collect();
+    let key = Key::new("L#1", "L");
+    let index = IndexKey::new("LONG", "1");
+    let write = Write::put(key.clone(), &body, Expect::Absent)
+        .expect("serialisable")
+        .indexed(Some(index), None);
+    store
+        .commit(Commit::new().write(write).events(events.clone()))
+        .await
+        .unwrap();
+    let read = store.get(&key).await.unwrap().expect("written");
+    assert_eq!((read.version, &read.body), (1, &body));
+    let eventual = read_eventually(store.as_ref(), &key)
+        .await
+        .expect("written");
+    assert_eq!(eventual.body, body);
+    let page = store
+        .query(Query::partition(Index::Table, "L#1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| &i.body).collect::<Vec<_>>(),
+        [&body]
+    );
+    let by_index = store
+        .query(Query::partition(Index::Gsi1, "LONG"))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_index.items.iter().map(|i| &i.body).collect::<Vec<_>>(),
+        [&body]
+    );
+
+    // An add that creates its item keeps the long body it was given, beside its counter.
+    let counted = Key::new("L#2", "L");
+    let add = Write::add(counted.clone(), [("stock", 5)])
+        .or_create(&body)
+        .expect("serialisable");
+    store.commit(Commit::new().write(add)).await.unwrap();
+    let mut expected = body.clone();
+    expected["stock"] = json!(5);
+    let read = store.get(&counted).await.unwrap().expect("created");
+    assert_eq!(read.body, expected);
+
+    let mut written = s.outbox.events().await;
+    written.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    let mut sorted = events;
+    sorted.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assert_eq!(written, sorted);
+}
+
 pub async fn a_processed_key_is_done_once_and_remembers_its_outcome(s: Subject) {
     let store = &s.store;
     assert_eq!(store.processed("reserve#o-1").await.unwrap(), None);
@@ -749,6 +809,7 @@ macro_rules! docstore_conformance {
             versions_guard_every_write,
             a_commit_is_all_or_nothing_with_its_events,
             events_are_written_once_by_every_shape_of_commit,
+            long_documents_and_their_events_read_back_as_written,
             a_processed_key_is_done_once_and_remembers_its_outcome,
             queries_page_through_a_partition_in_either_order,
             secondary_indexes_are_sparse_and_sorted,

@@ -99,8 +99,11 @@ pub async fn stream_events(sdk: &aws_config::SdkConfig, table: &str) -> Vec<Enve
                 for image in records.iter().filter_map(|r| r.dynamodb()?.new_image()) {
                     let text = |name: &str| image.get(name).and_then(|v| v.as_s().ok());
                     marked |= text("pk").is_some_and(|pk| *pk == marker);
-                    if let Some(carried) = text(crate::outbox::EVENTS_ATTRIBUTE) {
-                        let decoded = crate::outbox::decode_events(Some(carried));
+                    let carried = image
+                        .get(crate::outbox::EVENTS_ATTRIBUTE)
+                        .and_then(crate::dynamo::stream_stored);
+                    if carried.is_some() {
+                        let decoded = crate::outbox::decode_events(carried);
                         events.extend(
                             decoded.unwrap_or_else(|e| panic!("the stream of {table}: {e}")),
                         );

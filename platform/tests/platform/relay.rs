@@ -8,6 +8,7 @@ use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReserved};
 use platform::invocations::{Invocations, Meter};
 use platform::outbox::{EVENTS_ATTRIBUTE, MemoryOutbox, dynamo_item, encode_events};
+use platform::packing::{self, Packed, Stored};
 use platform::publish::{EventPublisher, PublishError};
 use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
 
@@ -127,24 +128,38 @@ fn outbox_image(event: &Envelope) -> serde_json::Value {
         std::slice::from_ref(event),
         Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
     );
-    let mut image = serde_json::Map::new();
-    for (k, v) in item {
-        let v = match v {
-            aws_sdk_dynamodb::types::AttributeValue::S(s) => serde_json::json!({ "S": s }),
-            aws_sdk_dynamodb::types::AttributeValue::N(n) => serde_json::json!({ "N": n }),
-            other => panic!("unexpected attribute {other:?}"),
-        };
-        image.insert(k, v);
-    }
+    stream_image(item)
+}
+
+/// An item as a stream record's JSON shows it (binary as base64).
+fn stream_image(
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> serde_json::Value {
+    let image: serde_json::Map<String, serde_json::Value> = item
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                serde_json::to_value(serde_dynamo::AttributeValue::from(v)).unwrap(),
+            )
+        })
+        .collect();
     serde_json::Value::Object(image)
 }
 
-/// A state item that carries the events of its write, as the document store writes it.
+/// A state item that carries the events of its write, as the document store writes it
+/// (deflated: events of any length are).
 fn carrying(pk: &str, events: &[Envelope]) -> serde_json::Value {
-    serde_json::json!({
-        "pk": {"S": pk}, "sk": {"S": "ORDER"}, "v": {"N": "2"}, "body": {"S": "{}"},
-        EVENTS_ATTRIBUTE: {"S": encode_events(events)},
-    })
+    use aws_sdk_dynamodb::types::AttributeValue as Value;
+    let events = platform::dynamo::packed(encode_events(events));
+    assert!(events.is_b(), "events stored as text: {events:?}");
+    stream_image(std::collections::HashMap::from([
+        ("pk".to_owned(), Value::S(pk.to_owned())),
+        ("sk".to_owned(), Value::S("ORDER".to_owned())),
+        ("v".to_owned(), Value::N("2".to_owned())),
+        ("body".to_owned(), Value::S("{}".to_owned())),
+        (EVENTS_ATTRIBUTE.to_owned(), events),
+    ]))
 }
 
 #[tokio::test]
@@ -186,14 +201,24 @@ async fn the_stream_handler_relays_records_that_carry_events_and_reports_the_fai
 #[test]
 fn carried_events_decode_as_written_and_garbage_is_reported() {
     let events = [reserved(1), reserved(2)];
-    let decoded = platform::outbox::decode_events(Some(&encode_events(&events)));
+    let text = encode_events(&events);
+    let decoded = platform::outbox::decode_events(Some(Stored::Text(&text)));
     assert_eq!(decoded, Ok(events.to_vec()));
-    assert_eq!(platform::outbox::decode_events(Some("[]")), Ok(vec![]));
+    let Packed::Deflated(deflated) = packing::pack(text) else {
+        panic!("two envelopes do not deflate smaller");
+    };
+    let decoded = platform::outbox::decode_events(Some(Stored::Deflated(&deflated)));
+    assert_eq!(decoded, Ok(events.to_vec()));
+    assert_eq!(
+        platform::outbox::decode_events(Some(Stored::Text("[]"))),
+        Ok(vec![])
+    );
     for garbage in [
         None,
-        Some("{}"),
-        Some("[1]"),
-        Some("[{\"eventType\": \"Nope\"}]"),
+        Some(Stored::Text("{}")),
+        Some(Stored::Text("[1]")),
+        Some(Stored::Text("[{\"eventType\": \"Nope\"}]")),
+        Some(Stored::Deflated(b"not deflate")),
     ] {
         assert!(
             platform::outbox::decode_events(garbage).is_err(),

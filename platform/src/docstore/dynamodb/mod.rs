@@ -1,5 +1,5 @@
 //! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
-//! document), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
+//! document; deflated, as binary, when that is smaller: [`crate::packing`]), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
 //! `gsi2`, keys projected only: see [`query`]), an optional `ttl`, and a number `c_<name>`
 //! for each counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no
 //! read; a read puts them back into the body).
@@ -28,6 +28,7 @@ use crate::dynamo::{self, Client, cancellation_codes, condition_failed_at, epoch
 use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
+use crate::packing;
 use contract::Envelope;
 
 mod query;
@@ -74,8 +75,12 @@ fn item_from(attributes: &Attributes) -> Result<Item, StoreError> {
         _ => None,
     };
     let key = Key::new(field("pk")?, field("sk")?);
-    let mut body: serde_json::Value =
-        serde_json::from_str(&field("body")?).map_err(StoreError::corrupt)?;
+    let body = attributes
+        .get("body")
+        .and_then(dynamo::stored)
+        .ok_or_else(|| StoreError::corrupt("item without body"))?;
+    let body = packing::unpack(body).map_err(StoreError::corrupt)?;
+    let mut body: serde_json::Value = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
     let mut counters = BTreeSet::new();
     for (attribute, value) in attributes {
         let Some(name) = attribute.strip_prefix(COUNTER_PREFIX) else {
@@ -160,7 +165,7 @@ fn add_update(
     let mut sets = Vec::new();
     if let Some(body) = create {
         names.insert("#body".to_owned(), "body".to_owned());
-        values.insert(":body".to_owned(), AttributeValue::S(body.to_string()));
+        values.insert(":body".to_owned(), dynamo::packed(body.to_string()));
         sets.push("#body = if_not_exists(#body, :body)".to_owned());
     }
     let mut update = format!("ADD {}", adds.join(", "));
@@ -168,7 +173,7 @@ fn add_update(
         Some(events) => {
             values.insert(
                 ":events".to_owned(),
-                AttributeValue::S(outbox::encode_events(events)),
+                dynamo::packed(outbox::encode_events(events)),
             );
             sets.push("#events = :events".to_owned());
         }
@@ -216,7 +221,7 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
             }
         }
     }
-    item.insert("body".to_owned(), AttributeValue::S(body.to_string()));
+    item.insert("body".to_owned(), dynamo::packed(body.to_string()));
     if let Some(k) = gsi1 {
         item.insert("gsi1pk".to_owned(), s(&k.pk));
         item.insert("gsi1sk".to_owned(), s(&k.sk));
@@ -231,7 +236,7 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
     if let Some(events) = events.filter(|e| !e.is_empty()) {
         item.insert(
             outbox::EVENTS_ATTRIBUTE.to_owned(),
-            AttributeValue::S(outbox::encode_events(events)),
+            dynamo::packed(outbox::encode_events(events)),
         );
     }
     Some(item)
