@@ -279,16 +279,35 @@ impl OrderService {
         cause: Option<&Envelope>,
     ) -> Result<Option<Order>, OrderFailure> {
         let store = self.ports.store.as_ref();
+        let key = order_key(order_id);
+        // Eventual first, at half the read units: a decision to write is committed under the
+        // version read, so a stale order is refused and decided again on a strong read. A
+        // decision to write nothing has no condition to catch it: it stands only on a strong
+        // read.
+        let reads = ConditionedReads::new(store);
         // The order afterwards, and — if this changed it — its status before and when.
         let (after, changed) = commit_with_retries::<_, OrderFailure, _, _>(store, || async {
-            let Some(item) = store.get(&order_key(order_id)).await? else {
+            let now = self.ports.clock.now();
+            let decide = |item: Option<&Item>| -> Result<_, OrderFailure> {
+                let Some(item) = item else {
+                    return Ok(None);
+                };
+                let order: Order = item.parse()?;
+                let next = domain::transition(&order, &input, now, self.settings.undo_grace)?;
+                Ok(Some((order, next)))
+            };
+            let mut item = reads.get(&key).await?;
+            let mut decided = decide(item.as_ref())?;
+            if !matches!(decided, Some((_, Some(_))))
+                && let Some(strong) = reads.strongly_if_eventual(&key).await?
+            {
+                item = strong;
+                decided = decide(item.as_ref())?;
+            }
+            let (Some(item), Some((order, next))) = (item, decided) else {
                 return Ok(Decision::Done((None, None)));
             };
-            let order: Order = item.parse()?;
-            let now = self.ports.clock.now();
-            let Some((next, emits)) =
-                domain::transition(&order, &input, now, self.settings.undo_grace)?
-            else {
+            let Some((next, emits)) = next else {
                 return Ok(Decision::Done((Some(order), None)));
             };
             let mut commit = Commit::new().write(

@@ -1,6 +1,6 @@
 //! Reads that feed a conditional write, at half the price: see [`ConditionedReads`].
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{DocStore, Item, Key};
@@ -18,29 +18,51 @@ use crate::errors::StoreError;
 /// attempts are not spent on reads that keep lagging.
 pub struct ConditionedReads<'a> {
     store: &'a dyn DocStore,
-    /// The keys read so far (a lock for `&self` reads; never held across an await).
-    read: Mutex<BTreeSet<Key>>,
+    /// How many times each key was read so far (a lock for `&self` reads; never held across
+    /// an await).
+    read: Mutex<BTreeMap<Key, u32>>,
 }
 
 impl<'a> ConditionedReads<'a> {
     pub fn new(store: &'a dyn DocStore) -> ConditionedReads<'a> {
         ConditionedReads {
             store,
-            read: Mutex::new(BTreeSet::new()),
+            read: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// The item at `key`: eventually consistent the first time, strongly after.
     pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let first = self
-            .read
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone());
+        let first = {
+            let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+            let times = read.entry(key.clone()).or_default();
+            *times += 1;
+            *times == 1
+        };
         if first {
             self.store.get_eventual(key).await
         } else {
             self.store.get(key).await
+        }
+    }
+
+    /// For a decision that writes nothing, which no condition can catch if it was made on a
+    /// stale item: the item at `key` read strongly (`Some`), if so far it was read only
+    /// eventually; `None` if the read it was decided on was already strong.
+    pub async fn strongly_if_eventual(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Option<Item>>, StoreError> {
+        let eventual_only = self
+            .read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .is_some_and(|times| *times == 1);
+        if eventual_only {
+            Ok(Some(self.get(key).await?))
+        } else {
+            Ok(None)
         }
     }
 }
@@ -163,6 +185,38 @@ mod tests {
         assert_eq!(
             add_one(&store, &ConditionedReads::new(&store), &fresh).await,
             2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_no_write_decision_on_an_eventual_read_is_read_again_strongly_once() {
+        // Given a counter at 2 whose eventual reads still see it at 1
+        let store = Lagging::new();
+        let key = Key::new("COUNTER", "C");
+        add_one(&store, &ConditionedReads::new(&store), &key).await;
+        store.freeze();
+        add_one(&store, &ConditionedReads::new(&store), &key).await;
+        let before = store.reads();
+        // When a handler reads it eventually and would write nothing on what it saw
+        let reads = ConditionedReads::new(&store);
+        let stale = reads.get(&key).await.unwrap_or_else(|e| panic!("{e}"));
+        let again = reads
+            .strongly_if_eventual(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Then the strong read answers the item as it is now, and a third ask reads nothing
+        assert_eq!(stale.map(|i| i.version), Some(1));
+        assert_eq!(again.flatten().map(|i| i.version), Some(2));
+        let third = reads
+            .strongly_if_eventual(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(third.is_none());
+        let after = store.reads();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 1),
+            "(eventual, strong)"
         );
     }
 }
