@@ -12,7 +12,9 @@ use contract::{
     PaymentRefundRequested, PaymentRequested, Won,
 };
 use platform::batch::{EventHandler, HandlerError};
-use platform::docstore::{Commit, Decision, Expect, Item, Key, Write, commit_with_retries};
+use platform::docstore::{
+    Commit, ConditionedReads, Decision, Expect, Item, Key, Write, commit_with_retries,
+};
 use platform::errors::StoreError;
 use platform::events::Cause;
 use platform::ports::Ports;
@@ -120,10 +122,24 @@ impl PaymentService {
         F: Fn(Option<&Record>) -> Option<(Option<Record>, Option<Say>)>,
     {
         let store = self.ports.store.as_ref();
+        let key = payment_key(order_id);
+        // Eventual first, at half the read units: a decision that writes the record is
+        // committed under the version read, so a stale one is refused and decided again on a
+        // strong read. Any other (nothing, or an answer alone) stands only on a strong read.
+        let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let item = store.get(&payment_key(order_id)).await?;
-            let record = item.as_ref().map(Item::parse::<Record>).transpose()?;
-            let Some((next, say)) = decide(record.as_ref()) else {
+            let parse = |item: &Option<Item>| item.as_ref().map(Item::parse::<Record>).transpose();
+            let mut item = reads.get(&key).await?;
+            let mut record = parse(&item)?;
+            let mut decided = decide(record.as_ref());
+            if !matches!(decided, Some((Some(_), _)))
+                && let Some(strong) = reads.strongly_if_eventual(&key).await?
+            {
+                item = strong;
+                record = parse(&item)?;
+                decided = decide(record.as_ref());
+            }
+            let Some((next, say)) = decided else {
                 return Ok(Decision::Done(()));
             };
             let mut commit = Commit::new();
@@ -136,7 +152,7 @@ impl PaymentService {
             }
             if let Some(next) = &next {
                 commit = commit.write(Write::put(
-                    payment_key(order_id),
+                    key.clone(),
                     next,
                     Expect::after_read(item.as_ref()),
                 )?);
