@@ -111,15 +111,24 @@ impl Steps {
     }
 }
 
-/// Which undo answers have arrived (`Some(did_something)`).
+/// Which undo answers have arrived (`Some(did_something)`). Stored without what has not
+/// arrived (every byte of an order is billed, see `platform::packing`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Undo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stock: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coupon: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<bool>,
 }
 
 impl Undo {
+    /// No undo answer yet: the undo of an order that never needed one, left out when stored.
+    fn is_none(&self) -> bool {
+        *self == Undo::default()
+    }
+
     fn get_mut(&mut self, step: Step) -> &mut Option<bool> {
         match step {
             Step::Stock => &mut self.stock,
@@ -151,7 +160,7 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub steps: Steps,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Undo::is_none")]
     pub undo: Undo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
@@ -159,12 +168,16 @@ pub struct Order {
     /// are missing, or a confirmation whose sale the product service has not yet recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce_again_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub was_confirmed: bool,
     /// For CONFIRMED: how many more times the sweep announces the confirmation if its sale is
     /// still unrecorded.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub announcements_left: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// How many times, at most, a confirmation is announced again, one grace period apart, while
@@ -441,6 +454,38 @@ mod tests {
             let json = serde_json::to_value(state).ok();
             assert_eq!(json.and_then(spelled).as_deref(), Some(state.as_str()));
         }
+    }
+
+    #[test]
+    fn an_order_is_stored_without_its_defaults_and_reads_back_with_or_without_them() {
+        // Given a new order, and the same order as it was stored before defaults were left out
+        let placed = order(Status::Pending, false);
+        let stored = serde_json::to_value(&placed).unwrap();
+        let mut written_before = stored.clone();
+        written_before["undo"] =
+            serde_json::json!({"stock": null, "coupon": null, "payment": null});
+        written_before["wasConfirmed"] = false.into();
+        written_before["announcementsLeft"] = 0.into();
+        // Then the stored form leaves out what it has not got, and both read as the order
+        for absent in [
+            "undo",
+            "wasConfirmed",
+            "announcementsLeft",
+            "announceAgainAt",
+        ] {
+            assert!(stored.get(absent).is_none(), "{absent} in {stored}");
+        }
+        assert_eq!(serde_json::from_value::<Order>(stored).unwrap(), placed);
+        assert_eq!(
+            serde_json::from_value::<Order>(written_before).unwrap(),
+            placed
+        );
+        // And an undo that has begun keeps only its answers
+        let mut failing = order(Status::Failing, true);
+        failing.undo.stock = Some(true);
+        let stored = serde_json::to_value(&failing).unwrap();
+        assert_eq!(stored["undo"], serde_json::json!({"stock": true}));
+        assert_eq!(serde_json::from_value::<Order>(stored).unwrap(), failing);
     }
 
     fn order(status: Status, with_coupon: bool) -> Order {
