@@ -25,6 +25,7 @@ use platform::ids::{IdGenerator, RandomIds};
 use platform::invocations::{Invocations, Meter};
 use platform::lambda::SqsDeadLetters;
 use platform::outbox;
+use platform::packing::Packing;
 use platform::ports::Ports;
 use platform::publish::EventPublisher;
 use platform::relay::{OutboxRecord, relay};
@@ -283,12 +284,15 @@ impl AwsSystem {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         let sweep_interval = config.sweep_interval;
+        // As the template gives every function (`ITEM_PACKING`, default deflate), or as set.
+        let packing = Packing::from_env(&config.env)
+            .map_err(|e| failed("the configuration")(e.to_string()))?;
         let world = World::build(config, clock.clone(), ids.clone(), |service, _| {
             Ports::new(
-                Arc::new(DynamoDocStore::new(
-                    dynamodb.clone(),
-                    names.tables[&service].clone(),
-                )),
+                Arc::new(
+                    DynamoDocStore::new(dynamodb.clone(), names.tables[&service].clone())
+                        .packing(packing),
+                ),
                 clock.clone(),
                 ids.clone(),
             )
@@ -780,4 +784,55 @@ pub async fn redrive(
         }
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodbstreams::types::{OperationType, Record, StreamRecord};
+
+    use super::*;
+    use crate::template::Trigger;
+
+    fn record(events: Option<StreamValue>) -> Record {
+        let mut image = HashMap::from([("pk".to_owned(), StreamValue::S("ORDER#o-1".to_owned()))]);
+        if let Some(events) = events {
+            image.insert(outbox::EVENTS_ATTRIBUTE.to_owned(), events);
+        }
+        Record::builder()
+            .event_name(OperationType::Modify)
+            .dynamodb(StreamRecord::builder().set_new_image(Some(image)).build())
+            .build()
+    }
+
+    /// Every relay's filter in the template, as the local event source applies it, passes a
+    /// record that carries events as text or deflated (binary), and no record without them.
+    #[test]
+    fn every_relay_passes_events_as_text_or_binary_and_nothing_else() {
+        let stack = Stack::load().unwrap_or_else(|e| panic!("{e}"));
+        let relays: Vec<&StreamSource> = stack
+            .functions
+            .iter()
+            .filter_map(|f| match &f.trigger {
+                Trigger::Stream(source) => Some(source),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(relays.len(), Service::ALL.len());
+        let text = record(Some(StreamValue::S("[]".to_owned())));
+        let deflated = record(Some(StreamValue::B(vec![3, 0].into())));
+        let without = record(None);
+        for relay in relays {
+            assert!(relay.passes(&filtered_view(&text)), "{}: text", relay.table);
+            assert!(
+                relay.passes(&filtered_view(&deflated)),
+                "{}: binary",
+                relay.table
+            );
+            assert!(
+                !relay.passes(&filtered_view(&without)),
+                "{}: none",
+                relay.table
+            );
+        }
+    }
 }

@@ -29,6 +29,7 @@ impl LocalConfig {
         order_service::app::OrderSettings::from_env(env)?;
         user_service::config::UserConfig::check_local(env)?;
         coupon_source_service::app::issue_limit(env)?;
+        platform::packing::Packing::from_env(env)?;
         Ok(LocalConfig {
             port: number_in(env, "PORT", 3000, 0, u16::MAX as u64)? as u16,
             sweep_interval: Duration::from_secs(number_in(
@@ -78,6 +79,7 @@ mod tests {
             ("ORDER_TTL_SECONDS", "0"),
             ("SWEEP_INTERVAL_SECONDS", "-1"),
             ("REDELIVERY_SECONDS", "0"),
+            ("ITEM_PACKING", "gzip"),
         ] {
             let err = LocalConfig::from_env(&HashMap::from([(name, value)]))
                 .err()

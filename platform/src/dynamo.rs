@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 pub use aws_sdk_dynamodb::Client;
 
 use crate::errors::StoreError;
-use crate::packing::{self, Packed, Stored};
+use crate::packing::{Packed, Packing, Stored};
 
 /// The reason code DynamoDB gives a transaction item whose condition failed.
 pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
@@ -84,11 +84,10 @@ pub fn condition_failed_at(codes: &[Option<String>], index: usize) -> bool {
     codes.get(index).and_then(|c| c.as_deref()) == Some(CONDITIONAL_CHECK_FAILED)
 }
 
-/// A TTL attribute: epoch seconds as a number.
-/// JSON text as an attribute value: a string, or binary when deflated is smaller
-/// ([`crate::packing`]).
-pub fn packed(text: String) -> AttributeValue {
-    match packing::pack(text) {
+/// JSON text as an attribute value, as `packing` stores it: a string, or binary when
+/// deflated ([`crate::packing`]).
+pub fn packed(text: String, packing: Packing) -> AttributeValue {
+    match packing.pack(text) {
         Packed::Text(text) => AttributeValue::S(text),
         Packed::Deflated(bytes) => AttributeValue::B(bytes.into()),
     }
@@ -113,6 +112,16 @@ pub fn stream_stored(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> 
     }
 }
 
+/// [`stored`], of a value in a stream record as Lambda delivers it.
+pub fn lambda_stored(value: &serde_dynamo::AttributeValue) -> Option<Stored<'_>> {
+    match value {
+        serde_dynamo::AttributeValue::S(text) => Some(Stored::Text(text)),
+        serde_dynamo::AttributeValue::B(bytes) => Some(Stored::Deflated(bytes)),
+        _ => None,
+    }
+}
+
+/// A TTL attribute: epoch seconds as a number.
 pub fn epoch_seconds(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(at.timestamp().to_string())
 }

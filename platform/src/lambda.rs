@@ -192,14 +192,15 @@ async fn identity_from_authorizer(mut request: Request) -> Request {
     request
 }
 
-/// A domain's ports on AWS: its table (`TABLE_NAME`) through the DynamoDB document store,
-/// the system clock and random ids. Makes no network call.
+/// A domain's ports on AWS: its table (`TABLE_NAME`) through the DynamoDB document store
+/// (packing as `ITEM_PACKING` says), the system clock and random ids. Makes no network call.
 pub async fn ports_from_env() -> Result<crate::ports::Ports, crate::config::ConfigError> {
     let table = required(&ProcessEnv, "TABLE_NAME")?;
+    let packing = crate::packing::Packing::from_env(&ProcessEnv)?;
     let client = crate::dynamo::client_from_env().await;
-    let store = std::sync::Arc::new(crate::docstore::dynamodb::DynamoDocStore::new(
-        client, table,
-    ));
+    let store = std::sync::Arc::new(
+        crate::docstore::dynamodb::DynamoDocStore::new(client, table).packing(packing),
+    );
     Ok(crate::ports::Ports::new(
         store,
         std::sync::Arc::new(crate::clock::SystemClock),

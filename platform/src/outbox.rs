@@ -4,11 +4,11 @@
 //!
 //! In DynamoDB the events ride on the item whose change they announce: the item written
 //! carries them, as a JSON array in its `events` attribute (deflated when that is smaller:
-//! [`crate::packing`]), and the table's stream record of
-//! that write (its new image) is what the relay reads. A change that writes no item (only
-//! deletes or checks) carries its events on an outbox item, `pk = OUTBOX#<first event id>`,
-//! `sk = OUTBOX`, with a TTL. The relay's stream filter passes only records whose new image
-//! has `events`, so writes without events never invoke it. In memory, a store appends to a
+//! [`crate::packing`]), and the table's stream record of that write (its new image) is what
+//! the relay reads. A change that writes no item (only deletes or checks) carries its events
+//! on an outbox item, `pk = OUTBOX#<first event id>`, `sk = OUTBOX`, with a TTL. The relay's
+//! stream filter passes only records whose new image has `events` (text or binary), so
+//! writes without events never invoke it. In memory, a store appends to a
 //! [`MemoryOutbox`] inside the same critical section as its state change, and the relay reads
 //! it like a stream.
 
@@ -30,6 +30,8 @@ use tokio::sync::futures::Notified;
 use crate::dynamo::epoch_seconds;
 #[cfg(feature = "aws")]
 use crate::errors::StoreError;
+#[cfg(feature = "aws")]
+use crate::packing::Packing;
 use crate::packing::{self, Stored};
 use crate::relay::OutboxRecord;
 
@@ -67,7 +69,11 @@ pub fn decode_events(events: Option<Stored<'_>>) -> Result<Vec<Envelope>, String
 
 #[cfg(feature = "aws")]
 /// The outbox item for events whose change writes no item.
-pub fn dynamo_item(events: &[Envelope], now: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+pub fn dynamo_item(
+    events: &[Envelope],
+    now: DateTime<Utc>,
+    packing: Packing,
+) -> HashMap<String, AttributeValue> {
     let id = events.first().map_or("", |e| e.event_id.as_str());
     HashMap::from([
         (
@@ -77,7 +83,7 @@ pub fn dynamo_item(events: &[Envelope], now: DateTime<Utc>) -> HashMap<String, A
         ("sk".to_owned(), AttributeValue::S(OUTBOX_SK.to_owned())),
         (
             EVENTS_ATTRIBUTE.to_owned(),
-            crate::dynamo::packed(encode_events(events)),
+            crate::dynamo::packed(encode_events(events), packing),
         ),
         ("ttl".to_owned(), epoch_seconds(now + OUTBOX_RETENTION)),
     ])
@@ -94,10 +100,11 @@ pub fn dynamo_put(
     table: &str,
     events: &[Envelope],
     now: DateTime<Utc>,
+    packing: Packing,
 ) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
-        .set_item(Some(dynamo_item(events, now)))
+        .set_item(Some(dynamo_item(events, now, packing)))
         .condition_expression(NEW_ITEM)
         .build()
         .map_err(StoreError::unavailable)?;

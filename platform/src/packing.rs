@@ -2,14 +2,53 @@
 //! that is smaller.
 //!
 //! DynamoDB bills a write by the KiB of the whole item (and a transaction twice), so every
-//! byte counts at the 1 KiB boundary: an order carrying its `OrderCreated` was 1.46 KiB,
-//! two units a write, and is about 0.9 KiB deflated (ids repeat inside an item, and deflate
+//! byte counts at the 1 KiB boundary: an order carrying its `OrderCreated` was 1,459 bytes,
+//! two units a write, and is about 975 deflated (ids repeat inside an item, and deflate
 //! stores a repeat as a back-reference). Compressing long attributes into a binary value is
 //! AWS's own advice for large items. Whichever form is smaller is written; both are read, so
 //! items (and stream records) written as text before read as they were.
+//!
+//! [`Packing`] (`ITEM_PACKING`) says whether to deflate at all. Code that reads both forms must
+//! be everywhere (every function, every relay's stream filter) before any writes binary: a
+//! stack deployed before this deploys once with `text`, then with `deflate`; rolling back
+//! past it needs `text` first, and items already deflated stay so.
 
 use miniz_oxide::deflate::compress_to_vec;
 use miniz_oxide::inflate::decompress_to_vec_with_limit;
+
+use crate::config::{ConfigError, Env};
+
+/// Whether long text is written deflated: `ITEM_PACKING`, `deflate` (the default) or `text`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Packing {
+    #[default]
+    Deflate,
+    Text,
+}
+
+pub const ITEM_PACKING: &str = "ITEM_PACKING";
+
+impl Packing {
+    pub fn from_env(env: &dyn Env) -> Result<Packing, ConfigError> {
+        match env.var(ITEM_PACKING).as_deref().map(str::trim) {
+            None | Some("deflate") => Ok(Packing::Deflate),
+            Some("text") => Ok(Packing::Text),
+            Some(other) => Err(ConfigError::new(
+                ITEM_PACKING,
+                format!("{other:?} is neither \"deflate\" nor \"text\""),
+            )),
+        }
+    }
+
+    /// `text` as this packing stores it: with `Deflate`, the smaller of the text and its
+    /// deflated bytes.
+    pub fn pack(self, text: String) -> Packed {
+        match self {
+            Packing::Deflate => pack(text),
+            Packing::Text => Packed::Text(text),
+        }
+    }
+}
 
 /// How hard deflate works: the most it can. A body is a KiB or two, a few tens of
 /// microseconds at this level.
@@ -26,6 +65,15 @@ pub enum Packed {
     Text(String),
     /// Raw deflate (RFC 1951, no zlib or gzip header) of the UTF-8 text, stored as binary.
     Deflated(Vec<u8>),
+}
+
+impl Packed {
+    pub fn as_stored(&self) -> Stored<'_> {
+        match self {
+            Packed::Text(text) => Stored::Text(text),
+            Packed::Deflated(bytes) => Stored::Deflated(bytes),
+        }
+    }
 }
 
 /// A stored value's form, borrowed from whichever attribute type its reader has.
@@ -62,13 +110,6 @@ pub fn unpack(stored: Stored<'_>) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn stored(packed: &Packed) -> Stored<'_> {
-        match packed {
-            Packed::Text(t) => Stored::Text(t),
-            Packed::Deflated(b) => Stored::Deflated(b),
-        }
-    }
-
     #[test]
     fn short_text_stays_text() {
         let packed = pack(r#"{"a":1}"#.to_owned());
@@ -91,7 +132,20 @@ mod tests {
             bytes.len(),
             text.len()
         );
-        assert_eq!(unpack(stored(&packed)), Ok(text));
+        assert_eq!(unpack(packed.as_stored()), Ok(text));
+    }
+
+    #[test]
+    fn the_setting_chooses_text_or_deflate_and_refuses_anything_else() {
+        use std::collections::HashMap;
+        let long = "0123456789".repeat(20);
+        let of = |value: &'static str| Packing::from_env(&HashMap::from([(ITEM_PACKING, value)]));
+        assert_eq!(of(""), Ok(Packing::Deflate));
+        assert_eq!(of("deflate"), Ok(Packing::Deflate));
+        assert_eq!(of("text"), Ok(Packing::Text));
+        assert!(of("gzip").unwrap_err().to_string().contains(ITEM_PACKING));
+        assert_eq!(Packing::Text.pack(long.clone()), Packed::Text(long.clone()));
+        assert!(matches!(Packing::Deflate.pack(long), Packed::Deflated(_)));
     }
 
     #[test]

@@ -25,8 +25,6 @@ use crate::metrics::{self, Metric};
 use crate::outbox::MemoryOutbox;
 #[cfg(feature = "aws")]
 use crate::outbox::{self, EVENTS_ATTRIBUTE};
-#[cfg(feature = "aws")]
-use crate::packing::Stored;
 use crate::publish::EventPublisher;
 use crate::telemetry::{self, Scope, Sinks};
 use crate::xray::Segment;
@@ -134,22 +132,17 @@ pub fn outbox_records(event: &StreamEvent) -> Vec<OutboxRecord> {
         .filter(|r| r.change.new_image.get(EVENTS_ATTRIBUTE).is_some())
         .map(|r| OutboxRecord {
             sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
-            events: outbox::decode_events(carried(&r.change.new_image)),
+            events: outbox::decode_events(
+                r.change
+                    .new_image
+                    .get(EVENTS_ATTRIBUTE)
+                    .and_then(crate::dynamo::lambda_stored),
+            ),
             // Absent from the record reads as the epoch: then not known.
             written_at: Some(r.change.approximate_creation_date_time)
                 .filter(|at| at.timestamp() > 0),
         })
         .collect()
-}
-
-#[cfg(feature = "aws")]
-/// The stored form of the events a stream record's new image carries.
-fn carried(image: &serde_dynamo::Item) -> Option<Stored<'_>> {
-    match image.get(EVENTS_ATTRIBUTE)? {
-        serde_dynamo::AttributeValue::S(text) => Some(Stored::Text(text)),
-        serde_dynamo::AttributeValue::B(bytes) => Some(Stored::Deflated(bytes)),
-        _ => None,
-    }
 }
 
 #[cfg(feature = "aws")]

@@ -7,6 +7,7 @@ use contract::{Envelope, EventMeta, StockReserved};
 use platform::dynamo::{cancellation_codes, condition_failed_at};
 use platform::idempotency::{Claim, dynamo_claim, dynamo_put};
 use platform::outbox;
+use platform::packing::Packing;
 use platform::testing::aws::endpoint;
 
 fn effect(table: &str, order: &str) -> TransactWriteItem {
@@ -49,7 +50,7 @@ async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answere
         .transact_write_items()
         .transact_items(effect(&table, "o-1"))
         .transact_items(dynamo_put(&table, "reserve#o-1", r#"{"reserved":true}"#, now).unwrap())
-        .transact_items(outbox::dynamo_put(&table, &[event(1)], now).unwrap())
+        .transact_items(outbox::dynamo_put(&table, &[event(1)], now, Packing::Deflate).unwrap())
         .send()
         .await
         .unwrap();
@@ -59,7 +60,7 @@ async fn a_repeated_key_cancels_the_whole_transaction_and_the_outcome_is_answere
         .transact_write_items()
         .transact_items(effect(&table, "o-1-again"))
         .transact_items(dynamo_put(&table, "reserve#o-1", r#"{"reserved":false}"#, now).unwrap())
-        .transact_items(outbox::dynamo_put(&table, &[event(2)], now).unwrap())
+        .transact_items(outbox::dynamo_put(&table, &[event(2)], now, Packing::Deflate).unwrap())
         .send()
         .await
         .unwrap_err();

@@ -318,8 +318,8 @@ fn the_order_functions_environment_in_the_template_sets_the_local_order_service(
 
     // Locally one service serves every order function, so they must agree.
     let sweep_only = TEMPLATE.replacen(
-        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ORDER_TTL_SECONDS: !Ref OrderTtlSeconds\n",
-        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ORDER_TTL_SECONDS: 99\n",
+        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ITEM_PACKING: !Ref ItemPacking\n          ORDER_TTL_SECONDS: !Ref OrderTtlSeconds\n",
+        "          HANDLER: order-sweep\n          TABLE_NAME: !Ref OrderTable\n          ITEM_PACKING: !Ref ItemPacking\n          ORDER_TTL_SECONDS: 99\n",
         1,
     );
     assert_ne!(sweep_only, TEMPLATE);

@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReserved};
 use platform::invocations::{Invocations, Meter};
 use platform::outbox::{EVENTS_ATTRIBUTE, MemoryOutbox, dynamo_item, encode_events};
-use platform::packing::{self, Packed, Stored};
+use platform::packing::{self, Packed, Packing, Stored};
 use platform::publish::{EventPublisher, PublishError};
 use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
 
@@ -127,6 +127,7 @@ fn outbox_image(event: &Envelope) -> serde_json::Value {
     let item = dynamo_item(
         std::slice::from_ref(event),
         Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap(),
+        Packing::Text,
     );
     stream_image(item)
 }
@@ -151,7 +152,7 @@ fn stream_image(
 /// (deflated: events of any length are).
 fn carrying(pk: &str, events: &[Envelope]) -> serde_json::Value {
     use aws_sdk_dynamodb::types::AttributeValue as Value;
-    let events = platform::dynamo::packed(encode_events(events));
+    let events = platform::dynamo::packed(encode_events(events), Packing::Deflate);
     assert!(events.is_b(), "events stored as text: {events:?}");
     stream_image(std::collections::HashMap::from([
         ("pk".to_owned(), Value::S(pk.to_owned())),

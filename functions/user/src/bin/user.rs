@@ -9,6 +9,7 @@ use platform::config::ProcessEnv;
 use platform::docstore::dynamodb::DynamoDocStore;
 use platform::ids::RandomIds;
 use platform::lambda;
+use platform::packing::Packing;
 use user_service::app::UserService;
 use user_service::config::{self, UserConfig};
 use user_service::functions;
@@ -41,7 +42,7 @@ async fn api() -> Result<(), platform::lambda::ExitError> {
         config::table_name(&ProcessEnv)?,
     );
     let service = UserService::new(
-        Arc::new(DynamoDocStore::new(client, table)),
+        Arc::new(DynamoDocStore::new(client, table).packing(Packing::from_env(&ProcessEnv)?)),
         config,
         Arc::new(SystemClock),
         Arc::new(RandomIds),

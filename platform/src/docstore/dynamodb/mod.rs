@@ -1,7 +1,7 @@
 //! The document store on DynamoDB. An item is `pk`, `sk`, `v` (version), `body` (the JSON
-//! document; deflated, as binary, when that is smaller: [`crate::packing`]), optional `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`,
-//! `gsi2`, keys projected only: see [`query`]), an optional `ttl`, and a number `c_<name>`
-//! for each counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no
+//! document; deflated, as binary, when that is smaller: [`crate::packing`]), optional
+//! `gsi1pk`/`gsi1sk` and `gsi2pk`/`gsi2sk` (sparse indexes `gsi1`, `gsi2`, keys projected
+//! only: see [`query`]), an optional `ttl`, and a number `c_<name>` for each counter (kept out of `body`, so that an add is one `UpdateItem … ADD` with no
 //! read; a read puts them back into the body).
 //!
 //! A commit's events ride on the write [`Commit::carrier`] names (its first put, else its
@@ -28,7 +28,7 @@ use crate::dynamo::{self, Client, cancellation_codes, condition_failed_at, epoch
 use crate::errors::StoreError;
 use crate::idempotency::{Claim, dynamo_claim, dynamo_put};
 use crate::outbox;
-use crate::packing;
+use crate::packing::{self, Packing};
 use contract::Envelope;
 
 mod query;
@@ -36,14 +36,23 @@ mod query;
 pub struct DynamoDocStore {
     client: Client,
     table: String,
+    packing: Packing,
 }
 
 impl DynamoDocStore {
+    /// The store of `table`, deflating long bodies and events ([`Packing::Deflate`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoDocStore {
             client,
             table: table.into(),
+            packing: Packing::Deflate,
         }
+    }
+
+    /// The same, writing long text as `packing` says (reads take either form).
+    pub fn packing(mut self, packing: Packing) -> Self {
+        self.packing = packing;
+        self
     }
 }
 
@@ -138,6 +147,7 @@ fn add_update(
     deltas: &BTreeMap<String, i64>,
     create: Option<&serde_json::Value>,
     events: Option<&[Envelope]>,
+    packing: Packing,
 ) -> AddUpdate {
     let mut names = HashMap::from([
         ("#v".to_owned(), "v".to_owned()),
@@ -165,7 +175,10 @@ fn add_update(
     let mut sets = Vec::new();
     if let Some(body) = create {
         names.insert("#body".to_owned(), "body".to_owned());
-        values.insert(":body".to_owned(), dynamo::packed(body.to_string()));
+        values.insert(
+            ":body".to_owned(),
+            dynamo::packed(body.to_string(), packing),
+        );
         sets.push("#body = if_not_exists(#body, :body)".to_owned());
     }
     let mut update = format!("ADD {}", adds.join(", "));
@@ -173,7 +186,7 @@ fn add_update(
         Some(events) => {
             values.insert(
                 ":events".to_owned(),
-                dynamo::packed(outbox::encode_events(events)),
+                dynamo::packed(outbox::encode_events(events), packing),
             );
             sets.push("#events = :events".to_owned());
         }
@@ -191,7 +204,11 @@ fn add_update(
 }
 
 /// The item a put writes, with the events it carries (`None`: not a put).
-fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attributes> {
+fn put_attributes(
+    write: &Write,
+    events: Option<&[Envelope]>,
+    packing: Packing,
+) -> Option<Attributes> {
     let Write::Put {
         key,
         body,
@@ -221,7 +238,7 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
             }
         }
     }
-    item.insert("body".to_owned(), dynamo::packed(body.to_string()));
+    item.insert("body".to_owned(), dynamo::packed(body.to_string(), packing));
     if let Some(k) = gsi1 {
         item.insert("gsi1pk".to_owned(), s(&k.pk));
         item.insert("gsi1sk".to_owned(), s(&k.sk));
@@ -236,7 +253,7 @@ fn put_attributes(write: &Write, events: Option<&[Envelope]>) -> Option<Attribut
     if let Some(events) = events.filter(|e| !e.is_empty()) {
         item.insert(
             outbox::EVENTS_ATTRIBUTE.to_owned(),
-            dynamo::packed(outbox::encode_events(events)),
+            dynamo::packed(outbox::encode_events(events), packing),
         );
     }
     Some(item)
@@ -246,6 +263,7 @@ fn transact_item(
     table: &str,
     write: &Write,
     events: Option<&[Envelope]>,
+    packing: Packing,
 ) -> Result<TransactWriteItem, StoreError> {
     let (expression, values) = write.expect().map(condition).unwrap_or_default();
     let item = match write {
@@ -254,7 +272,7 @@ fn transact_item(
             deltas,
             create,
         } => {
-            let add = add_update(deltas, create.as_ref(), events);
+            let add = add_update(deltas, create.as_ref(), events, packing);
             TransactWriteItem::builder().update(
                 Update::builder()
                     .table_name(table)
@@ -270,7 +288,7 @@ fn transact_item(
         Write::Put { .. } => TransactWriteItem::builder().put(
             Put::builder()
                 .table_name(table)
-                .set_item(put_attributes(write, events))
+                .set_item(put_attributes(write, events, packing))
                 .condition_expression(expression)
                 .set_expression_attribute_values(values)
                 .build()
@@ -337,7 +355,7 @@ impl DynamoDocStore {
                 deltas,
                 create,
             } => {
-                let add = add_update(deltas, create.as_ref(), Some(events));
+                let add = add_update(deltas, create.as_ref(), Some(events), self.packing);
                 let result = self
                     .client
                     .update_item()
@@ -356,7 +374,7 @@ impl DynamoDocStore {
                     .client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(put_attributes(write, Some(events)))
+                    .set_item(put_attributes(write, Some(events), self.packing))
                     .condition_expression(expression)
                     .set_expression_attribute_values(values)
                     .send()
@@ -398,7 +416,7 @@ impl DynamoDocStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(outbox::dynamo_item(events, now)))
+            .set_item(Some(outbox::dynamo_item(events, now, self.packing)))
             .condition_expression(outbox::NEW_ITEM)
             .send()
             .await
@@ -447,13 +465,18 @@ impl DocStore for DynamoDocStore {
         let mut items = Vec::with_capacity(commit.writes.len() + 2);
         for (i, write) in commit.writes.iter().enumerate() {
             let events = (carrier == Some(i)).then_some(commit.events.as_slice());
-            items.push(transact_item(&self.table, write, events)?);
+            items.push(transact_item(&self.table, write, events, self.packing)?);
         }
         if let Some((key, outcome)) = &commit.processed {
             items.push(dynamo_put(&self.table, key, outcome, now)?);
         }
         if needs_outbox_item {
-            items.push(outbox::dynamo_put(&self.table, &commit.events, now)?);
+            items.push(outbox::dynamo_put(
+                &self.table,
+                &commit.events,
+                now,
+                self.packing,
+            )?);
         }
         let result = self
             .client
