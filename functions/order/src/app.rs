@@ -280,10 +280,8 @@ impl OrderService {
     ) -> Result<Option<Order>, OrderFailure> {
         let store = self.ports.store.as_ref();
         let key = order_key(order_id);
-        // Eventual first, at half the read units: a decision to write is committed under the
-        // version read, so a stale order is refused and decided again on a strong read. A
-        // decision to write nothing has no condition to catch it: it stands only on a strong
-        // read.
+        // Eventual first, at half the read units: only a decision to change the order is
+        // committed under the version read; anything else is made again on a strong read.
         let reads = ConditionedReads::new(store);
         // The order afterwards, and — if this changed it — its status before and when.
         let (after, changed) = commit_with_retries::<_, OrderFailure, _, _>(store, || async {
@@ -296,14 +294,9 @@ impl OrderService {
                 let next = domain::transition(&order, &input, now, self.settings.undo_grace)?;
                 Ok(Some((order, next)))
             };
-            let mut item = reads.get(&key).await?;
-            let mut decided = decide(item.as_ref())?;
-            if !matches!(decided, Some((_, Some(_))))
-                && let Some(strong) = reads.strongly_if_eventual(&key).await?
-            {
-                item = strong;
-                decided = decide(item.as_ref())?;
-            }
+            let changes =
+                |decided: &Option<(Order, Option<_>)>| matches!(decided, Some((_, Some(_))));
+            let (item, decided) = reads.decide(&key, decide, changes).await?;
             let (Some(item), Some((order, next))) = (item, decided) else {
                 return Ok(Decision::Done((None, None)));
             };

@@ -123,22 +123,20 @@ impl PaymentService {
     {
         let store = self.ports.store.as_ref();
         let key = payment_key(order_id);
-        // Eventual first, at half the read units: a decision that writes the record is
-        // committed under the version read, so a stale one is refused and decided again on a
-        // strong read. Any other (nothing, or an answer alone) stands only on a strong read.
+        // Eventual first, at half the read units: only a decision that writes the record is
+        // committed under the version read; anything else (nothing, or an answer alone) is
+        // made again on a strong read.
         let reads = ConditionedReads::new(store);
         commit_with_retries(store, || async {
-            let parse = |item: &Option<Item>| item.as_ref().map(Item::parse::<Record>).transpose();
-            let mut item = reads.get(&key).await?;
-            let mut record = parse(&item)?;
-            let mut decided = decide(record.as_ref());
-            if !matches!(decided, Some((Some(_), _)))
-                && let Some(strong) = reads.strongly_if_eventual(&key).await?
-            {
-                item = strong;
-                record = parse(&item)?;
-                decided = decide(record.as_ref());
-            }
+            let read = |item: Option<&Item>| -> Result<_, StoreError> {
+                let record = item.map(Item::parse::<Record>).transpose()?;
+                let decided = decide(record.as_ref());
+                Ok((record, decided))
+            };
+            let writes_record = |(_, decided): &(_, Option<(Option<Record>, _)>)| {
+                matches!(decided, Some((Some(_), _)))
+            };
+            let (item, (record, decided)) = reads.decide(&key, read, writes_record).await?;
             let Some((next, say)) = decided else {
                 return Ok(Decision::Done(()));
             };

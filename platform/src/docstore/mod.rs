@@ -459,7 +459,8 @@ pub trait DocStore: Send + Sync {
     /// version ([`Expect::after_read`] of what was read) or [`Expect::Absent`] on that key.
     /// A stale read then fails the condition, and the retry reads again; read through
     /// [`ConditionedReads`], that retry reads strongly. Never for what is answered to a
-    /// client, nor for a decision that writes nothing to the item read.
+    /// client, nor for a decision that writes nothing to the item read, unless that is made
+    /// again on a strong read ([`ConditionedReads::decide`]).
     ///
     /// By default a [`DocStore::get`]: the memory store is always consistent.
     async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {

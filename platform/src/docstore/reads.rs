@@ -12,10 +12,11 @@ use crate::errors::StoreError;
 ///
 /// The first read of a key is eventually consistent: half the read units, and usually what
 /// a strong read would have answered. Every later read of that key is strong. A handler reads
-/// a key again only when an attempt was refused — its condition failed, as after a stale
-/// read, or the store throttled it — so the retry decides from the item as it is now: a
-/// stale read costs one more attempt, never a second stale decision, and the bounded
-/// attempts are not spent on reads that keep lagging.
+/// a key again when an attempt was refused — its condition failed, as after a stale read, or
+/// the store throttled it — so the retry decides from the item as it is now: a stale read
+/// costs one more attempt, never a second stale decision, and the bounded attempts are not
+/// spent on reads that keep lagging. [`ConditionedReads::decide`] also reads it again before
+/// a decision that no condition would catch.
 pub struct ConditionedReads<'a> {
     store: &'a dyn DocStore,
     /// How many times each key was read so far (a lock for `&self` reads; never held across
@@ -46,24 +47,35 @@ impl<'a> ConditionedReads<'a> {
         }
     }
 
-    /// For a decision that writes nothing, which no condition can catch if it was made on a
-    /// stale item: the item at `key` read strongly (`Some`), if so far it was read only
-    /// eventually; `None` if the read it was decided on was already strong.
-    pub async fn strongly_if_eventual(
+    /// Reads `key` ([`ConditionedReads::get`]) and decides on the item. A decision made on an
+    /// eventual read stands only if `conditioned` says it is committed under a condition on
+    /// that item (a stale read is then refused, and the retry reads strongly). Any other — to
+    /// write nothing, an answer alone, a refusal (`Err`) — could stand on a stale item with
+    /// nothing to catch it, so it is made again on a strong read. Answers the item decided
+    /// on, and the decision.
+    pub async fn decide<T, E>(
         &self,
         key: &Key,
-    ) -> Result<Option<Option<Item>>, StoreError> {
-        let eventual_only = self
+        decide: impl Fn(Option<&Item>) -> Result<T, E>,
+        conditioned: impl Fn(&T) -> bool,
+    ) -> Result<(Option<Item>, T), E>
+    where
+        E: From<StoreError>,
+    {
+        let item = self.get(key).await?;
+        let decided = decide(item.as_ref());
+        let read_eventually = self
             .read
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .is_some_and(|times| *times == 1);
-        if eventual_only {
-            Ok(Some(self.get(key).await?))
-        } else {
-            Ok(None)
+        if !read_eventually || matches!(&decided, Ok(d) if conditioned(d)) {
+            return decided.map(|d| (item, d));
         }
+        let item = self.get(key).await?;
+        let decided = decide(item.as_ref())?;
+        Ok((item, decided))
     }
 }
 
@@ -188,35 +200,73 @@ mod tests {
         );
     }
 
+    /// What a handler decides on a counter's item: to write (a conditioned decision), or to
+    /// write nothing, which no condition catches.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Write(u64),
+        Nothing(u64),
+    }
+
+    fn version(item: Option<&Item>) -> u64 {
+        item.map_or(0, |i| i.version)
+    }
+
     #[tokio::test]
-    async fn a_no_write_decision_on_an_eventual_read_is_read_again_strongly_once() {
-        // Given a counter at 2 whose eventual reads still see it at 1
+    async fn a_decision_no_condition_would_catch_is_made_again_on_a_strong_read() {
+        // Given a counter at version 2 whose eventual reads still see version 1
         let store = Lagging::new();
         let key = Key::new("COUNTER", "C");
         add_one(&store, &ConditionedReads::new(&store), &key).await;
         store.freeze();
         add_one(&store, &ConditionedReads::new(&store), &key).await;
+        let conditioned = |seen: &Seen| matches!(seen, Seen::Write(_));
+        let reads_made = |before: (u32, u32)| {
+            let after = store.reads();
+            (after.0 - before.0, after.1 - before.1)
+        };
+        let write = |item: Option<&Item>| Ok::<_, StoreError>(Seen::Write(version(item)));
+        let nothing = |item: Option<&Item>| Ok::<_, StoreError>(Seen::Nothing(version(item)));
+        let refuse =
+            |item: Option<&Item>| Err::<Seen, _>(StoreError::Refused(version(item).to_string()));
+        let fail = |e: StoreError| panic!("{e}");
+
+        // When a handler would write: the eventual read stands (its condition catches it)
         let before = store.reads();
-        // When a handler reads it eventually and would write nothing on what it saw
         let reads = ConditionedReads::new(&store);
-        let stale = reads.get(&key).await.unwrap_or_else(|e| panic!("{e}"));
-        let again = reads
-            .strongly_if_eventual(&key)
+        let (_, seen) = reads
+            .decide(&key, write, conditioned)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        // Then the strong read answers the item as it is now, and a third ask reads nothing
-        assert_eq!(stale.map(|i| i.version), Some(1));
-        assert_eq!(again.flatten().map(|i| i.version), Some(2));
-        let third = reads
-            .strongly_if_eventual(&key)
+            .unwrap_or_else(fail);
+        assert_eq!((seen, reads_made(before)), (Seen::Write(1), (1, 0)));
+
+        // When it would write nothing: decided again on the item as it is now
+        let before = store.reads();
+        let reads = ConditionedReads::new(&store);
+        let (item, seen) = reads
+            .decide(&key, nothing, conditioned)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(third.is_none());
-        let after = store.reads();
+            .unwrap_or_else(fail);
+        assert_eq!((seen, reads_made(before)), (Seen::Nothing(2), (1, 1)));
+        assert_eq!(version(item.as_ref()), 2);
+
+        // When it would refuse: the refusal too is made again, on the strong read
+        let before = store.reads();
+        let reads = ConditionedReads::new(&store);
+        let refused = reads.decide(&key, refuse, conditioned).await.err();
+        let said = refused.map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
-            (after.0 - before.0, after.1 - before.1),
-            (1, 1),
-            "(eventual, strong)"
+            (said.ends_with('2'), reads_made(before)),
+            (true, (1, 1)),
+            "{said}"
         );
+
+        // And a key already read strongly is read strongly once more, not twice
+        let before = store.reads();
+        let (_, seen) = reads
+            .decide(&key, nothing, conditioned)
+            .await
+            .unwrap_or_else(fail);
+        assert_eq!((seen, reads_made(before)), (Seen::Nothing(2), (0, 1)));
     }
 }
