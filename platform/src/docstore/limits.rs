@@ -11,7 +11,8 @@
 //!   meanwhile is refused with `TransactionConflict` and does nothing.
 //!
 //! Both answer [`crate::errors::StoreError::Throttled`], which handlers retry with the
-//! bounded, jittered backoff. Write units are counted as DynamoDB bills them: per item, one
+//! bounded, jittered backoff. Write units are counted as DynamoDB bills them (of the items as
+//! the DynamoDB adapter stores them, deflated where smaller): per item, one
 //! per KiB begun, twice in a transaction; a write refused by its condition is billed too (a
 //! throttled one is not).
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Commit, Item, Key, Write};
+use crate::packing::{Packed, Packing};
 
 /// A monotonic time source: time since some fixed start.
 pub type Elapsed = Arc<dyn Fn() -> Duration + Send + Sync>;
@@ -64,22 +66,16 @@ struct ItemState {
     held_until: Duration,
 }
 
-/// How many bytes `value` takes as JSON, without keeping the text.
-fn json_len(value: &impl serde::Serialize) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => 0,
+/// How many bytes `value` takes as the DynamoDB adapter stores it by default: its JSON, or
+/// that deflated when smaller ([`crate::packing`]).
+fn stored_len(value: &impl serde::Serialize) -> usize {
+    serde_json::to_string(value).map_or(0, packed_len)
+}
+
+fn packed_len(text: String) -> usize {
+    match Packing::Deflate.pack(text) {
+        Packed::Text(text) => text.len(),
+        Packed::Deflated(bytes) => bytes.len(),
     }
 }
 
@@ -125,7 +121,7 @@ impl Limiter {
     ) -> Vec<Cost> {
         let factor = if commit.is_transaction() { 2.0 } else { 1.0 };
         let units = |bytes: usize| factor * bytes.div_ceil(1024).max(1) as f64;
-        let events = || json_len(&commit.events);
+        let events = || packed_len(crate::outbox::encode_events(&commit.events));
         let carrier = commit.carrier();
         let mut costs: Vec<Cost> = commit
             .writes
@@ -134,13 +130,13 @@ impl Limiter {
             .map(|(i, write)| {
                 let key = write.key();
                 let body = match write {
-                    Write::Put { body, .. } => json_len(body),
+                    Write::Put { body, .. } => stored_len(body),
                     Write::Add { create, .. } => current(key)
-                        .map(|item| json_len(&item.body))
-                        .or_else(|| create.as_ref().map(json_len))
+                        .map(|item| stored_len(&item.body))
+                        .or_else(|| create.as_ref().map(stored_len))
                         .unwrap_or(0),
                     Write::Delete { .. } | Write::Check { .. } => {
-                        current(key).map_or(0, |item| json_len(&item.body))
+                        current(key).map_or(0, |item| stored_len(&item.body))
                     }
                 };
                 let carried = if carrier == Some(i) { events() } else { 0 };
@@ -323,12 +319,16 @@ mod tests {
     async fn units_are_billed_per_kib_begun_and_for_refused_conditions_too() {
         let (store, _) = limited();
         let big = Key::new("BIG", "ITEM");
-        // 1.5 KiB of body: two units.
-        committed(
-            &store,
-            put(&big, serde_json::json!({"text": "x".repeat(1_536)})),
-        )
-        .await;
+        // About 1.6 KiB of body as stored (3,200 hex digits, deflated to about half): two
+        // units.
+        let digits: String = (0..100u8)
+            .map(|i| {
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &[i])
+                    .simple()
+                    .to_string()
+            })
+            .collect();
+        committed(&store, put(&big, serde_json::json!({"text": digits}))).await;
         assert_eq!(store.limit_report().write_units, 2.0);
         // The same put again: refused by its condition, billed all the same.
         let refused = store
