@@ -125,7 +125,7 @@ pub struct Undo {
 
 impl Undo {
     /// No undo answer yet: the undo of an order that never needed one, left out when stored.
-    fn is_none(&self) -> bool {
+    fn is_empty(&self) -> bool {
         *self == Undo::default()
     }
 
@@ -160,7 +160,7 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub steps: Steps,
-    #[serde(default, skip_serializing_if = "Undo::is_none")]
+    #[serde(default, skip_serializing_if = "Undo::is_empty")]
     pub undo: Undo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
@@ -168,12 +168,16 @@ pub struct Order {
     /// are missing, or a confirmation whose sale the product service has not yet recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce_again_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub was_confirmed: bool,
     /// For CONFIRMED: how many more times the sweep announces the confirmation if its sale is
     /// still unrecorded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub announcements_left: u8,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u8) -> bool {
