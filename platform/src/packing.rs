@@ -13,6 +13,8 @@
 //! stack deployed before this deploys once with `text`, then with `deflate`; rolling back
 //! past it needs `text` first, and items already deflated stay so.
 
+use std::borrow::Cow;
+
 use miniz_oxide::deflate::compress_to_vec;
 use miniz_oxide::inflate::decompress_to_vec_with_limit;
 
@@ -43,9 +45,14 @@ impl Packing {
     /// `text` as this packing stores it: with `Deflate`, the smaller of the text and its
     /// deflated bytes.
     pub fn pack(self, text: String) -> Packed {
-        match self {
-            Packing::Deflate => pack(text),
-            Packing::Text => Packed::Text(text),
+        if self == Packing::Text {
+            return Packed::Text(text);
+        }
+        let deflated = compress_to_vec(text.as_bytes(), LEVEL);
+        if deflated.len() < text.len() {
+            Packed::Deflated(deflated)
+        } else {
+            Packed::Text(text)
         }
     }
 }
@@ -83,24 +90,16 @@ pub enum Stored<'a> {
     Deflated(&'a [u8]),
 }
 
-/// The smaller of `text` and its deflated bytes.
-pub fn pack(text: String) -> Packed {
-    let deflated = compress_to_vec(text.as_bytes(), LEVEL);
-    if deflated.len() < text.len() {
-        Packed::Deflated(deflated)
-    } else {
-        Packed::Text(text)
-    }
-}
-
-/// The text a stored value holds. An error says why it cannot be read: the value is corrupt.
-pub fn unpack(stored: Stored<'_>) -> Result<String, String> {
+/// The text a stored value holds (borrowed when stored as text). An error says why it
+/// cannot be read: the value is corrupt.
+pub fn unpack(stored: Stored<'_>) -> Result<Cow<'_, str>, String> {
     match stored {
-        Stored::Text(text) => Ok(text.to_owned()),
+        Stored::Text(text) => Ok(Cow::Borrowed(text)),
         Stored::Deflated(bytes) => {
             let inflated = decompress_to_vec_with_limit(bytes, MAX_UNPACKED)
                 .map_err(|e| format!("a deflated value that does not inflate: {e}"))?;
             String::from_utf8(inflated)
+                .map(Cow::Owned)
                 .map_err(|e| format!("a deflated value that is not UTF-8 text: {e}"))
         }
     }
@@ -112,7 +111,7 @@ mod tests {
 
     #[test]
     fn short_text_stays_text() {
-        let packed = pack(r#"{"a":1}"#.to_owned());
+        let packed = Packing::Deflate.pack(r#"{"a":1}"#.to_owned());
         assert_eq!(packed, Packed::Text(r#"{"a":1}"#.to_owned()));
     }
 
@@ -122,7 +121,7 @@ mod tests {
         let text = format!(
             r#"{{"orderId":"{id}","aggregateId":"{id}","correlationId":"{id}","items":[{{"productId":"{id}","quantity":2}}]}}"#
         );
-        let packed = pack(text.clone());
+        let packed = Packing::Deflate.pack(text.clone());
         let Packed::Deflated(bytes) = &packed else {
             panic!("not deflated: {packed:?}");
         };
@@ -132,7 +131,7 @@ mod tests {
             bytes.len(),
             text.len()
         );
-        assert_eq!(unpack(packed.as_stored()), Ok(text));
+        assert_eq!(unpack(packed.as_stored()).as_deref(), Ok(text.as_str()));
     }
 
     #[test]
@@ -150,7 +149,7 @@ mod tests {
 
     #[test]
     fn text_reads_as_it_is() {
-        assert_eq!(unpack(Stored::Text("[]")), Ok("[]".to_owned()));
+        assert_eq!(unpack(Stored::Text("[]")).as_deref(), Ok("[]"));
     }
 
     #[test]

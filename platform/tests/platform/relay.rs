@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use contract::{Envelope, EventMeta, StockReserved};
 use platform::invocations::{Invocations, Meter};
 use platform::outbox::{EVENTS_ATTRIBUTE, MemoryOutbox, dynamo_item, encode_events};
-use platform::packing::{self, Packed, Packing, Stored};
+use platform::packing::{Packed, Packing, Stored};
 use platform::publish::{EventPublisher, PublishError};
 use platform::relay::{OutboxRecord, handle_stream, outbox_records, relay, run_memory_relay};
 
@@ -205,7 +205,7 @@ fn carried_events_decode_as_written_and_garbage_is_reported() {
     let text = encode_events(&events);
     let decoded = platform::outbox::decode_events(Some(Stored::Text(&text)));
     assert_eq!(decoded, Ok(events.to_vec()));
-    let Packed::Deflated(deflated) = packing::pack(text) else {
+    let Packed::Deflated(deflated) = Packing::Deflate.pack(text) else {
         panic!("two envelopes do not deflate smaller");
     };
     let decoded = platform::outbox::decode_events(Some(Stored::Deflated(&deflated)));
