@@ -66,17 +66,41 @@ struct ItemState {
     held_until: Duration,
 }
 
-/// How many bytes `value` takes as the DynamoDB adapter stores it by default: its JSON, or
-/// that deflated when smaller ([`crate::packing`]).
-fn stored_len(value: &impl serde::Serialize) -> usize {
-    serde_json::to_string(value).map_or(0, packed_len)
+/// How many bytes `value` takes as JSON, without keeping the text.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
 }
 
-fn packed_len(text: String) -> usize {
-    match Packing::Deflate.pack(text) {
+/// The bytes of an item as the DynamoDB adapter stores it by default: `fixed` bytes of names,
+/// keys and version, its body and the events it carries, each deflated when that is smaller
+/// ([`crate::packing`]). Every write is billed at least one KiB, so an item within it is
+/// billed as written and nothing is compressed.
+fn stored_bytes(fixed: usize, body: Option<&serde_json::Value>, events: Option<&str>) -> usize {
+    let written = fixed + body.map_or(0, json_len) + events.map_or(0, str::len);
+    if written <= 1024 {
+        return written;
+    }
+    let packed_len = |text: String| match Packing::Deflate.pack(text) {
         Packed::Text(text) => text.len(),
         Packed::Deflated(bytes) => bytes.len(),
-    }
+    };
+    fixed
+        + body.map_or(0, |b| packed_len(b.to_string()))
+        + events.map_or(0, |e| packed_len(e.to_owned()))
 }
 
 /// Why the limits refused a commit.
@@ -121,7 +145,7 @@ impl Limiter {
     ) -> Vec<Cost> {
         let factor = if commit.is_transaction() { 2.0 } else { 1.0 };
         let units = |bytes: usize| factor * bytes.div_ceil(1024).max(1) as f64;
-        let events = || packed_len(crate::outbox::encode_events(&commit.events));
+        let events = || crate::outbox::encode_events(&commit.events);
         let carrier = commit.carrier();
         let mut costs: Vec<Cost> = commit
             .writes
@@ -130,20 +154,20 @@ impl Limiter {
             .map(|(i, write)| {
                 let key = write.key();
                 let body = match write {
-                    Write::Put { body, .. } => stored_len(body),
-                    Write::Add { create, .. } => current(key)
-                        .map(|item| stored_len(&item.body))
-                        .or_else(|| create.as_ref().map(stored_len))
-                        .unwrap_or(0),
+                    Write::Put { body, .. } => Some(body),
+                    Write::Add { create, .. } => {
+                        current(key).map(|item| &item.body).or(create.as_ref())
+                    }
                     Write::Delete { .. } | Write::Check { .. } => {
-                        current(key).map_or(0, |item| stored_len(&item.body))
+                        current(key).map(|item| &item.body)
                     }
                 };
-                let carried = if carrier == Some(i) { events() } else { 0 };
+                let carried = (carrier == Some(i)).then(events);
                 // Names and values: the keys, the version, the body, the events carried.
+                let fixed = key.pk.len() + key.sk.len() + 16;
                 Cost {
                     key: key.clone(),
-                    units: units(key.pk.len() + key.sk.len() + 16 + body + carried),
+                    units: units(stored_bytes(fixed, body, carried.as_deref())),
                 }
             })
             .collect();
@@ -158,7 +182,7 @@ impl Limiter {
             let first = commit.events.first().map_or("", |e| &e.event_id);
             costs.push(Cost {
                 key: Key::new(format!("OUTBOX#{first}"), "OUTBOX"),
-                units: units(events()),
+                units: units(stored_bytes(0, None, Some(&events()))),
             });
         }
         costs
